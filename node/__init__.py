@@ -1,0 +1,7 @@
+"""KP Ledger node: the log engine, the KP rules and the service a participant runs.
+
+The pure modules (encoding, crypto, notes, merkle, records) may be imported by verifiers;
+store and log touch LMDB and threads.
+"""
+
+__all__ = ["crypto", "encoding", "errors", "log", "merkle", "notes", "records", "store"]

@@ -1,0 +1,94 @@
+"""The one error tree of KP Ledger.
+
+Every failure the ledger reports on purpose is a ``LedgerError`` with a stable ``code`` string: the
+HTTP API puts it in problem+json, the command lines print it, verifiers list it as a finding.
+Foreign exceptions (msgpack, lmdb, OpenSSL, httpx) are translated once, at the edge that meets them.
+
+    LedgerError
+    ├── EncodingError            input is not the canonical msgpack of DESIGN §4
+    ├── KeyFileError             a key file is missing, malformed, wrongly protected or encrypted
+    ├── KeyFormatError           a C2SP verifier or signer key string is malformed
+    ├── NoteError                a signed note is malformed or fails verification
+    │   └── CheckpointError      a note's text is not a strict C2SP tlog-checkpoint
+    ├── ProofError               a Merkle inclusion or consistency proof does not verify
+    ├── RecordError              a signed record or entry is structurally invalid
+    │   └── SignatureError       a record signature is missing, unknown or does not verify
+    └── StoreError               the LMDB store failed or holds something it must not
+        └── LogCorruptError      stored entries, tree nodes or checkpoints disagree
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckpointError",
+    "EncodingError",
+    "KeyFileError",
+    "KeyFormatError",
+    "LedgerError",
+    "LogCorruptError",
+    "NoteError",
+    "ProofError",
+    "RecordError",
+    "SignatureError",
+    "StoreError",
+]
+
+
+class LedgerError(Exception):
+    """Root of every error KP Ledger raises on purpose.
+
+    Attributes:
+        code: stable, dotted identifier of the failure (``encoding.non_canonical``); clients
+            and tests match on it, never on the message.
+    """
+
+    code: str = "ledger.error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class EncodingError(LedgerError):
+    code = "encoding.invalid"
+
+
+class KeyFileError(LedgerError):
+    code = "key.file_invalid"
+
+
+class KeyFormatError(LedgerError):
+    code = "key.format_invalid"
+
+
+class NoteError(LedgerError):
+    code = "note.invalid"
+
+
+class CheckpointError(NoteError):
+    code = "checkpoint.invalid"
+
+
+class ProofError(LedgerError):
+    code = "proof.invalid"
+
+
+class RecordError(LedgerError):
+    code = "record.invalid"
+
+
+class SignatureError(RecordError):
+    code = "signature.invalid"
+
+
+class StoreError(LedgerError):
+    code = "store.failed"
+
+
+class LogCorruptError(StoreError):
+    code = "store.corrupt"
