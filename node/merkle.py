@@ -32,6 +32,7 @@ __all__ = [
     "node_hash",
     "root",
     "root_from",
+    "root_from_inclusion_proof",
     "verify_consistency",
     "verify_inclusion",
 ]
