@@ -4,4 +4,18 @@ The pure modules (encoding, crypto, notes, merkle, records) may be imported by v
 store and log touch LMDB and threads.
 """
 
-__all__ = ["crypto", "encoding", "errors", "log", "merkle", "notes", "records", "store"]
+__all__ = [
+    "charter",
+    "crypto",
+    "encoding",
+    "errors",
+    "log",
+    "merkle",
+    "notes",
+    "provenance",
+    "records",
+    "rules",
+    "sealing",
+    "state",
+    "store",
+]

@@ -6,13 +6,17 @@ Foreign exceptions (msgpack, lmdb, OpenSSL, httpx) are translated once, at the e
 
     LedgerError
     ├── EncodingError            input is not the canonical msgpack of DESIGN §4
+    ├── CharterError             a charter version is malformed or its signatures fall short
     ├── KeyFileError             a key file is missing, malformed, wrongly protected or encrypted
     ├── KeyFormatError           a C2SP verifier or signer key string is malformed
     ├── NoteError                a signed note is malformed or fails verification
     │   └── CheckpointError      a note's text is not a strict C2SP tlog-checkpoint
     ├── ProofError               a Merkle inclusion or consistency proof does not verify
     ├── RecordError              a signed record or entry is structurally invalid
-    │   └── SignatureError       a record signature is missing, unknown or does not verify
+    │   ├── SignatureError       a record signature is missing, unknown or does not verify
+    │   └── DisclosureError      a sealed value does not match its commitment
+    ├── RuleError                a well-formed record breaks a rule of DESIGN §6
+    │   └── PendingError         it references an entry this store does not hold yet
     └── StoreError               the LMDB store failed or holds something it must not
         └── LogCorruptError      stored entries, tree nodes or checkpoints disagree
 """
@@ -20,15 +24,19 @@ Foreign exceptions (msgpack, lmdb, OpenSSL, httpx) are translated once, at the e
 from __future__ import annotations
 
 __all__ = [
+    "CharterError",
     "CheckpointError",
+    "DisclosureError",
     "EncodingError",
     "KeyFileError",
     "KeyFormatError",
     "LedgerError",
     "LogCorruptError",
     "NoteError",
+    "PendingError",
     "ProofError",
     "RecordError",
+    "RuleError",
     "SignatureError",
     "StoreError",
 ]
@@ -58,6 +66,10 @@ class EncodingError(LedgerError):
     code = "encoding.invalid"
 
 
+class CharterError(LedgerError):
+    code = "charter.invalid"
+
+
 class KeyFileError(LedgerError):
     code = "key.file_invalid"
 
@@ -84,6 +96,25 @@ class RecordError(LedgerError):
 
 class SignatureError(RecordError):
     code = "signature.invalid"
+
+
+class DisclosureError(RecordError):
+    code = "disclosure.mismatch"
+
+
+class RuleError(LedgerError):
+    """A record that parsed but may not be appended; ``code`` names the rule it breaks."""
+
+    code = "rule.violation"
+
+
+class PendingError(RuleError):
+    """Not a verdict: the record points into a log (or charter) this store has not reached yet.
+
+    The sequencer refuses it; a replica waits for the referenced log and tries again.
+    """
+
+    code = "reference.unknown"
 
 
 class StoreError(LedgerError):

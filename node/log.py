@@ -20,26 +20,32 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from node import crypto
-from node.errors import LedgerError, RecordError, SignatureError
+from node import crypto, merkle, rules
+from node.errors import DisclosureError, LedgerError, RecordError, SignatureError
 from node.notes import Checkpoint, sign_note
 from node.records import MAX_ENTRY_SIZE, Entry, SignedRecord
-from node.store import LogReader, Store, StoreReader
+from node.sealing import check_disclosures, encode_disclosures, parse_disclosures
+from node.state import LedgerState
+from node.store import Store, StoreReader, StoreWriter
 
 __all__ = [
     "Receipt",
+    "RuleCheck",
     "Sequencer",
     "SequencerBusyError",
     "SequencerStoppedError",
     "SignatureCheck",
+    "Submission",
     "Validator",
     "wall_ms",
 ]
 
-Validator = Callable[[LogReader, SignedRecord], None]
-"""Decides whether a signed record may be appended to the log; raises a ``LedgerError`` if not.
+Validator = Callable[[StoreWriter, Entry, bytes], None]
+"""Decides whether an entry (given with its hash) may be appended; raises a ``LedgerError`` if
+not, and otherwise writes what the entry changes in the ledger state.
 
-It sees the log (and, through it, the store) as the batch has left it so far."""
+It sees the store as the batch has left it so far, inside the batch's write transaction: if it
+raises, it must have written nothing."""
 
 
 def wall_ms() -> int:
@@ -68,7 +74,8 @@ class SignatureCheck:
             raise ValueError("a signature check needs at least one key")  # an empty policy
         self._keys = dict(keys)
 
-    def __call__(self, log: LogReader, signed: SignedRecord) -> None:
+    def __call__(self, store: StoreWriter, entry: Entry, entry_hash: bytes) -> None:
+        signed = entry.signed
         payload = signed.payload
         for sig in signed.sigs:
             key = self._keys.get(sig.by)
@@ -76,6 +83,15 @@ class SignatureCheck:
                 raise SignatureError(f"unknown signer {sig.by!r}", code="signature.unknown_signer")
             if not crypto.verify(key, sig.sig, payload):
                 raise SignatureError(f"signature by {sig.by!r} does not verify")
+
+
+class RuleCheck:
+    """The validation step of a KP node: ``rules.check`` against the state in the store, then
+    the entry's effects written to that state in the same transaction."""
+
+    def __call__(self, store: StoreWriter, entry: Entry, entry_hash: bytes) -> None:
+        state = LedgerState(store, store)
+        state.apply(entry.signed.log, rules.check(state, entry, entry_hash))
 
 
 class SequencerStoppedError(LedgerError):
@@ -86,9 +102,17 @@ class SequencerBusyError(LedgerError):
     code = "sequencer.busy"
 
 
-@dataclass(slots=True)
-class _Submission:
-    data: bytes
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A signed record as submitted, with the disclosures of its sealed fields (DESIGN §5)."""
+
+    record: bytes
+    disclosures: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    submission: Submission
     future: Future[Receipt]
 
 
@@ -135,7 +159,7 @@ class Sequencer:
         self._clock = clock
         self._max_batch = max_batch
         self._max_delay = max_delay
-        self._queue: queue.Queue[_Submission | None] = queue.Queue(maxsize=max_queue)
+        self._queue: queue.Queue[_Queued | None] = queue.Queue(maxsize=max_queue)
         self._thread: threading.Thread | None = None
         self._stopping = False
         self.on_commit: Callable[[int, int, float], None] | None = None
@@ -158,7 +182,7 @@ class Sequencer:
         self._thread.join()
         self._thread = None
 
-    def submit(self, data: bytes) -> Future[Receipt]:
+    def submit(self, record: bytes, disclosures: bytes | None = None) -> Future[Receipt]:
         """Queue one encoded signed record; the future resolves after the durable commit.
 
         The future fails with a ``LedgerError`` if the record is refused.
@@ -171,7 +195,7 @@ class Sequencer:
             raise SequencerStoppedError("the sequencer is not running")
         future: Future[Receipt] = Future()
         try:
-            self._queue.put_nowait(_Submission(data, future))
+            self._queue.put_nowait(_Queued(Submission(record, disclosures), future))
         except queue.Full:
             raise SequencerBusyError("too many records waiting; retry later") from None
         return future
@@ -194,7 +218,7 @@ class Sequencer:
                     break
                 batch.append(item)
             try:
-                results = self.append_batch([s.data for s in batch])
+                results = self.append_batch([s.submission for s in batch])
             except BaseException as exc:  # the transaction aborted: nobody's record is in
                 for s in batch:
                     s.future.set_exception(exc)
@@ -211,8 +235,14 @@ class Sequencer:
 
     # --- the core: one durable batch ----------------------------------------------------------
 
-    def append_batch(self, submissions: Sequence[bytes]) -> list[Receipt | LedgerError]:
+    def append_batch(
+        self, submissions: Sequence[Submission | bytes]
+    ) -> list[Receipt | LedgerError]:
         """Validate and append a batch in one durable transaction.
+
+        Args:
+            submissions: signed records, each with its disclosures (bare bytes: a record that
+                seals nothing).
 
         Returns one result per submission, in order: its receipt, or the ``LedgerError`` that
         refused it. Returns only after the commit is durable.
@@ -229,9 +259,11 @@ class Sequencer:
             prev = log.leaf_hash(size - 1) if size else self._genesis
             last_time = Entry.parse(log.entry(size - 1)).time if size else 0
             appended: list[tuple[int, bytes]] = []
-            for data in submissions:
+            for submission in submissions:
+                if isinstance(submission, bytes):
+                    submission = Submission(submission)
                 try:
-                    signed = SignedRecord.parse(data)
+                    signed = SignedRecord.parse(submission.record)
                     if signed.log != self.log:
                         raise RecordError(
                             f"record is for log {signed.log}, this is log {self.log}",
@@ -241,16 +273,21 @@ class Sequencer:
                     if original is not None:
                         outcomes.append(original)
                         continue
-                    self._validate(log, signed)
-                    last_time = max(last_time, self._clock())
-                    entry = Entry(seq=size, prev=prev, time=last_time, signed=signed).encode()
-                    if len(entry) > MAX_ENTRY_SIZE:
+                    disclosed = _disclosures(signed, submission.disclosures)
+                    entry = Entry(
+                        seq=size, prev=prev, time=max(last_time, self._clock()), signed=signed
+                    )
+                    encoded = entry.encode()
+                    if len(encoded) > MAX_ENTRY_SIZE:
                         raise RecordError(
-                            f"entry would be {len(entry)} bytes, over {MAX_ENTRY_SIZE}",
+                            f"entry would be {len(encoded)} bytes, over {MAX_ENTRY_SIZE}",
                             code="entry.too_large",
                         )
-                    seq, prev = log.append(entry, signed.record_hash)
-                    size = seq + 1
+                    self._validate(store, entry, merkle.leaf_hash(encoded))
+                    seq, prev = log.append(encoded, signed.record_hash)
+                    if disclosed is not None:
+                        store.put("disclosures", prev, disclosed)
+                    size, last_time = seq + 1, entry.time
                     appended.append((seq, prev))
                     outcomes.append(seq)
                 except LedgerError as exc:
@@ -290,3 +327,18 @@ class Sequencer:
         checkpoint_size, note = covering
         proof = tuple(log.inclusion_proof(seq, checkpoint_size))
         return Receipt(entry_hash=entry_hash, log=self.log, seq=seq, checkpoint=note, proof=proof)
+
+
+def _disclosures(signed: SignedRecord, disclosures: bytes | None) -> bytes | None:
+    """Check the disclosures against the record's commitments; return what to store.
+
+    Raises:
+        DisclosureError: sealed fields undisclosed, or disclosures that do not open them.
+    """
+    if disclosures is None:
+        if signed.record["sealed"]:
+            raise DisclosureError("sealed fields were not disclosed", code="disclosure.missing")
+        return None
+    opened = parse_disclosures(disclosures)
+    check_disclosures(signed, opened)
+    return encode_disclosures(opened)

@@ -13,15 +13,17 @@ and an *entry* is what a log appends, its canonical bytes being the RFC 6962 lea
     {seq, prev: <leaf hash of entry seq-1, or the genesis charter hash>, time, signed}
 
 Objects here exist only after strict parsing: a ``SignedRecord`` or ``Entry`` in hand decoded
-canonically and has the right shape. What each record type's body must say, and who may sign it,
-is for the rules.
+canonically, has the right shape, a known type and a body of that type's form (DESIGN §6), and
+seals exactly the fields its type seals. Whether the ledger allows it (who signed, what it
+consumes, mass and origins) is for the rules.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,13 +34,36 @@ from node.encoding import Value, decode, encode, encode_map
 from node.errors import RecordError
 
 __all__ = [
+    "HS_CODES",
     "LOG_SIGNER",
+    "MAX_CENTICARATS",
     "MAX_ENTRY_SIZE",
+    "MAX_REFS",
     "MAX_SIGNATURES",
+    "OPERATOR_KINDS",
     "RECORD_DOMAIN",
+    "RECORD_TYPES",
+    "ROLES",
+    "SEALED_FIELDS",
+    "TRANSFORM_KINDS",
+    "Body",
+    "CertificateConfirm",
+    "CertificateIssue",
+    "CertificateReject",
+    "CertificateVoid",
+    "CharterAdopt",
     "Entry",
+    "EntryRef",
+    "OperatorRegister",
+    "OperatorRevoke",
+    "ParcelOutput",
+    "ParcelProduce",
+    "ParcelRef",
+    "ParcelTransfer",
+    "ParcelTransform",
     "Signature",
     "SignedRecord",
+    "parse_body",
     "sign_record",
     "signing_payload",
 ]
@@ -77,6 +102,7 @@ class SignedRecord:
     """
 
     record: Mapping[str, Value]
+    body: Body
     sigs: tuple[Signature, ...]
     raw: bytes
     record_bytes: bytes
@@ -127,17 +153,21 @@ class SignedRecord:
         record = _map(outer["record"], "record", _RECORD_FIELDS)
         if record["v"] != 1 or isinstance(record["v"], bool):
             raise RecordError(f"unsupported record version {record['v']!r}", code="record.version")
-        _match(record["type"], _RECORD_TYPE, "record type")
+        record_type = _match(record["type"], _RECORD_TYPE, "record type")
         _match(record["log"], _PARTICIPANT, "log")
         _instant(record["time"], "record time")
-        if not isinstance(record["body"], dict):
-            raise RecordError("record body must be a map", code="record.malformed")
+        body = parse_body(record_type, record["body"])
         sealed = record["sealed"]
         if not isinstance(sealed, dict) or not all(
             isinstance(c, bytes) and len(c) == HASH_SIZE for c in sealed.values()
         ):
             raise RecordError(
                 "sealed must map field names to 32-byte commitments", code="record.malformed"
+            )
+        if sealed.keys() != SEALED_FIELDS.get(record_type, frozenset()):
+            raise RecordError(
+                f"{record_type} seals exactly {sorted(SEALED_FIELDS.get(record_type, ()))}",
+                code="record.sealed_fields",
             )
         sigs = outer["sigs"]
         if not isinstance(sigs, list) or not 1 <= len(sigs) <= MAX_SIGNATURES:
@@ -168,6 +198,7 @@ class SignedRecord:
                 raise RecordError("signed record is not in canonical form", code="record.malformed")
         return cls(
             record=record,
+            body=body,
             sigs=tuple(parsed),
             raw=raw,
             record_bytes=record_bytes,
@@ -265,3 +296,396 @@ def _instant(value: Value, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MAX_INSTANT:
         raise RecordError(f"{what} must be milliseconds since the epoch", code="record.malformed")
     return value
+
+
+# --- record bodies (DESIGN §6) ------------------------------------------------------------------
+#
+# Each record type has a frozen body type. ``parse_body`` checks the body map field by field:
+# exactly the declared fields, each of the declared form. What a body must agree with in the
+# ledger (holders, mass balance, origins, addressing) is for the rules.
+
+HS_CODES = frozenset({"7102.10", "7102.21", "7102.31"})  # unsorted, industrial, gem-quality
+OPERATOR_KINDS = frozenset({"authority", "mine", "trader", "manufacturer"})
+TRANSFORM_KINDS = frozenset({"split", "merge", "sort"})
+ROLES = frozenset(
+    {
+        "parcel.produce",
+        "parcel.transform",
+        "parcel.transfer",
+        "certificate.issue",
+        "certificate.confirm",
+        "certificate.reject",
+        "certificate.void",
+    }
+)
+"""An operator's roles are the record types it may sign."""
+
+MAX_CENTICARATS = 10**12  # ten billion carats: more than the world mines in a century
+MAX_REFS = 64  # parcels in one transform or certificate, outputs of one entry
+
+_COUNTRY = re.compile(r"[A-Z]{2}")
+_PARCEL_ID = re.compile(r"[A-Za-z0-9._/-]{1,64}")
+_CERTIFICATE_NUMBER = re.compile(r"[A-Z]{2,8}[A-Za-z0-9/-]{1,40}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class EntryRef:
+    """``[log, seq, leaf_hash]``: a pointer to an entry that also pins its content."""
+
+    log: str
+    seq: int
+    hash: bytes
+
+    def to_value(self) -> list[Value]:
+        return [self.log, self.seq, self.hash]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ParcelRef:
+    """``[log, seq, leaf_hash, out]``: output ``out`` of the entry that created the parcel."""
+
+    log: str
+    seq: int
+    hash: bytes
+    out: int
+
+    @property
+    def entry(self) -> EntryRef:
+        return EntryRef(self.log, self.seq, self.hash)
+
+    def to_value(self) -> list[Value]:
+        return [self.log, self.seq, self.hash, self.out]
+
+
+@dataclass(frozen=True, slots=True)
+class ParcelOutput:
+    """A parcel an entry creates: its human id, mass and HS code."""
+
+    parcel: str
+    centicarats: int
+    hs_code: str
+
+    def to_value(self) -> dict[str, Value]:
+        return {"parcel": self.parcel, "centicarats": self.centicarats, "hs_code": self.hs_code}
+
+
+@dataclass(frozen=True, slots=True)
+class CharterAdopt:
+    version: int
+    charter: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorRegister:
+    operator: str
+    kind: str
+    licence: str
+    public_key: bytes
+    roles: tuple[str, ...]
+    valid_until: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorRevoke:
+    operator: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParcelProduce:
+    parcel: str
+    mine: str
+    produced_on: str
+    centicarats: int
+    hs_code: str
+    holder: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParcelTransform:
+    inputs: tuple[ParcelRef, ...]
+    outputs: tuple[ParcelOutput, ...]
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParcelTransfer:
+    parcel: ParcelRef
+    to: str
+    warranty: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateIssue:
+    number: str
+    exporter: str
+    importing: str
+    parcels: tuple[ParcelRef, ...]
+    parcel_count: int
+    centicarats: int
+    hs_codes: tuple[str, ...]
+    origins: tuple[str, ...]
+    issued_on: str
+    expires_on: str
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateConfirm:
+    certificate: EntryRef
+    received_on: str
+    centicarats_received: int
+    seal_intact: bool
+    parcels: tuple[ParcelOutput, ...]
+    holder: str
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateReject:
+    certificate: EntryRef
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateVoid:
+    """Voids an issued certificate and releases its parcels to the exporter as new parcels.
+
+    ``evidence`` makes the decision replayable by every node: either the importer's
+    ``certificate.reject`` of this certificate, or any entry of the importer's log stamped after
+    ``expires_on`` + ``void_grace_days`` (that log holds no confirmation up to it; see
+    docs/decisions/0009-certificate-void.md).
+    """
+
+    certificate: EntryRef
+    reason: str
+    evidence: EntryRef
+
+
+Body = (
+    CharterAdopt
+    | OperatorRegister
+    | OperatorRevoke
+    | ParcelProduce
+    | ParcelTransform
+    | ParcelTransfer
+    | CertificateIssue
+    | CertificateConfirm
+    | CertificateReject
+    | CertificateVoid
+)
+
+
+def _date(value: Value, what: str) -> str:
+    if isinstance(value, str) and _DATE.fullmatch(value):
+        try:
+            datetime.date.fromisoformat(value)
+            return value
+        except ValueError:
+            pass
+    raise RecordError(f"{what} must be a YYYY-MM-DD date, not {value!r}", code="record.malformed")
+
+
+def _int(low: int, high: int) -> Callable[[Value, str], int]:
+    def parse(value: Value, what: str) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise RecordError(
+                f"{what} must be an integer in {low}..{high}", code="record.malformed"
+            )
+        return value
+
+    return parse
+
+
+def _bool(value: Value, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise RecordError(f"{what} must be true or false", code="record.malformed")
+    return value
+
+
+def _text(max_length: int) -> Callable[[Value, str], str]:
+    def parse(value: Value, what: str) -> str:
+        if (
+            not isinstance(value, str)
+            or not 1 <= len(value) <= max_length
+            or not value.isprintable()
+        ):
+            raise RecordError(
+                f"{what} must be 1 to {max_length} printable characters", code="record.malformed"
+            )
+        return value
+
+    return parse
+
+
+def _pattern(pattern: re.Pattern[str]) -> Callable[[Value, str], str]:
+    def parse(value: Value, what: str) -> str:
+        return _match(value, pattern, what)
+
+    return parse
+
+
+def _one_of(allowed: frozenset[str]) -> Callable[[Value, str], str]:
+    def parse(value: Value, what: str) -> str:
+        if not isinstance(value, str) or value not in allowed:
+            raise RecordError(f"{what} must be one of {sorted(allowed)}", code="record.malformed")
+        return value
+
+    return parse
+
+
+def _hash(value: Value, what: str) -> bytes:
+    if not isinstance(value, bytes) or len(value) != HASH_SIZE:
+        raise RecordError(f"{what} must be a 32-byte hash", code="record.malformed")
+    return value
+
+
+def _public_key(value: Value, what: str) -> bytes:
+    if not isinstance(value, bytes) or len(value) != 32:
+        raise RecordError(f"{what} must be a 32-byte Ed25519 key", code="record.malformed")
+    return value
+
+
+_seq = _int(0, _MAX_INSTANT)
+
+
+def _entry_ref(value: Value, what: str) -> EntryRef:
+    if not isinstance(value, list) or len(value) != 3:
+        raise RecordError(f"{what} must be [log, seq, hash]", code="record.malformed")
+    log, seq, digest = value
+    return EntryRef(_match(log, _PARTICIPANT, what), _seq(seq, what), _hash(digest, what))
+
+
+def _parcel_ref(value: Value, what: str) -> ParcelRef:
+    if not isinstance(value, list) or len(value) != 4:
+        raise RecordError(f"{what} must be [log, seq, hash, out]", code="record.malformed")
+    log, seq, digest, out = value
+    return ParcelRef(
+        _match(log, _PARTICIPANT, what),
+        _seq(seq, what),
+        _hash(digest, what),
+        _int(0, MAX_REFS - 1)(out, what),
+    )
+
+
+def _parcel_output(value: Value, what: str) -> ParcelOutput:
+    fields = _map(value, what, {"parcel", "centicarats", "hs_code"})
+    return ParcelOutput(
+        _match(fields["parcel"], _PARCEL_ID, f"{what} parcel"),
+        _centicarats(fields["centicarats"], f"{what} centicarats"),
+        _one_of(HS_CODES)(fields["hs_code"], f"{what} hs_code"),
+    )
+
+
+def _list_of(
+    item: Callable[[Value, str], Any], *, sorted_unique: bool = False
+) -> Callable[[Value, str], tuple[Any, ...]]:
+    def parse(value: Value, what: str) -> tuple[Any, ...]:
+        if not isinstance(value, list) or not 1 <= len(value) <= MAX_REFS:
+            raise RecordError(f"{what} must list 1 to {MAX_REFS} items", code="record.malformed")
+        items = tuple(item(v, what) for v in value)
+        if sorted_unique and list(items) != sorted(set(items)):
+            # One spelling per set: sorted, without repeats, so equal sets have equal bytes.
+            raise RecordError(f"{what} must be sorted and without repeats", code="record.malformed")
+        return items
+
+    return parse
+
+
+_centicarats = _int(1, MAX_CENTICARATS)
+_operator = _pattern(_OPERATOR)
+_reason = _text(500)
+
+_BODIES: dict[str, tuple[type[Any], dict[str, Callable[[Value, str], Any]]]] = {
+    "charter.adopt": (CharterAdopt, {"version": _int(1, 2**32), "charter": _hash}),
+    "operator.register": (
+        OperatorRegister,
+        {
+            "operator": _operator,
+            "kind": _one_of(OPERATOR_KINDS),
+            "licence": _text(64),
+            "public_key": _public_key,
+            "roles": _list_of(_one_of(ROLES), sorted_unique=True),
+            "valid_until": _date,
+        },
+    ),
+    "operator.revoke": (OperatorRevoke, {"operator": _operator, "reason": _reason}),
+    "parcel.produce": (
+        ParcelProduce,
+        {
+            "parcel": _pattern(_PARCEL_ID),
+            "mine": _operator,
+            "produced_on": _date,
+            "centicarats": _centicarats,
+            "hs_code": _one_of(HS_CODES),
+            "holder": _operator,
+        },
+    ),
+    "parcel.transform": (
+        ParcelTransform,
+        {
+            "inputs": _list_of(_parcel_ref),
+            "outputs": _list_of(_parcel_output),
+            "kind": _one_of(TRANSFORM_KINDS),
+        },
+    ),
+    "parcel.transfer": (
+        ParcelTransfer,
+        {"parcel": _parcel_ref, "to": _operator, "warranty": _bool},
+    ),
+    "certificate.issue": (
+        CertificateIssue,
+        {
+            "number": _pattern(_CERTIFICATE_NUMBER),
+            "exporter": _operator,
+            "importing": _pattern(_PARTICIPANT),
+            "parcels": _list_of(_parcel_ref),
+            "parcel_count": _int(1, MAX_REFS),
+            "centicarats": _centicarats,
+            "hs_codes": _list_of(_one_of(HS_CODES), sorted_unique=True),
+            "origins": _list_of(_pattern(_COUNTRY), sorted_unique=True),
+            "issued_on": _date,
+            "expires_on": _date,
+        },
+    ),
+    "certificate.confirm": (
+        CertificateConfirm,
+        {
+            "certificate": _entry_ref,
+            "received_on": _date,
+            "centicarats_received": _centicarats,
+            "seal_intact": _bool,
+            "parcels": _list_of(_parcel_output),
+            "holder": _operator,
+        },
+    ),
+    "certificate.reject": (CertificateReject, {"certificate": _entry_ref, "reason": _reason}),
+    "certificate.void": (
+        CertificateVoid,
+        {"certificate": _entry_ref, "reason": _reason, "evidence": _entry_ref},
+    ),
+}
+
+RECORD_TYPES = frozenset(_BODIES)
+
+SEALED_FIELDS: dict[str, frozenset[str]] = {
+    "parcel.transfer": frozenset({"invoice"}),
+    "certificate.issue": frozenset(
+        {"value_usd_cents", "exporter_name", "importer_name", "seal_number"}
+    ),
+}
+"""The commercial fields each record type carries sealed (DESIGN §5); other types seal none."""
+
+
+def parse_body(record_type: str, body: Value) -> Body:
+    """Parse a record body strictly by its type.
+
+    Raises:
+        RecordError: unknown type (``record.unknown_type``), or a field missing, unknown, of
+            the wrong type or out of range (``record.malformed``).
+    """
+    if record_type not in _BODIES:
+        raise RecordError(f"unknown record type {record_type!r}", code="record.unknown_type")
+    cls, spec = _BODIES[record_type]
+    fields = _map(body, f"{record_type} body", set(spec))
+    parsed: Body = cls(**{name: parse(fields[name], name) for name, parse in spec.items()})
+    return parsed

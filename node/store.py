@@ -13,7 +13,11 @@ database        key                          value
 ``positions``   entry hash                   L · seq
 ``records``     record hash                  entry hash (a record is appended once)
 ``checkpoints`` L · size                     the signed checkpoint note of that size
+``disclosures`` entry hash                   the sealed values disclosed with the record
 ==============  ===========================  ==========================================
+
+The ledger state tables of ``node/state.py`` live in the same environment, so an entry and the
+state it changes commit together.
 
 A log's size is the number of its level-0 nodes and is read from the last key, so there is no
 separate counter to drift. Any root or proof reads at most two complete subtrees per tree level.
@@ -36,10 +40,13 @@ import lmdb
 
 from node import merkle
 from node.errors import LogCorruptError, StoreError
+from node.state import TABLES
 
 __all__ = ["LogReader", "LogWriter", "Store", "StoreReader", "StoreWriter"]
 
-_DATABASES = ("entries", "nodes", "positions", "records", "checkpoints")
+# The log databases, then the ledger state kept beside them (node/state.py), then the sealed
+# values submitters disclosed, kept apart from the log (DESIGN §5).
+_DATABASES = ("entries", "nodes", "positions", "records", "checkpoints", *TABLES, "disclosures")
 DEFAULT_MAP_SIZE = 1 << 40  # 1 TiB of address space; the file grows only as pages are used
 _U64 = 8
 
@@ -76,7 +83,7 @@ class Store:
             env = lmdb.open(
                 str(path),
                 map_size=map_size,
-                max_dbs=len(_DATABASES) + 8,  # room for the state databases of the rules
+                max_dbs=len(_DATABASES),
                 sync=True,
                 metasync=True,
                 readahead=False,  # random access to tree nodes; readahead only evicts cache
@@ -87,13 +94,6 @@ class Store:
 
     def close(self) -> None:
         self._env.close()
-
-    def database(self, name: str) -> Any:
-        """A further named database in this environment (for state kept beside the logs)."""
-        if name not in self._dbs:
-            with self._translate("open database"):
-                self._dbs[name] = self._env.open_db(name.encode())
-        return self._dbs[name]
 
     @contextmanager
     def read(self) -> Iterator[StoreReader]:
@@ -163,6 +163,13 @@ class StoreReader:
 
     def get(self, db: str, key: bytes) -> bytes | None:
         value = self._txn.get(key, db=self._dbs[db])
+        return None if value is None else bytes(value)
+
+    def log_size(self, log: str) -> int:
+        return self.log(log).size()
+
+    def entry_bytes(self, log: str, seq: int) -> bytes | None:
+        value = self._txn.get(_log_prefix(log) + _u64(seq), db=self._dbs["entries"])
         return None if value is None else bytes(value)
 
     @property

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from node.log import Sequencer, SignatureCheck
 from node.records import sign_record
 from node.store import Store
-from tests.unit.node.conftest import GENESIS, ORIGIN
+from tests.unit.node.conftest import GENESIS, ORIGIN, produce_body
 
 
 def main() -> None:
@@ -46,7 +46,7 @@ def main() -> None:
                     "log": "BW",
                     "time": 1,
                     "sealed": {},
-                    "body": {"nonce": os.urandom(16)},
+                    "body": produce_body(int.from_bytes(os.urandom(6), "big")),
                 },
                 [("debswana", operator)],
             )

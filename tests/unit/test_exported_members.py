@@ -14,13 +14,18 @@ MODULES = [f"node.{name}" for name in node.__all__]
 
 def test_node_package_lists_its_modules() -> None:
     assert node.__all__ == [
+        "charter",
         "crypto",
         "encoding",
         "errors",
         "log",
         "merkle",
         "notes",
+        "provenance",
         "records",
+        "rules",
+        "sealing",
+        "state",
         "store",
     ]
     assert client.__all__ == []

@@ -19,6 +19,18 @@ ORIGIN = "kp.test/BW"
 MakeRecord = Callable[..., SignedRecord]
 
 
+def produce_body(n: int) -> dict[str, object]:
+    """A valid ``parcel.produce`` body; ``n`` makes each one distinct."""
+    return {
+        "parcel": f"BW-JW-{n:06d}",
+        "mine": "jwaneng",
+        "produced_on": "2026-11-20",
+        "centicarats": 10_000 + n % 100_000,
+        "hs_code": "7102.10",
+        "holder": "debswana",
+    }
+
+
 @pytest.fixture
 def store(tmp_path: object) -> Iterator[Store]:
     s = Store.open(f"{tmp_path}/store", map_size=1 << 30)
@@ -52,7 +64,7 @@ def make_record(operator_key: Ed25519PrivateKey) -> MakeRecord:
             "type": "parcel.produce",
             "log": log,
             "time": 1_700_000_000_000 + next(counter),
-            "body": body if body is not None else {"n": next(counter)},
+            "body": body if body is not None else produce_body(next(counter)),
             "sealed": {},
         }
         return sign_record(record, [(signer, key or operator_key)])  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ from node import crypto, merkle, notes
 from node.errors import EncodingError, LedgerError, RecordError, SignatureError
 from node.log import Receipt, Sequencer, SequencerStoppedError, SignatureCheck
 from node.records import Entry, SignedRecord
-from node.store import LogReader, Store
+from node.store import Store, StoreWriter
 from tests.unit.node.conftest import GENESIS, ORIGIN, MakeRecord
 
 
@@ -138,11 +138,11 @@ class _ExplodingValidator:
         self.calls = 0
         self.explode_at = explode_at
 
-    def __call__(self, log: LogReader, signed: SignedRecord) -> None:
+    def __call__(self, store: StoreWriter, entry: Entry, entry_hash: bytes) -> None:
         self.calls += 1
         if self.calls == self.explode_at:
             raise OSError("disk vanished")
-        self.inner(log, signed)
+        self.inner(store, entry, entry_hash)
 
 
 def test_failure_mid_batch_aborts_whole_transaction(

@@ -1,0 +1,613 @@
+"""The one validation function of DESIGN §6: may this entry stand in this log?
+
+``check(state, entry, entry_hash)`` is used identically by the sequencer (before appending), by a
+replica (re-validating another node's log) and by a verifier (auditing a chain). It reads the
+ledger state as the log stood just before the entry, decides, and returns the ``Effects`` the
+entry has on that state; it never writes. Every refusal is a ``RuleError`` with a stable code;
+a reference to an entry or charter this store does not hold yet is a ``PendingError`` instead.
+
+Decisions where DESIGN §6 is silent are in ``docs/decisions/0007`` to ``0010``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import replace
+
+from node import crypto
+from node.charter import Charter, verify_genesis, verify_successor
+from node.errors import CharterError, PendingError, RuleError
+from node.records import (
+    LOG_SIGNER,
+    CertificateConfirm,
+    CertificateIssue,
+    CertificateReject,
+    CertificateVoid,
+    CharterAdopt,
+    Entry,
+    EntryRef,
+    OperatorRegister,
+    OperatorRevoke,
+    ParcelProduce,
+    ParcelRef,
+    ParcelTransfer,
+    ParcelTransform,
+)
+from node.state import (
+    Adoption,
+    CertificateState,
+    Effects,
+    LedgerState,
+    OperatorState,
+    ParcelState,
+)
+
+__all__ = ["PPM", "check", "entry_date", "within_tolerance"]
+
+PPM = 1_000_000
+
+# Roles an operator kind may hold: certificates are an authority's act (KPCS Section IV(a)),
+# production a mine's or an authority's; anyone registered may split, merge, sort and sell.
+_KIND_ROLES = {
+    "authority": frozenset(
+        {
+            "parcel.produce",
+            "parcel.transform",
+            "parcel.transfer",
+            "certificate.issue",
+            "certificate.confirm",
+            "certificate.reject",
+            "certificate.void",
+        }
+    ),
+    "mine": frozenset({"parcel.produce", "parcel.transform", "parcel.transfer"}),
+    "trader": frozenset({"parcel.transform", "parcel.transfer"}),
+    "manufacturer": frozenset({"parcel.transform", "parcel.transfer"}),
+}
+_LOG_SIGNED = frozenset({"charter.adopt", "operator.register", "operator.revoke"})
+
+
+def entry_date(time_ms: int) -> str:
+    """The UTC calendar date of an entry time, as ``YYYY-MM-DD``."""
+    moment = datetime.datetime.fromtimestamp(time_ms / 1000, tz=datetime.UTC)
+    return moment.date().isoformat()
+
+
+def within_tolerance(measured: int, reference: int, tolerance_ppm: int) -> bool:
+    """|measured − reference| <= reference × tolerance, in exact integer arithmetic."""
+    return abs(measured - reference) * PPM <= reference * tolerance_ppm
+
+
+def check(state: LedgerState, entry: Entry, entry_hash: bytes) -> Effects:
+    """Decide whether ``entry`` may be appended to its log, given the state just before it.
+
+    Args:
+        state: the ledger state before the entry (every log this store holds).
+        entry: the entry, with its seq, prev and time already assigned.
+        entry_hash: its leaf hash (the entry hash).
+
+    Returns:
+        What the entry changes in the state.
+
+    Raises:
+        RuleError: the entry breaks a rule; ``code`` names it.
+        PendingError: it references an entry or a charter this store does not hold yet.
+    """
+    signed = entry.signed
+    log, body = signed.log, signed.body
+    here = EntryRef(log, entry.seq, entry_hash)
+    if isinstance(body, CharterAdopt):
+        return _charter_adopt(state, entry, here, body)
+    charter = state.adopted_charter(log)
+    if charter is None:
+        raise RuleError(
+            "the log's first entry must adopt the genesis charter", code="charter.not_adopted"
+        )
+    if log not in charter.participants:
+        raise RuleError(f"{log} is not a member of the adopted charter", code="participant.unknown")
+    signers = _check_signatures(state, charter, entry)
+    context = _Context(state, charter, entry, here, signers)
+    if isinstance(body, OperatorRegister):
+        return context.operator_register(body)
+    if isinstance(body, OperatorRevoke):
+        return context.operator_revoke(body)
+    if isinstance(body, ParcelProduce):
+        return context.parcel_produce(body)
+    if isinstance(body, ParcelTransform):
+        return context.parcel_transform(body)
+    if isinstance(body, ParcelTransfer):
+        return context.parcel_transfer(body)
+    if isinstance(body, CertificateIssue):
+        return context.certificate_issue(body)
+    if isinstance(body, CertificateConfirm):
+        return context.certificate_confirm(body)
+    if isinstance(body, CertificateReject):
+        return context.certificate_reject(body)
+    return context.certificate_void(body)
+
+
+# --- signatures ------------------------------------------------------------------------------
+
+
+def _check_signatures(
+    state: LedgerState, charter: Charter, entry: Entry
+) -> dict[str, OperatorState]:
+    """Verify every signature; return the operators among the signers.
+
+    "@log" verifies with the participant's log key in the adopted charter; an operator id with
+    the key it registered, if it is neither revoked nor past its ``valid_until`` at the entry's
+    date.
+    """
+    signed = entry.signed
+    log, payload, today = signed.log, signed.payload, entry_date(entry.time)
+    operators: dict[str, OperatorState] = {}
+    for sig in signed.sigs:
+        if sig.by == LOG_SIGNER:
+            key = charter.participants[log].log_key
+        else:
+            operator = state.operator(log, sig.by)
+            if operator is None:
+                raise RuleError(
+                    f"{log}:{sig.by} is not a registered operator", code="operator.unknown"
+                )
+            if operator.revoked is not None:
+                raise RuleError(f"{log}:{sig.by} has been revoked", code="operator.revoked")
+            if operator.valid_until < today:
+                raise RuleError(
+                    f"{log}:{sig.by}'s registration ended on {operator.valid_until}",
+                    code="operator.expired",
+                )
+            key = operator.public_key
+            operators[sig.by] = operator
+        if not crypto.verify(crypto.load_public_key(key), sig.sig, payload):
+            raise RuleError(f"signature by {sig.by} does not verify", code="signature.invalid")
+    if signed.type in _LOG_SIGNED and LOG_SIGNER not in {s.by for s in signed.sigs}:
+        raise RuleError(
+            f"{signed.type} must be signed by the log key", code="operator.not_authorized"
+        )
+    return operators
+
+
+# --- charter adoption ------------------------------------------------------------------------
+
+
+def _charter_adopt(state: LedgerState, entry: Entry, here: EntryRef, body: CharterAdopt) -> Effects:
+    """The first entry adopts the genesis (its hash is the entry's ``prev``); each later
+    adoption is the next version, valid under the TUF rule against the current one."""
+    log = entry.signed.log
+    signed_charter = state.charter(body.charter)
+    if signed_charter is None:
+        raise PendingError("charter document not known to this store", code="charter.unknown")
+    candidate = signed_charter.charter
+    if candidate.version != body.version:
+        raise RuleError(
+            "adopted version differs from the document's", code="charter.version_mismatch"
+        )
+    current = state.adopted_charter(log)
+    try:
+        if current is None:
+            if entry.seq != 0:
+                raise RuleError(
+                    "a log adopts its genesis in its first entry", code="charter.not_adopted"
+                )
+            verify_genesis(signed_charter, entry.prev)
+        else:
+            verify_successor(current, signed_charter)
+    except CharterError as exc:
+        raise RuleError(exc.message, code=exc.code) from exc
+    if log not in candidate.participants:
+        raise RuleError(f"{log} is not a member of that charter", code="participant.unknown")
+    # The first adoption is signed with the key it introduces; later ones with the key in force,
+    # so a new log key is taken on only by a log already trusted.
+    _check_signatures(state, current or candidate, entry)
+    return Effects(adoption=Adoption(body.version, body.charter, here))
+
+
+# --- everything under an adopted charter -------------------------------------------------------
+
+
+class _Context:
+    """One entry being judged: the state before it, its charter, its verified signers."""
+
+    def __init__(
+        self,
+        state: LedgerState,
+        charter: Charter,
+        entry: Entry,
+        here: EntryRef,
+        signers: dict[str, OperatorState],
+    ) -> None:
+        self.state = state
+        self.charter = charter
+        self.entry = entry
+        self.here = here
+        self.log = entry.signed.log
+        self.signers = signers
+        self.today = entry_date(entry.time)
+        self.policy = charter.policy
+
+    # operators -------------------------------------------------------------------------------
+
+    def operator_register(self, body: OperatorRegister) -> Effects:
+        existing = self.state.operator(self.log, body.operator)
+        if existing is not None and existing.revoked is None:
+            raise RuleError(
+                f"{self.log}:{body.operator} is already registered", code="operator.exists"
+            )
+        not_allowed = sorted(set(body.roles) - _KIND_ROLES[body.kind])
+        if not_allowed:
+            raise RuleError(
+                f"a {body.kind} may not hold the roles {not_allowed}",
+                code="operator.role_not_allowed",
+            )
+        try:
+            crypto.load_public_key(body.public_key)
+        except Exception as exc:  # a 32-byte string that is not a curve point
+            raise RuleError(
+                "operator public key is not an Ed25519 key", code="operator.bad_key"
+            ) from exc
+        operator = OperatorState(
+            log=self.log,
+            operator=body.operator,
+            kind=body.kind,
+            roles=body.roles,
+            public_key=body.public_key,
+            valid_until=body.valid_until,
+            licence=body.licence,
+            registered=self.here,
+        )
+        return Effects(operators=(operator,))
+
+    def operator_revoke(self, body: OperatorRevoke) -> Effects:
+        existing = self._operator(body.operator)
+        return Effects(operators=(replace(existing, revoked=self.here),))
+
+    # parcels ---------------------------------------------------------------------------------
+
+    def parcel_produce(self, body: ParcelProduce) -> Effects:
+        mine = self.state.operator(self.log, body.mine)
+        if mine is None or mine.revoked is not None:
+            raise RuleError(f"{self.log}:{body.mine} is not a registered mine", code="mine.unknown")
+        if mine.kind != "mine":
+            raise RuleError(
+                f"{self.log}:{body.mine} is a {mine.kind}, not a mine", code="mine.not_a_mine"
+            )
+        actor = self._actor("parcel.produce")
+        if actor.operator != body.mine and actor.kind != "authority":
+            raise RuleError(
+                "production is recorded by the mine itself or by the authority",
+                code="operator.not_authorized",
+            )
+        self._operator(body.holder)
+        self._not_after_today(body.produced_on, "produced_on")
+        parcel = ParcelState(
+            ref=ParcelRef(self.log, self.here.seq, self.here.hash, 0),
+            parcel=body.parcel,
+            holder=body.holder,
+            centicarats=body.centicarats,
+            hs_code=body.hs_code,
+            origins=(self.log,),  # DESIGN §6: the origin of a produced parcel is this participant
+        )
+        return Effects(parcels=(parcel,))
+
+    def parcel_transform(self, body: ParcelTransform) -> Effects:
+        actor = self._actor("parcel.transform")
+        if body.kind == "split" and len(body.inputs) != 1:
+            raise RuleError("a split takes exactly one parcel", code="transform.kind_mismatch")
+        if body.kind == "merge" and (len(body.inputs) < 2 or len(body.outputs) != 1):
+            raise RuleError("a merge makes one parcel of several", code="transform.kind_mismatch")
+        inputs = self._live_parcels(body.inputs, held_by=actor.operator)
+        mass_in = sum(p.centicarats for p in inputs)
+        mass_out = sum(o.centicarats for o in body.outputs)
+        if mass_out * PPM > mass_in * (PPM + self.policy.mass_tolerance_ppm):
+            raise RuleError(
+                f"outputs weigh {mass_out} ct/100, inputs {mass_in} ct/100",
+                code="mass.exceeds_inputs",
+            )
+        origins = _union(p.origins for p in inputs)
+        consumed = tuple(replace(p, consumed_by=self.here) for p in inputs)
+        created = tuple(
+            ParcelState(
+                ref=ParcelRef(self.log, self.here.seq, self.here.hash, out),
+                parcel=output.parcel,
+                holder=actor.operator,
+                centicarats=output.centicarats,
+                hs_code=output.hs_code,
+                origins=origins,
+            )
+            for out, output in enumerate(body.outputs)
+        )
+        return Effects(parcels=consumed + created)
+
+    def parcel_transfer(self, body: ParcelTransfer) -> Effects:
+        actor = self._actor("parcel.transfer")
+        [parcel] = self._live_parcels((body.parcel,), held_by=actor.operator)
+        if not body.warranty:
+            raise RuleError(
+                "a transfer must affirm the System of Warranties statement",
+                code="warranty.not_affirmed",
+            )
+        self._operator(body.to)
+        if body.to == parcel.holder:
+            raise RuleError("the parcel already belongs to that operator", code="transfer.to_self")
+        moved = replace(parcel, holder=body.to, transfers=(*parcel.transfers, self.here))
+        return Effects(parcels=(moved,))
+
+    # certificates ----------------------------------------------------------------------------
+
+    def certificate_issue(self, body: CertificateIssue) -> Effects:
+        self._authority("certificate.issue")
+        if not body.number.startswith(self.log):
+            raise RuleError(
+                f"certificate numbers of {self.log} start with {self.log}",
+                code="certificate.number_prefix",
+            )
+        if self.state.certificate_by_number(self.log, body.number) is not None:
+            raise RuleError(
+                f"certificate {body.number} already issued", code="certificate.number_used"
+            )
+        self._active(self.log)
+        importer = self.charter.participants.get(body.importing)
+        if importer is None or importer.kind != "participant" or body.importing == self.log:
+            raise RuleError(
+                f"{body.importing} cannot import from {self.log}",
+                code="certificate.importer_invalid",
+            )
+        self._active(body.importing)
+        self._operator(body.exporter)
+        parcels = self._live_parcels(body.parcels, held_by=body.exporter)
+        if body.parcel_count != len(parcels):
+            raise RuleError(
+                "parcel_count differs from the parcels listed", code="certificate.parcel_count"
+            )
+        if body.centicarats != sum(p.centicarats for p in parcels):
+            raise RuleError("declared mass differs from the parcels' mass", code="mass.mismatch")
+        if body.hs_codes != tuple(sorted({p.hs_code for p in parcels})):
+            raise RuleError("declared HS codes differ from the parcels'", code="hs_code.mismatch")
+        if body.origins != _union(p.origins for p in parcels):
+            raise RuleError(
+                "declared origins differ from the parcels' origins", code="origin.mismatch"
+            )
+        if not self.today >= body.issued_on:
+            raise RuleError("issued_on is after the entry's date", code="date.in_future")
+        if body.expires_on < body.issued_on:
+            raise RuleError("expires_on is before issued_on", code="certificate.validity")
+        validity = _days(body.issued_on, body.expires_on)
+        if validity > self.policy.max_certificate_days:
+            raise RuleError(
+                f"valid {validity} days, more than {self.policy.max_certificate_days}",
+                code="certificate.validity",
+            )
+        certificate = CertificateState(
+            ref=self.here,
+            number=body.number,
+            exporter=body.exporter,
+            importing=body.importing,
+            parcels=body.parcels,
+            centicarats=body.centicarats,
+            hs_codes=body.hs_codes,
+            origins=body.origins,
+            issued_on=body.issued_on,
+            expires_on=body.expires_on,
+        )
+        consumed = tuple(replace(p, consumed_by=self.here) for p in parcels)
+        return Effects(parcels=consumed, certificates=(certificate,))
+
+    def certificate_confirm(self, body: CertificateConfirm) -> Effects:
+        self._authority("certificate.confirm")
+        certificate = self._addressed_here(body.certificate)
+        if body.received_on > certificate.expires_on or self.today > self._void_after(certificate):
+            raise RuleError(
+                f"certificate {certificate.number} has expired", code="certificate.expired"
+            )
+        if body.received_on < certificate.issued_on:
+            raise RuleError("received before it was issued", code="date.before_issue")
+        self._not_after_today(body.received_on, "received_on")
+        if not body.seal_intact:
+            raise RuleError(
+                "a shipment whose seal is broken is rejected, not confirmed",
+                code="certificate.seal_broken",
+            )
+        if not within_tolerance(
+            body.centicarats_received, certificate.centicarats, self.policy.mass_tolerance_ppm
+        ):
+            raise RuleError(
+                f"received {body.centicarats_received}, certified {certificate.centicarats}",
+                code="mass.received_mismatch",
+            )
+        if sum(p.centicarats for p in body.parcels) != body.centicarats_received:
+            raise RuleError(
+                "the new parcels do not add up to what was received", code="mass.mismatch"
+            )
+        self._operator(body.holder)
+        created = tuple(
+            ParcelState(
+                ref=ParcelRef(self.log, self.here.seq, self.here.hash, out),
+                parcel=output.parcel,
+                holder=body.holder,
+                centicarats=output.centicarats,
+                hs_code=output.hs_code,
+                origins=certificate.origins,  # imported parcels inherit the certified origins
+            )
+            for out, output in enumerate(body.parcels)
+        )
+        outcome = replace(certificate, outcome="confirmed", outcome_ref=self.here)
+        return Effects(parcels=created, certificates=(outcome,))
+
+    def certificate_reject(self, body: CertificateReject) -> Effects:
+        self._authority("certificate.reject")
+        certificate = self._addressed_here(body.certificate)
+        outcome = replace(certificate, outcome="rejected", outcome_ref=self.here)
+        return Effects(certificates=(outcome,))
+
+    def certificate_void(self, body: CertificateVoid) -> Effects:
+        self._authority("certificate.void")
+        ref = body.certificate
+        if ref.log != self.log:
+            raise RuleError(
+                "a certificate is voided by its issuer", code="certificate.not_issued_here"
+            )
+        certificate = self._certificate(ref)
+        if certificate.voided is not None:
+            raise RuleError(
+                f"certificate {certificate.number} is already void", code="certificate.voided"
+            )
+        evidence = self._entry(body.evidence)
+        if body.evidence.log != certificate.importing:
+            raise RuleError(
+                "void evidence must come from the importer's log", code="certificate.not_voidable"
+            )
+        outcome = certificate.outcome_ref
+        if outcome is not None and outcome.seq <= body.evidence.seq:
+            rejected = certificate.outcome == "rejected" and outcome == body.evidence
+            if not rejected:
+                raise RuleError(
+                    f"certificate {certificate.number} was {certificate.outcome} by the importer",
+                    code="certificate.not_voidable",
+                )
+        elif entry_date(evidence.time) <= self._void_after(certificate):
+            # No outcome up to the evidence: the evidence must show the importer's log moved past
+            # the last day a confirmation could have been appended.
+            raise RuleError(
+                "neither rejected nor expired past the grace period",
+                code="certificate.not_voidable",
+            )
+        released = tuple(
+            ParcelState(
+                ref=ParcelRef(self.log, self.here.seq, self.here.hash, out),
+                parcel=parcel.parcel,
+                holder=certificate.exporter,
+                centicarats=parcel.centicarats,
+                hs_code=parcel.hs_code,
+                origins=parcel.origins,
+            )
+            for out, parcel in enumerate(self._parcel(r) for r in certificate.parcels)
+        )
+        voided = replace(certificate, voided=self.here)
+        return Effects(parcels=released, certificates=(voided,))
+
+    # shared checks ---------------------------------------------------------------------------
+
+    def _actor(self, role: str) -> OperatorState:
+        """The signing operator that holds ``role`` (the first such, in signature order)."""
+        for operator in self.signers.values():
+            if role in operator.roles:
+                return operator
+        raise RuleError(f"no signer holds the role {role}", code="operator.not_authorized")
+
+    def _authority(self, role: str) -> OperatorState:
+        actor = self._actor(role)
+        if actor.kind != "authority":
+            raise RuleError(f"{role} is an authority officer's act", code="operator.not_authorized")
+        return actor
+
+    def _operator(self, operator: str) -> OperatorState:
+        found = self.state.operator(self.log, operator)
+        if found is None or found.revoked is not None:
+            raise RuleError(
+                f"{self.log}:{operator} is not a registered operator", code="operator.unknown"
+            )
+        return found
+
+    def _active(self, participant: str) -> None:
+        member = self.charter.participants.get(participant)
+        if member is None or member.status != "active":
+            raise RuleError(f"{participant} is suspended", code="participant.suspended")
+
+    def _not_after_today(self, date: str, what: str) -> None:
+        if date > self.today:
+            raise RuleError(
+                f"{what} {date} is after the entry's date {self.today}", code="date.in_future"
+            )
+
+    def _void_after(self, certificate: CertificateState) -> str:
+        """The last date a confirmation may be appended: expiry plus the grace period."""
+        expires = datetime.date.fromisoformat(certificate.expires_on)
+        return (expires + datetime.timedelta(days=self.policy.void_grace_days)).isoformat()
+
+    def _entry(self, ref: EntryRef) -> Entry:
+        if ref.seq >= self.state.log_size(ref.log):
+            raise PendingError(f"entry {ref.log}/{ref.seq} not held yet", code="reference.unknown")
+        entry = self.state.entry(ref.log, ref.seq)
+        if entry is None or entry.leaf_hash != ref.hash:
+            raise RuleError(
+                f"entry {ref.log}/{ref.seq} has another hash", code="reference.mismatch"
+            )
+        return entry
+
+    def _certificate(self, ref: EntryRef) -> CertificateState:
+        certificate = self.state.certificate(ref.log, ref.seq)
+        if certificate is None:
+            if ref.seq >= self.state.log_size(ref.log):
+                raise PendingError(
+                    f"entry {ref.log}/{ref.seq} not held yet", code="reference.unknown"
+                )
+            raise RuleError(f"{ref.log}/{ref.seq} is not a certificate", code="certificate.unknown")
+        if certificate.ref.hash != ref.hash:
+            raise RuleError(
+                f"entry {ref.log}/{ref.seq} has another hash", code="reference.mismatch"
+            )
+        return certificate
+
+    def _addressed_here(self, ref: EntryRef) -> CertificateState:
+        certificate = self._certificate(ref)
+        if certificate.importing != self.log:
+            raise RuleError(
+                f"certificate {certificate.number} is addressed to {certificate.importing}",
+                code="certificate.not_addressed_here",
+            )
+        if certificate.outcome is not None:
+            raise RuleError(
+                f"certificate {certificate.number} was already {certificate.outcome}",
+                code=f"certificate.already_{certificate.outcome}",
+            )
+        # KP: an importing authority refuses certificates of a participant it holds suspended.
+        self._active(ref.log)
+        return certificate
+
+    def _parcel(self, ref: ParcelRef) -> ParcelState:
+        parcel = self.state.parcel(ref.log, ref.seq, ref.out)
+        if parcel is None:
+            if ref.seq >= self.state.log_size(ref.log):
+                raise PendingError(
+                    f"entry {ref.log}/{ref.seq} not held yet", code="reference.unknown"
+                )
+            raise RuleError(f"no parcel at {ref.log}/{ref.seq}/{ref.out}", code="parcel.unknown")
+        if parcel.ref.hash != ref.hash:
+            raise RuleError(
+                f"entry {ref.log}/{ref.seq} has another hash", code="reference.mismatch"
+            )
+        return parcel
+
+    def _live_parcels(self, refs: tuple[ParcelRef, ...], *, held_by: str) -> list[ParcelState]:
+        """The parcels, each in this log, live, held by ``held_by`` and listed once."""
+        if len(set(refs)) != len(refs):
+            raise RuleError("a parcel is listed twice", code="parcel.duplicate")
+        parcels = []
+        for ref in refs:
+            if ref.log != self.log:
+                # DESIGN §1: a parcel is consumed only in the log of the participant holding it.
+                raise RuleError(
+                    f"parcel {ref.log}/{ref.seq}/{ref.out} is not in this log",
+                    code="parcel.foreign",
+                )
+            parcel = self._parcel(ref)
+            if not parcel.live:
+                raise RuleError(
+                    f"parcel {parcel.parcel} was already consumed", code="parcel.not_live"
+                )
+            if parcel.holder != held_by:
+                raise RuleError(
+                    f"parcel {parcel.parcel} is held by {parcel.holder}", code="parcel.not_held"
+                )
+            parcels.append(parcel)
+        return parcels
+
+
+def _union(origin_sets: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(sorted({origin for origins in origin_sets for origin in origins}))
+
+
+def _days(start: str, end: str) -> int:
+    return (datetime.date.fromisoformat(end) - datetime.date.fromisoformat(start)).days

@@ -1,0 +1,377 @@
+"""Ledger state: what the rules need to know, derived from every log the node holds.
+
+State is a function of the logs: applying each entry's ``Effects`` in log order rebuilds it. It
+is kept beside the logs in the same store, and written in the same transaction as the entry that
+changed it, so state and logs never disagree after a crash.
+
+Tables (keys are canonical msgpack arrays, values canonical msgpack maps):
+
+==============  ========================  ===================================================
+table           key                       value
+==============  ========================  ===================================================
+``operators``   [log, operator]           ``OperatorState``
+``parcels``     [log, seq, out]           ``ParcelState`` (creator hash inside)
+``certificates`` [log, seq]               ``CertificateState``
+``numbers``     [log, number]             seq of the certificate.issue with that number
+``adoptions``   [log]                     ``Adoptions``: every charter.adopt of that log
+``charters``    charter hash              a signed charter document, as published
+==============  ========================  ===================================================
+
+This module is pure: it reads and writes through a ``KeyValue`` (the LMDB write transaction in a
+node, a dict in a verifier or a test), so the one ``apply`` serves them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from node.charter import Charter, SignedCharter
+from node.encoding import Value, decode, encode
+from node.errors import LogCorruptError
+from node.records import Entry, EntryRef, ParcelRef
+
+__all__ = [
+    "TABLES",
+    "Adoption",
+    "CertificateState",
+    "Effects",
+    "EntrySource",
+    "KeyValue",
+    "LedgerState",
+    "MemoryKeyValue",
+    "OperatorState",
+    "ParcelState",
+]
+
+TABLES = ("operators", "parcels", "certificates", "numbers", "adoptions", "charters")
+_MAX_STATE_VALUE = 256 * 1024
+
+
+class KeyValue(Protocol):
+    """Byte-keyed tables: the store's write transaction, or a dict."""
+
+    def get(self, table: str, key: bytes) -> bytes | None: ...
+
+    def put(self, table: str, key: bytes, value: bytes) -> None: ...
+
+
+class EntrySource(Protocol):
+    """The logs themselves, for rules that look at a referenced entry of another log."""
+
+    def log_size(self, log: str) -> int: ...
+
+    def entry_bytes(self, log: str, seq: int) -> bytes | None: ...
+
+
+class MemoryKeyValue:
+    """A ``KeyValue`` and ``EntrySource`` in memory, for verifiers and tests."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[bytes, bytes]] = {t: {} for t in TABLES}
+        self.logs: dict[str, list[bytes]] = {}
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        return self.tables[table].get(key)
+
+    def put(self, table: str, key: bytes, value: bytes) -> None:
+        self.tables[table][key] = value
+
+    def log_size(self, log: str) -> int:
+        return len(self.logs.get(log, ()))
+
+    def entry_bytes(self, log: str, seq: int) -> bytes | None:
+        entries = self.logs.get(log, [])
+        return entries[seq] if 0 <= seq < len(entries) else None
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorState:
+    log: str
+    operator: str
+    kind: str
+    roles: tuple[str, ...]
+    public_key: bytes
+    valid_until: str
+    licence: str
+    registered: EntryRef
+    revoked: EntryRef | None = None
+
+    def to_value(self) -> dict[str, Value]:
+        return {
+            "kind": self.kind,
+            "roles": list(self.roles),
+            "public_key": self.public_key,
+            "valid_until": self.valid_until,
+            "licence": self.licence,
+            "registered": self.registered.to_value(),
+            "revoked": None if self.revoked is None else self.revoked.to_value(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ParcelState:
+    """A parcel from the entry that created it until one entry consumes it (DESIGN §6)."""
+
+    ref: ParcelRef
+    parcel: str
+    holder: str
+    centicarats: int
+    hs_code: str
+    origins: tuple[str, ...]
+    consumed_by: EntryRef | None = None
+    transfers: tuple[EntryRef, ...] = ()  # every change of holder, for the chain of custody
+
+    @property
+    def live(self) -> bool:
+        return self.consumed_by is None
+
+    def to_value(self) -> dict[str, Value]:
+        return {
+            "hash": self.ref.hash,
+            "parcel": self.parcel,
+            "holder": self.holder,
+            "centicarats": self.centicarats,
+            "hs_code": self.hs_code,
+            "origins": list(self.origins),
+            "consumed_by": None if self.consumed_by is None else self.consumed_by.to_value(),
+            "transfers": [t.to_value() for t in self.transfers],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateState:
+    """A certificate as issued, and what became of it.
+
+    ``outcome`` is set by the importing participant's log (confirm or reject), ``voided`` by the
+    issuing participant's log; each log decides only its own part.
+    """
+
+    ref: EntryRef
+    number: str
+    exporter: str
+    importing: str
+    parcels: tuple[ParcelRef, ...]
+    centicarats: int
+    hs_codes: tuple[str, ...]
+    origins: tuple[str, ...]
+    issued_on: str
+    expires_on: str
+    outcome: str | None = None  # "confirmed" | "rejected"
+    outcome_ref: EntryRef | None = None
+    voided: EntryRef | None = None
+
+    def to_value(self) -> dict[str, Value]:
+        return {
+            "hash": self.ref.hash,
+            "number": self.number,
+            "exporter": self.exporter,
+            "importing": self.importing,
+            "parcels": [p.to_value() for p in self.parcels],
+            "centicarats": self.centicarats,
+            "hs_codes": list(self.hs_codes),
+            "origins": list(self.origins),
+            "issued_on": self.issued_on,
+            "expires_on": self.expires_on,
+            "outcome": self.outcome,
+            "outcome_ref": None if self.outcome_ref is None else self.outcome_ref.to_value(),
+            "voided": None if self.voided is None else self.voided.to_value(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Adoption:
+    """One charter.adopt entry: from its seq on, the log is judged under that charter."""
+
+    version: int
+    charter: bytes
+    entry: EntryRef
+
+    def to_value(self) -> list[Value]:
+        return [self.version, self.charter, self.entry.to_value()]
+
+
+@dataclass(frozen=True, slots=True)
+class Effects:
+    """What one accepted entry changes: the rules compute it, ``LedgerState.apply`` writes it."""
+
+    operators: tuple[OperatorState, ...] = ()
+    parcels: tuple[ParcelState, ...] = ()
+    certificates: tuple[CertificateState, ...] = ()
+    adoption: Adoption | None = None
+
+
+class LedgerState:
+    """Typed reads and the one ``apply`` over a ``KeyValue`` and the logs beside it."""
+
+    def __init__(self, kv: KeyValue, entries: EntrySource) -> None:
+        self._kv = kv
+        self._entries = entries
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def log_size(self, log: str) -> int:
+        return self._entries.log_size(log)
+
+    def entry(self, log: str, seq: int) -> Entry | None:
+        raw = self._entries.entry_bytes(log, seq)
+        return None if raw is None else Entry.parse(raw)
+
+    def operator(self, log: str, operator: str) -> OperatorState | None:
+        value = self._get("operators", [log, operator])
+        if value is None:
+            return None
+        revoked = value["revoked"]
+        return OperatorState(
+            log=log,
+            operator=operator,
+            kind=_str(value["kind"]),
+            roles=tuple(_str(r) for r in _list(value["roles"])),
+            public_key=_bytes(value["public_key"]),
+            valid_until=_str(value["valid_until"]),
+            licence=_str(value["licence"]),
+            registered=_entry_ref(value["registered"]),
+            revoked=None if revoked is None else _entry_ref(revoked),
+        )
+
+    def parcel(self, log: str, seq: int, out: int) -> ParcelState | None:
+        value = self._get("parcels", [log, seq, out])
+        if value is None:
+            return None
+        consumed = value["consumed_by"]
+        return ParcelState(
+            ref=ParcelRef(log, seq, _bytes(value["hash"]), out),
+            parcel=_str(value["parcel"]),
+            holder=_str(value["holder"]),
+            centicarats=_int(value["centicarats"]),
+            hs_code=_str(value["hs_code"]),
+            origins=tuple(_str(o) for o in _list(value["origins"])),
+            consumed_by=None if consumed is None else _entry_ref(consumed),
+            transfers=tuple(_entry_ref(t) for t in _list(value["transfers"])),
+        )
+
+    def certificate(self, log: str, seq: int) -> CertificateState | None:
+        value = self._get("certificates", [log, seq])
+        if value is None:
+            return None
+        outcome, outcome_ref, voided = value["outcome"], value["outcome_ref"], value["voided"]
+        return CertificateState(
+            ref=EntryRef(log, seq, _bytes(value["hash"])),
+            number=_str(value["number"]),
+            exporter=_str(value["exporter"]),
+            importing=_str(value["importing"]),
+            parcels=tuple(_parcel_ref(p) for p in _list(value["parcels"])),
+            centicarats=_int(value["centicarats"]),
+            hs_codes=tuple(_str(h) for h in _list(value["hs_codes"])),
+            origins=tuple(_str(o) for o in _list(value["origins"])),
+            issued_on=_str(value["issued_on"]),
+            expires_on=_str(value["expires_on"]),
+            outcome=None if outcome is None else _str(outcome),
+            outcome_ref=None if outcome_ref is None else _entry_ref(outcome_ref),
+            voided=None if voided is None else _entry_ref(voided),
+        )
+
+    def certificate_by_number(self, log: str, number: str) -> CertificateState | None:
+        raw = self._kv.get("numbers", encode([log, number]))
+        return None if raw is None else self.certificate(log, _int(_decode(raw)))
+
+    def adoptions(self, log: str) -> tuple[Adoption, ...]:
+        """Every charter the log has adopted, oldest first."""
+        raw = self._kv.get("adoptions", encode([log]))
+        if raw is None:
+            return ()
+        return tuple(
+            Adoption(_int(v[0]), _bytes(v[1]), _entry_ref(v[2]))
+            for v in (_list(item) for item in _list(_decode(raw)))
+        )
+
+    def adopted_charter(self, log: str) -> Charter | None:
+        """The charter the log adopted last: the one its next entry is judged under."""
+        adoptions = self.adoptions(log)
+        if not adoptions:
+            return None
+        signed = self.charter(adoptions[-1].charter)
+        if signed is None:
+            raise LogCorruptError(f"log {log} adopted a charter the store does not hold")
+        return signed.charter
+
+    def charter(self, charter_hash: bytes) -> SignedCharter | None:
+        raw = self._kv.get("charters", charter_hash)
+        return None if raw is None else SignedCharter.parse(raw)
+
+    # --- writes -----------------------------------------------------------------------------
+
+    def put_charter(self, signed: SignedCharter) -> None:
+        """Keep a charter document so that logs may adopt it (published, not yet adopted)."""
+        self._kv.put("charters", signed.hash, signed.encode())
+
+    def apply(self, log: str, effects: Effects) -> None:
+        """Write what one accepted entry of ``log`` changed."""
+        for op in effects.operators:
+            self._put("operators", [op.log, op.operator], op.to_value())
+        for parcel in effects.parcels:
+            ref = parcel.ref
+            self._put("parcels", [ref.log, ref.seq, ref.out], parcel.to_value())
+        for cert in effects.certificates:
+            self._put("certificates", [cert.ref.log, cert.ref.seq], cert.to_value())
+            self._kv.put("numbers", encode([cert.ref.log, cert.number]), encode(cert.ref.seq))
+        if effects.adoption is not None:
+            history: list[Value] = [a.to_value() for a in self.adoptions(log)]
+            history.append(effects.adoption.to_value())
+            self._kv.put("adoptions", encode([log]), encode(history))
+
+    # --- encoding ---------------------------------------------------------------------------
+
+    def _get(self, table: str, key: list[Value]) -> dict[str, Value] | None:
+        raw = self._kv.get(table, encode(key))
+        if raw is None:
+            return None
+        value = _decode(raw)
+        if not isinstance(value, dict):
+            raise LogCorruptError(f"state {table} {key!r} is not a map")
+        return value
+
+    def _put(self, table: str, key: list[Value], value: dict[str, Value]) -> None:
+        self._kv.put(table, encode(key), encode(value))
+
+
+# State was written by this node after validation; a value of the wrong shape means the store
+# is damaged, not that someone sent bad input.
+
+
+def _decode(raw: bytes) -> Value:
+    return decode(raw, max_size=_MAX_STATE_VALUE)
+
+
+def _str(value: Value) -> str:
+    if not isinstance(value, str):
+        raise LogCorruptError(f"state holds {value!r} where text belongs")
+    return value
+
+
+def _int(value: Value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise LogCorruptError(f"state holds {value!r} where a number belongs")
+    return value
+
+
+def _bytes(value: Value) -> bytes:
+    if not isinstance(value, bytes):
+        raise LogCorruptError(f"state holds {value!r} where bytes belong")
+    return value
+
+
+def _list(value: Value) -> list[Value]:
+    if not isinstance(value, list):
+        raise LogCorruptError(f"state holds {value!r} where a list belongs")
+    return value
+
+
+def _entry_ref(value: Value) -> EntryRef:
+    log, seq, digest = _list(value)
+    return EntryRef(_str(log), _int(seq), _bytes(digest))
+
+
+def _parcel_ref(value: Value) -> ParcelRef:
+    log, seq, digest, out = _list(value)
+    return ParcelRef(_str(log), _int(seq), _bytes(digest), _int(out))
