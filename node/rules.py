@@ -12,8 +12,9 @@ Decisions where DESIGN §6 is silent are in ``docs/decisions/0007`` to ``0010``.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
+from typing import Any
 
 from node import crypto
 from node.charter import Charter, verify_genesis, verify_successor
@@ -38,6 +39,7 @@ from node.state import (
     Adoption,
     CertificateState,
     Effects,
+    Head,
     LedgerState,
     OperatorState,
     ParcelState,
@@ -97,34 +99,54 @@ def check(state: LedgerState, entry: Entry, entry_hash: bytes) -> Effects:
     signed = entry.signed
     log, body = signed.log, signed.body
     here = EntryRef(log, entry.seq, entry_hash)
+    _check_chain(state, entry)
+    head = Head(entry.seq, entry_hash, entry.time)
     if isinstance(body, CharterAdopt):
-        return _charter_adopt(state, entry, here, body)
+        return replace(_charter_adopt(state, entry, here, body), head=head)
     charter = state.adopted_charter(log)
     if charter is None:
         raise RuleError(
             "the log's first entry must adopt the genesis charter", code="charter.not_adopted"
         )
-    if log not in charter.participants:
+    member = charter.participants.get(log)
+    if member is None:
         raise RuleError(f"{log} is not a member of the adopted charter", code="participant.unknown")
+    if member.kind == "observer" and signed.type not in _LOG_SIGNED:
+        raise RuleError(
+            f"{log} is an observer: it witnesses, and keeps no parcels or certificates",
+            code="participant.observer",
+        )
     signers = _check_signatures(state, charter, entry)
-    context = _Context(state, charter, entry, here, signers)
-    if isinstance(body, OperatorRegister):
-        return context.operator_register(body)
-    if isinstance(body, OperatorRevoke):
-        return context.operator_revoke(body)
-    if isinstance(body, ParcelProduce):
-        return context.parcel_produce(body)
-    if isinstance(body, ParcelTransform):
-        return context.parcel_transform(body)
-    if isinstance(body, ParcelTransfer):
-        return context.parcel_transfer(body)
-    if isinstance(body, CertificateIssue):
-        return context.certificate_issue(body)
-    if isinstance(body, CertificateConfirm):
-        return context.certificate_confirm(body)
-    if isinstance(body, CertificateReject):
-        return context.certificate_reject(body)
-    return context.certificate_void(body)
+    return replace(_judge(state, charter, entry, here, signers), head=head)
+
+
+def _check_chain(state: LedgerState, entry: Entry) -> None:
+    """The entry follows the last one applied from its log: next seq, chained, not earlier.
+
+    A verifier replaying part of a log (a provenance DAG) sees gaps in seq; there it checks only
+    that time does not go backwards, and relies on inclusion proofs for the chain.
+    """
+    head = state.head(entry.signed.log)
+    if head is None:
+        return  # entry 0 chains to the genesis hash, which its charter.adopt checks
+    if entry.seq <= head.seq:
+        raise RuleError(f"entry {entry.seq} does not follow entry {head.seq}", code="entry.order")
+    if entry.seq == head.seq + 1 and entry.prev != head.hash:
+        raise RuleError("entry does not chain to the previous entry", code="entry.chain")
+    if entry.time < head.time:
+        # Voids by expiry rely on a log's times never going backwards (decision 0009).
+        raise RuleError("entry time is earlier than the previous entry's", code="entry.order")
+
+
+def _judge(
+    state: LedgerState,
+    charter: Charter,
+    entry: Entry,
+    here: EntryRef,
+    signers: dict[str, OperatorState],
+) -> Effects:
+    judge = _JUDGES[type(entry.signed.body)]
+    return judge(_Context(state, charter, entry, here, signers), entry.signed.body)
 
 
 # --- signatures ------------------------------------------------------------------------------
@@ -241,12 +263,6 @@ class _Context:
                 f"a {body.kind} may not hold the roles {not_allowed}",
                 code="operator.role_not_allowed",
             )
-        try:
-            crypto.load_public_key(body.public_key)
-        except Exception as exc:  # a 32-byte string that is not a curve point
-            raise RuleError(
-                "operator public key is not an Ed25519 key", code="operator.bad_key"
-            ) from exc
         operator = OperatorState(
             log=self.log,
             operator=body.operator,
@@ -390,6 +406,9 @@ class _Context:
             origins=body.origins,
             issued_on=body.issued_on,
             expires_on=body.expires_on,
+            # Fixed now, under the issuer's policy: the importer's confirmation window and the
+            # issuer's void-by-expiry must use the same day, whatever either adopts later.
+            void_after=_add_days(body.expires_on, self.policy.void_grace_days),
         )
         consumed = tuple(replace(p, consumed_by=self.here) for p in parcels)
         return Effects(parcels=consumed, certificates=(certificate,))
@@ -397,7 +416,10 @@ class _Context:
     def certificate_confirm(self, body: CertificateConfirm) -> Effects:
         self._authority("certificate.confirm")
         certificate = self._addressed_here(body.certificate)
-        if body.received_on > certificate.expires_on or self.today > self._void_after(certificate):
+        # KP: an importing authority refuses certificates of a participant it holds suspended
+        # (it may still reject them, which lets the issuer void and release the parcels).
+        self._active(certificate.ref.log)
+        if body.received_on > certificate.expires_on or self.today > certificate.void_after:
             raise RuleError(
                 f"certificate {certificate.number} has expired", code="certificate.expired"
             )
@@ -415,6 +437,10 @@ class _Context:
             raise RuleError(
                 f"received {body.centicarats_received}, certified {certificate.centicarats}",
                 code="mass.received_mismatch",
+            )
+        if any(p.hs_code not in certificate.hs_codes for p in body.parcels):
+            raise RuleError(
+                "an imported parcel has an HS code not certified", code="hs_code.mismatch"
             )
         if sum(p.centicarats for p in body.parcels) != body.centicarats_received:
             raise RuleError(
@@ -466,7 +492,7 @@ class _Context:
                     f"certificate {certificate.number} was {certificate.outcome} by the importer",
                     code="certificate.not_voidable",
                 )
-        elif entry_date(evidence.time) <= self._void_after(certificate):
+        elif entry_date(evidence.time) <= certificate.void_after:
             # No outcome up to the evidence: the evidence must show the importer's log moved past
             # the last day a confirmation could have been appended.
             raise RuleError(
@@ -521,11 +547,6 @@ class _Context:
                 f"{what} {date} is after the entry's date {self.today}", code="date.in_future"
             )
 
-    def _void_after(self, certificate: CertificateState) -> str:
-        """The last date a confirmation may be appended: expiry plus the grace period."""
-        expires = datetime.date.fromisoformat(certificate.expires_on)
-        return (expires + datetime.timedelta(days=self.policy.void_grace_days)).isoformat()
-
     def _entry(self, ref: EntryRef) -> Entry:
         if ref.seq >= self.state.log_size(ref.log):
             raise PendingError(f"entry {ref.log}/{ref.seq} not held yet", code="reference.unknown")
@@ -562,8 +583,6 @@ class _Context:
                 f"certificate {certificate.number} was already {certificate.outcome}",
                 code=f"certificate.already_{certificate.outcome}",
             )
-        # KP: an importing authority refuses certificates of a participant it holds suspended.
-        self._active(ref.log)
         return certificate
 
     def _parcel(self, ref: ParcelRef) -> ParcelState:
@@ -609,5 +628,23 @@ def _union(origin_sets: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
     return tuple(sorted({origin for origins in origin_sets for origin in origins}))
 
 
+def _add_days(date: str, days: int) -> str:
+    return (datetime.date.fromisoformat(date) + datetime.timedelta(days=days)).isoformat()
+
+
 def _days(start: str, end: str) -> int:
     return (datetime.date.fromisoformat(end) - datetime.date.fromisoformat(start)).days
+
+
+_JUDGES: dict[type, Callable[[_Context, Any], Effects]] = {
+    OperatorRegister: _Context.operator_register,
+    OperatorRevoke: _Context.operator_revoke,
+    ParcelProduce: _Context.parcel_produce,
+    ParcelTransform: _Context.parcel_transform,
+    ParcelTransfer: _Context.parcel_transfer,
+    CertificateIssue: _Context.certificate_issue,
+    CertificateConfirm: _Context.certificate_confirm,
+    CertificateReject: _Context.certificate_reject,
+    CertificateVoid: _Context.certificate_void,
+}
+"""The rule for each record type but ``charter.adopt`` (judged before any charter is in force)."""

@@ -9,6 +9,7 @@ Tables (keys are canonical msgpack arrays, values canonical msgpack maps):
 ==============  ========================  ===================================================
 table           key                       value
 ==============  ========================  ===================================================
+``heads``       [log]                     ``Head``: seq, hash and time of the last entry applied
 ``operators``   [log, operator]           ``OperatorState``
 ``parcels``     [log, seq, out]           ``ParcelState`` (creator hash inside)
 ``certificates`` [log, seq]               ``CertificateState``
@@ -37,6 +38,7 @@ __all__ = [
     "CertificateState",
     "Effects",
     "EntrySource",
+    "Head",
     "KeyValue",
     "LedgerState",
     "MemoryKeyValue",
@@ -44,7 +46,7 @@ __all__ = [
     "ParcelState",
 ]
 
-TABLES = ("operators", "parcels", "certificates", "numbers", "adoptions", "charters")
+TABLES = ("heads", "operators", "parcels", "certificates", "numbers", "adoptions", "charters")
 _MAX_STATE_VALUE = 256 * 1024
 
 
@@ -157,6 +159,7 @@ class CertificateState:
     origins: tuple[str, ...]
     issued_on: str
     expires_on: str
+    void_after: str  # the last date a confirmation may be appended (expiry + grace)
     outcome: str | None = None  # "confirmed" | "rejected"
     outcome_ref: EntryRef | None = None
     voided: EntryRef | None = None
@@ -173,10 +176,23 @@ class CertificateState:
             "origins": list(self.origins),
             "issued_on": self.issued_on,
             "expires_on": self.expires_on,
+            "void_after": self.void_after,
             "outcome": self.outcome,
             "outcome_ref": None if self.outcome_ref is None else self.outcome_ref.to_value(),
             "voided": None if self.voided is None else self.voided.to_value(),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The last entry applied from a log: what the next one must chain to."""
+
+    seq: int
+    hash: bytes
+    time: int
+
+    def to_value(self) -> list[Value]:
+        return [self.seq, self.hash, self.time]
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +211,7 @@ class Adoption:
 class Effects:
     """What one accepted entry changes: the rules compute it, ``LedgerState.apply`` writes it."""
 
+    head: Head | None = None
     operators: tuple[OperatorState, ...] = ()
     parcels: tuple[ParcelState, ...] = ()
     certificates: tuple[CertificateState, ...] = ()
@@ -216,6 +233,13 @@ class LedgerState:
     def entry(self, log: str, seq: int) -> Entry | None:
         raw = self._entries.entry_bytes(log, seq)
         return None if raw is None else Entry.parse(raw)
+
+    def head(self, log: str) -> Head | None:
+        raw = self._kv.get("heads", encode([log]))
+        if raw is None:
+            return None
+        seq, digest, time = _list(_decode(raw))
+        return Head(_int(seq), _bytes(digest), _int(time))
 
     def operator(self, log: str, operator: str) -> OperatorState | None:
         value = self._get("operators", [log, operator])
@@ -266,6 +290,7 @@ class LedgerState:
             origins=tuple(_str(o) for o in _list(value["origins"])),
             issued_on=_str(value["issued_on"]),
             expires_on=_str(value["expires_on"]),
+            void_after=_str(value["void_after"]),
             outcome=None if outcome is None else _str(outcome),
             outcome_ref=None if outcome_ref is None else _entry_ref(outcome_ref),
             voided=None if voided is None else _entry_ref(voided),
@@ -307,6 +332,8 @@ class LedgerState:
 
     def apply(self, log: str, effects: Effects) -> None:
         """Write what one accepted entry of ``log`` changed."""
+        if effects.head is not None:
+            self._kv.put("heads", encode([log]), encode(effects.head.to_value()))
         for op in effects.operators:
             self._put("operators", [op.log, op.operator], op.to_value())
         for parcel in effects.parcels:

@@ -22,8 +22,17 @@ from node.charter import Charter, Participant, Policy, SignedCharter, make_genes
 from node.encoding import Value
 from node.errors import LedgerError
 from node.log import Receipt, RuleCheck, Sequencer, Submission
-from node.records import LOG_SIGNER, ROLES, SEALED_FIELDS, Entry, EntryRef, ParcelRef, sign_record
-from node.sealing import encode_disclosures, seal
+from node.records import (
+    LOG_SIGNER,
+    ROLES,
+    SEALED_FIELDS,
+    Entry,
+    EntryRef,
+    ParcelRef,
+    SignedRecord,
+    sign_record,
+)
+from node.sealing import Disclosures, encode_disclosures, seal
 from node.state import LedgerState, MemoryKeyValue
 from node.store import Store
 
@@ -69,6 +78,7 @@ class World:
 
     Args:
         ids: the participants (all of kind participant, all active).
+        observers: members of kind observer (active), listed and signing the genesis too.
         store: a store directory to append through real sequencers; None for in-memory rules.
         policy: the genesis policy.
     """
@@ -79,9 +89,18 @@ class World:
         *,
         store: Path | None = None,
         policy: Policy = DEFAULT_POLICY,
+        observers: Iterable[str] = (),
     ) -> None:
-        self.members = {i: Member(i) for i in ids}
-        charter = make_genesis(NETWORK, [m.participant() for m in self.members.values()], policy)
+        self.members = {i: Member(i) for i in (*ids, *observers)}
+        self.observers = frozenset(observers)
+        charter = make_genesis(
+            NETWORK,
+            [
+                m.participant(kind="observer" if m.id in self.observers else "participant")
+                for m in self.members.values()
+            ],
+            policy,
+        )
         self.genesis = self.sign(charter, self.members)
         self.operator_keys: dict[tuple[str, str], Ed25519PrivateKey] = {}
         self.time = int(START.timestamp() * 1000)
@@ -143,20 +162,9 @@ class World:
         Raises:
             LedgerError: the record was refused (with the rule's code).
         """
-        signers = [by] if isinstance(by, str) else list(by)
-        if sealed_values is None:
-            sealed_values = _default_sealed(record_type)
-        sealed, disclosures = seal(sealed_values)
-        record = {
-            "v": 1,
-            "type": record_type,
-            "log": log,
-            "time": self.time,
-            "body": body,
-            "sealed": sealed,
-        }
-        keys = [(s, key or self._key(log, s)) for s in signers]
-        signed = sign_record(record, keys)
+        signed, disclosures = self.signed_record(
+            log, record_type, body, by=by, sealed_values=sealed_values, key=key
+        )
         disclosed = encode_disclosures(disclosures) if disclosures else None
         if self.store is not None:
             [result] = self._sequencer(log).append_batch([Submission(signed.raw, disclosed)])
@@ -173,6 +181,36 @@ class World:
         self.state.apply(log, effects)
         entries.append(encoded)
         return EntryRef(log, entry.seq, entry_hash)
+
+    def signed_record(
+        self,
+        log: str,
+        record_type: str,
+        body: dict[str, Value],
+        *,
+        by: str | Iterable[str],
+        sealed_values: Mapping[str, Value] | None = None,
+        key: Ed25519PrivateKey | None = None,
+    ) -> tuple[SignedRecord, Disclosures]:
+        """Sign a record as ``append`` would, without appending it; with its disclosures."""
+        signers = [by] if isinstance(by, str) else list(by)
+        if sealed_values is None:
+            sealed_values = _default_sealed(record_type)
+        sealed, disclosures = seal(sealed_values)
+        record = {
+            "v": 1,
+            "type": record_type,
+            "log": log,
+            "time": self.time,
+            "body": body,
+            "sealed": sealed,
+        }
+        keys = [(s, key or self._key(log, s)) for s in signers]
+        return sign_record(record, keys), disclosures
+
+    def sequencer(self, log: str) -> Sequencer:
+        """The real sequencer of ``log`` (store mode only)."""
+        return self._sequencer(log)
 
     def _key(self, log: str, signer: str) -> Ed25519PrivateKey:
         if signer == LOG_SIGNER:
@@ -302,8 +340,25 @@ class World:
         *,
         exporter: str = "trader",
         days: int = 30,
+        by: str = "officer",
         **overrides: Value,
     ) -> EntryRef:
+        body = self.certificate_body(
+            number, parcels, importing, exporter=exporter, days=days, **overrides
+        )
+        return self.append(log, "certificate.issue", body, by=by)
+
+    def certificate_body(
+        self,
+        number: str,
+        parcels: list[ParcelRef],
+        importing: str,
+        *,
+        exporter: str = "trader",
+        days: int = 30,
+        **overrides: Value,
+    ) -> dict[str, Value]:
+        """The body ``certify`` signs: mass, HS codes and origins taken from the parcels."""
         states = [self.parcel_state(p) for p in parcels]
         body: dict[str, Value] = {
             "number": number,
@@ -318,7 +373,7 @@ class World:
             "expires_on": self.date(days),
         }
         body.update(overrides)
-        return self.append(log, "certificate.issue", body, by="officer")
+        return body
 
     def confirm(
         self,
@@ -327,6 +382,7 @@ class World:
         parcels: list[tuple[str, int, str]],
         *,
         holder: str = "trader",
+        by: str = "officer",
         **overrides: Value,
     ) -> list[ParcelRef]:
         body: dict[str, Value] = {
@@ -340,7 +396,7 @@ class World:
             "holder": holder,
         }
         body.update(overrides)
-        ref = self.append(log, "certificate.confirm", body, by="officer")
+        ref = self.append(log, "certificate.confirm", body, by=by)
         return [ParcelRef(ref.log, ref.seq, ref.hash, i) for i in range(len(parcels))]
 
     def parcel_state(self, ref: ParcelRef) -> Any:
