@@ -20,7 +20,7 @@ import msgpack
 
 from node.errors import EncodingError
 
-__all__ = ["MAX_DEPTH", "Value", "decode", "encode", "encode_map"]
+__all__ = ["MAX_DEPTH", "Value", "decode", "decode_trusted", "encode", "encode_map"]
 
 Value: TypeAlias = (
     "bool | int | str | bytes | list[Value] | tuple[Value, ...] | dict[str, Value] | None"
@@ -109,6 +109,15 @@ def decode(data: bytes, *, max_size: int) -> Value:
         )
     result: Value = value
     return result
+
+
+def decode_trusted(data: bytes) -> Value:
+    """Decode bytes this node encoded itself (its ledger state), without the canonical check.
+
+    Never for anything that arrived from outside: that goes through ``decode``.
+    """
+    value: Value = msgpack.unpackb(data, raw=False, use_list=True)
+    return value
 
 
 class _ExtTypeError(Exception):

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from node.charter import Charter, SignedCharter
-from node.encoding import Value, decode, encode
+from node.encoding import Value, decode_trusted, encode
 from node.errors import LogCorruptError
 from node.records import Entry, EntryRef, ParcelRef
 
@@ -47,7 +47,6 @@ __all__ = [
 ]
 
 TABLES = ("heads", "operators", "parcels", "certificates", "numbers", "adoptions", "charters")
-_MAX_STATE_VALUE = 256 * 1024
 
 
 class KeyValue(Protocol):
@@ -321,8 +320,19 @@ class LedgerState:
         return signed.charter
 
     def charter(self, charter_hash: bytes) -> SignedCharter | None:
+        cached = _CHARTERS.get(charter_hash)
+        if cached is not None:
+            return cached
         raw = self._kv.get("charters", charter_hash)
-        return None if raw is None else SignedCharter.parse(raw)
+        if raw is None:
+            return None
+        signed = SignedCharter.parse(raw)
+        if signed.hash != charter_hash:
+            raise LogCorruptError(f"charter stored as {charter_hash.hex()} has another hash")
+        if len(_CHARTERS) >= 64:
+            _CHARTERS.clear()
+        _CHARTERS[charter_hash] = signed
+        return signed
 
     # --- writes -----------------------------------------------------------------------------
 
@@ -362,12 +372,16 @@ class LedgerState:
         self._kv.put(table, encode(key), encode(value))
 
 
+# Charter documents are named by their hash, so a parsed one can be shared by every reader; every
+# record's rules need the adopted charter, and parsing one costs more than the rest of the rules.
+_CHARTERS: dict[bytes, SignedCharter] = {}
+
 # State was written by this node after validation; a value of the wrong shape means the store
 # is damaged, not that someone sent bad input.
 
 
 def _decode(raw: bytes) -> Value:
-    return decode(raw, max_size=_MAX_STATE_VALUE)
+    return decode_trusted(raw)
 
 
 def _str(value: Value) -> str:
