@@ -6,9 +6,11 @@ store and log touch LMDB and threads.
 
 __all__ = [
     "charter",
+    "config",
     "crypto",
     "encoding",
     "errors",
+    "httpsig",
     "log",
     "merkle",
     "notes",

@@ -15,9 +15,11 @@ MODULES = [f"node.{name}" for name in node.__all__]
 def test_node_package_lists_its_modules() -> None:
     assert node.__all__ == [
         "charter",
+        "config",
         "crypto",
         "encoding",
         "errors",
+        "httpsig",
         "log",
         "merkle",
         "notes",
