@@ -30,7 +30,7 @@ from node.records import (
     ParcelTransfer,
     ParcelTransform,
 )
-from node.state import LedgerState
+from node.state import LedgerView
 
 __all__ = ["MAX_DAG_ENTRIES", "Provenance", "provenance"]
 
@@ -59,7 +59,7 @@ class Provenance:
     charters: tuple[bytes, ...]
 
 
-def provenance(state: LedgerState, subject: EntryRef) -> Provenance:
+def provenance(state: LedgerView, subject: EntryRef) -> Provenance:
     """Walk from ``subject`` back to the mines.
 
     Raises:
@@ -108,7 +108,7 @@ def provenance(state: LedgerState, subject: EntryRef) -> Provenance:
     )
 
 
-def _entry(state: LedgerState, ref: EntryRef) -> Entry:
+def _entry(state: LedgerView, ref: EntryRef) -> Entry:
     if ref.seq >= state.log_size(ref.log):
         raise PendingError(f"entry {ref.log}/{ref.seq} not held", code="reference.unknown")
     entry = state.entry(ref.log, ref.seq)
@@ -117,14 +117,14 @@ def _entry(state: LedgerState, ref: EntryRef) -> Entry:
     return entry
 
 
-def _parcel_entries(state: LedgerState, parcel: ParcelRef) -> list[EntryRef]:
+def _parcel_entries(state: LedgerView, parcel: ParcelRef) -> list[EntryRef]:
     """The entry that created a parcel, and every transfer of it."""
     known = state.parcel(parcel.log, parcel.seq, parcel.out)
     transfers = list(known.transfers) if known is not None else []
     return [parcel.entry, *transfers]
 
 
-def _references(state: LedgerState, entry: Entry) -> list[EntryRef]:
+def _references(state: LedgerView, entry: Entry) -> list[EntryRef]:
     """What one entry depends on (DESIGN §5 references), with the transfers of each parcel."""
     body = entry.signed.body
     if isinstance(body, ParcelTransform | CertificateIssue):

@@ -40,7 +40,7 @@ from node.state import (
     CertificateState,
     Effects,
     Head,
-    LedgerState,
+    LedgerView,
     OperatorState,
     ParcelState,
 )
@@ -81,7 +81,7 @@ def within_tolerance(measured: int, reference: int, tolerance_ppm: int) -> bool:
     return abs(measured - reference) * PPM <= reference * tolerance_ppm
 
 
-def check(state: LedgerState, entry: Entry, entry_hash: bytes) -> Effects:
+def check(state: LedgerView, entry: Entry, entry_hash: bytes) -> Effects:
     """Decide whether ``entry`` may be appended to its log, given the state just before it.
 
     Args:
@@ -120,7 +120,7 @@ def check(state: LedgerState, entry: Entry, entry_hash: bytes) -> Effects:
     return replace(_judge(state, charter, entry, here, signers), head=head)
 
 
-def _check_chain(state: LedgerState, entry: Entry) -> None:
+def _check_chain(state: LedgerView, entry: Entry) -> None:
     """The entry follows the last one applied from its log: next seq, chained, not earlier.
 
     A verifier replaying part of a log (a provenance DAG) sees gaps in seq; there it checks only
@@ -139,7 +139,7 @@ def _check_chain(state: LedgerState, entry: Entry) -> None:
 
 
 def _judge(
-    state: LedgerState,
+    state: LedgerView,
     charter: Charter,
     entry: Entry,
     here: EntryRef,
@@ -153,7 +153,7 @@ def _judge(
 
 
 def _check_signatures(
-    state: LedgerState, charter: Charter, entry: Entry
+    state: LedgerView, charter: Charter, entry: Entry
 ) -> dict[str, OperatorState]:
     """Verify every signature; return the operators among the signers.
 
@@ -194,7 +194,7 @@ def _check_signatures(
 # --- charter adoption ------------------------------------------------------------------------
 
 
-def _charter_adopt(state: LedgerState, entry: Entry, here: EntryRef, body: CharterAdopt) -> Effects:
+def _charter_adopt(state: LedgerView, entry: Entry, here: EntryRef, body: CharterAdopt) -> Effects:
     """The first entry adopts the genesis (its hash is the entry's ``prev``); each later
     adoption is the next version, valid under the TUF rule against the current one."""
     log = entry.signed.log
@@ -234,7 +234,7 @@ class _Context:
 
     def __init__(
         self,
-        state: LedgerState,
+        state: LedgerView,
         charter: Charter,
         entry: Entry,
         here: EntryRef,

@@ -24,6 +24,7 @@ node, a dict in a verifier or a test), so the one ``apply`` serves them all.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -40,7 +41,9 @@ __all__ = [
     "EntrySource",
     "Head",
     "KeyValue",
+    "ReadableKeyValue",
     "LedgerState",
+    "LedgerView",
     "MemoryKeyValue",
     "OperatorState",
     "ParcelState",
@@ -49,10 +52,16 @@ __all__ = [
 TABLES = ("heads", "operators", "parcels", "certificates", "numbers", "adoptions", "charters")
 
 
-class KeyValue(Protocol):
-    """Byte-keyed tables: the store's write transaction, or a dict."""
+class ReadableKeyValue(Protocol):
+    """Byte-keyed tables to read: a store snapshot, or a dict."""
 
     def get(self, table: str, key: bytes) -> bytes | None: ...
+
+    def scan(self, table: str, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+
+
+class KeyValue(ReadableKeyValue, Protocol):
+    """Byte-keyed tables to read and write: the store's write transaction, or a dict."""
 
     def put(self, table: str, key: bytes, value: bytes) -> None: ...
 
@@ -77,6 +86,10 @@ class MemoryKeyValue:
 
     def put(self, table: str, key: bytes, value: bytes) -> None:
         self.tables[table][key] = value
+
+    def scan(self, table: str, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        for key in sorted(k for k in self.tables[table] if k.startswith(prefix)):
+            yield key, self.tables[table][key]
 
     def log_size(self, log: str) -> int:
         return len(self.logs.get(log, ()))
@@ -217,10 +230,10 @@ class Effects:
     adoption: Adoption | None = None
 
 
-class LedgerState:
-    """Typed reads and the one ``apply`` over a ``KeyValue`` and the logs beside it."""
+class LedgerView:
+    """Typed reads of the ledger state and the logs beside it (what the rules may see)."""
 
-    def __init__(self, kv: KeyValue, entries: EntrySource) -> None:
+    def __init__(self, kv: ReadableKeyValue, entries: EntrySource) -> None:
         self._kv = kv
         self._entries = entries
 
@@ -256,6 +269,19 @@ class LedgerState:
             registered=_entry_ref(value["registered"]),
             revoked=None if revoked is None else _entry_ref(revoked),
         )
+
+    def operators(self, log: str) -> list[OperatorState]:
+        """Every operator ever registered in ``log`` (revoked ones included), by id."""
+        # Keys are canonical [log, operator]; dropping the encoded empty operator id from
+        # encode([log, ""]) leaves the prefix every [log, <id>] key starts with.
+        prefix = encode([log, ""])[:-1]
+        found = []
+        for key, _ in self._kv.scan("operators", prefix):
+            _, operator = _list(_decode(key))
+            state = self.operator(log, _str(operator))
+            if state is not None:
+                found.append(state)
+        return found
 
     def parcel(self, log: str, seq: int, out: int) -> ParcelState | None:
         value = self._get("parcels", [log, seq, out])
@@ -334,29 +360,6 @@ class LedgerState:
         _CHARTERS[charter_hash] = signed
         return signed
 
-    # --- writes -----------------------------------------------------------------------------
-
-    def put_charter(self, signed: SignedCharter) -> None:
-        """Keep a charter document so that logs may adopt it (published, not yet adopted)."""
-        self._kv.put("charters", signed.hash, signed.encode())
-
-    def apply(self, log: str, effects: Effects) -> None:
-        """Write what one accepted entry of ``log`` changed."""
-        if effects.head is not None:
-            self._kv.put("heads", encode([log]), encode(effects.head.to_value()))
-        for op in effects.operators:
-            self._put("operators", [op.log, op.operator], op.to_value())
-        for parcel in effects.parcels:
-            ref = parcel.ref
-            self._put("parcels", [ref.log, ref.seq, ref.out], parcel.to_value())
-        for cert in effects.certificates:
-            self._put("certificates", [cert.ref.log, cert.ref.seq], cert.to_value())
-            self._kv.put("numbers", encode([cert.ref.log, cert.number]), encode(cert.ref.seq))
-        if effects.adoption is not None:
-            history: list[Value] = [a.to_value() for a in self.adoptions(log)]
-            history.append(effects.adoption.to_value())
-            self._kv.put("adoptions", encode([log]), encode(history))
-
     # --- encoding ---------------------------------------------------------------------------
 
     def _get(self, table: str, key: list[Value]) -> dict[str, Value] | None:
@@ -368,8 +371,37 @@ class LedgerState:
             raise LogCorruptError(f"state {table} {key!r} is not a map")
         return value
 
+
+class LedgerState(LedgerView):
+    """The ledger state with the one ``apply``: what accepted entries write."""
+
+    def __init__(self, kv: KeyValue, entries: EntrySource) -> None:
+        super().__init__(kv, entries)
+        self._writable = kv
+
+    def put_charter(self, signed: SignedCharter) -> None:
+        """Keep a charter document so that logs may adopt it (published, not yet adopted)."""
+        self._writable.put("charters", signed.hash, signed.encode())
+
+    def apply(self, log: str, effects: Effects) -> None:
+        """Write what one accepted entry of ``log`` changed."""
+        if effects.head is not None:
+            self._writable.put("heads", encode([log]), encode(effects.head.to_value()))
+        for op in effects.operators:
+            self._put("operators", [op.log, op.operator], op.to_value())
+        for parcel in effects.parcels:
+            ref = parcel.ref
+            self._put("parcels", [ref.log, ref.seq, ref.out], parcel.to_value())
+        for cert in effects.certificates:
+            self._put("certificates", [cert.ref.log, cert.ref.seq], cert.to_value())
+            self._writable.put("numbers", encode([cert.ref.log, cert.number]), encode(cert.ref.seq))
+        if effects.adoption is not None:
+            history: list[Value] = [a.to_value() for a in self.adoptions(log)]
+            history.append(effects.adoption.to_value())
+            self._writable.put("adoptions", encode([log]), encode(history))
+
     def _put(self, table: str, key: list[Value], value: dict[str, Value]) -> None:
-        self._kv.put(table, encode(key), encode(value))
+        self._writable.put(table, encode(key), encode(value))
 
 
 # Charter documents are named by their hash, so a parsed one can be shared by every reader; every

@@ -165,6 +165,16 @@ class StoreReader:
         value = self._txn.get(key, db=self._dbs[db])
         return None if value is None else bytes(value)
 
+    def scan(self, db: str, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, value) of a table whose key starts with ``prefix``, in key order."""
+        cursor = self._txn.cursor(db=self._dbs[db])
+        if not cursor.set_range(prefix):
+            return
+        for key, value in cursor:
+            if not bytes(key).startswith(prefix):
+                return
+            yield bytes(key), bytes(value)
+
     def log_size(self, log: str) -> int:
         return self.log(log).size()
 

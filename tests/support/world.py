@@ -33,7 +33,7 @@ from node.records import (
     sign_record,
 )
 from node.sealing import Disclosures, encode_disclosures, seal
-from node.state import LedgerState, MemoryKeyValue
+from node.state import LedgerState, LedgerView, MemoryKeyValue
 from node.store import Store
 
 NETWORK = "kp.test"
@@ -232,7 +232,7 @@ class World:
         return self.sequencers[log]
 
     def read_state(self) -> Any:
-        """A context manager giving a ``LedgerState`` over the store (store mode only)."""
+        """A context manager giving a ``LedgerView`` over the store (store mode only)."""
         assert self.store is not None
         return _StoreState(self.store)
 
@@ -437,10 +437,10 @@ class _StoreState:
         self._store = store
         self._context: Any = None
 
-    def __enter__(self) -> LedgerState:
+    def __enter__(self) -> LedgerView:
         self._context = self._store.read()
         reader = self._context.__enter__()
-        return LedgerState(reader, reader)
+        return LedgerView(reader, reader)
 
     def __exit__(self, *exc: object) -> None:
         self._context.__exit__(*exc)
