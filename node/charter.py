@@ -421,6 +421,10 @@ class Charter:
         """The log origin and log key name of a member: ``<network>/<id>`` (DESIGN §2)."""
         return f"{self.network}/{participant_id}"
 
+    def witness_name(self, participant_id: str) -> str:
+        """The name a participant's witness key cosigns under (its C2SP cosigner key name)."""
+        return f"{self.network}/{participant_id}/witness"
+
     def is_active(self, participant_id: str) -> bool:
         """Whether ``participant_id`` is a member of this version with status ``active``."""
         member = self.participants.get(participant_id)

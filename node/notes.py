@@ -52,10 +52,13 @@ __all__ = [
     "MAX_COSIGNATURE_TIMESTAMP",
     "MAX_NOTE_BYTES",
     "MAX_SIGNATURES",
+    "MAX_TLOG_PROOF_HASHES",
     "MAX_TREE_SIZE",
+    "TLOG_PROOF_HEADER",
     "Checkpoint",
     "NoteSignature",
     "SignedNote",
+    "TlogProof",
     "add_signature",
     "cosign",
     "cosigners",
@@ -603,3 +606,80 @@ def cosigners(checkpoint_note: str, cosigner_keys: list[str]) -> dict[str, int]:
         if timestamp is not None:
             found[verifier.name] = timestamp
     return found
+
+
+# --- c2sp.org/tlog-proof ----------------------------------------------------------------------
+
+TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
+MAX_TLOG_PROOF_HASHES = 64  # a tree of 2**64 leaves needs at most 64
+
+
+@dataclass(frozen=True, slots=True)
+class TlogProof:
+    """An offline proof that an entry is in a log (c2sp.org/tlog-proof): the entry's index, its
+    inclusion proof, and the signed (and cosigned) checkpoint the proof leads to.
+
+    Attributes:
+        index: the entry's zero-based index in the log.
+        hashes: the RFC 6962 inclusion proof, from the leaf's sibling up.
+        checkpoint: the checkpoint note, signatures and cosignatures included, verbatim.
+        extra: optional opaque data (unauthenticated; never trusted).
+    """
+
+    index: int
+    hashes: tuple[bytes, ...]
+    checkpoint: str
+    extra: bytes | None = None
+
+    def to_text(self) -> str:
+        lines = [TLOG_PROOF_HEADER]
+        if self.extra is not None:
+            lines.append("extra " + base64.b64encode(self.extra).decode())
+        lines.append(f"index {self.index}")
+        lines.extend(base64.b64encode(h).decode() for h in self.hashes)
+        return "\n".join(lines) + "\n\n" + self.checkpoint
+
+    @classmethod
+    def parse(cls, text: str) -> TlogProof:
+        """Parse a tlog-proof strictly.
+
+        Raises:
+            NoteError: with code ``tlog_proof.malformed``; the checkpoint itself is only checked
+                when verified (``verify_note`` / ``Checkpoint.parse``).
+        """
+        if len(text) > MAX_NOTE_BYTES:
+            raise NoteError("tlog-proof too large", code="tlog_proof.malformed")
+        head, separator, checkpoint = text.partition("\n\n")
+        lines = head.split("\n")
+        if not separator or not lines or lines[0] != TLOG_PROOF_HEADER:
+            raise NoteError("not a c2sp.org/tlog-proof@v1", code="tlog_proof.malformed")
+        position = 1
+        extra = None
+        if position < len(lines) and lines[position].startswith("extra "):
+            extra = _decode_base64(lines[position][len("extra ") :])
+            if extra is None:
+                raise NoteError("extra is not base64", code="tlog_proof.malformed")
+            position += 1
+        if position >= len(lines) or not lines[position].startswith("index "):
+            raise NoteError("missing index line", code="tlog_proof.malformed")
+        index_text = lines[position][len("index ") :]
+        if (
+            not index_text.isdigit()
+            or not index_text.isascii()
+            or (index_text != "0" and index_text.startswith("0"))
+        ):
+            raise NoteError(f"bad index {index_text!r}", code="tlog_proof.malformed")
+        hashes = []
+        for line in lines[position + 1 :]:
+            digest = _decode_base64(line)
+            if digest is None or len(digest) != 32:
+                raise NoteError(
+                    "a proof line is not a base64 SHA-256 hash", code="tlog_proof.malformed"
+                )
+            hashes.append(digest)
+        if len(hashes) > MAX_TLOG_PROOF_HASHES:
+            raise NoteError("inclusion proof too long", code="tlog_proof.malformed")
+        index = int(index_text)
+        if index >= MAX_TREE_SIZE:
+            raise NoteError("index beyond any tree size", code="tlog_proof.malformed")
+        return cls(index=index, hashes=tuple(hashes), checkpoint=checkpoint, extra=extra)

@@ -45,13 +45,13 @@ from node.state import (
     ParcelState,
 )
 
-__all__ = ["PPM", "check", "entry_date", "within_tolerance"]
+__all__ = ["KIND_ROLES", "PPM", "check", "entry_date", "within_tolerance"]
 
 PPM = 1_000_000
 
 # Roles an operator kind may hold: certificates are an authority's act (KPCS Section IV(a)),
 # production a mine's or an authority's; anyone registered may split, merge, sort and sell.
-_KIND_ROLES = {
+KIND_ROLES = {
     "authority": frozenset(
         {
             "parcel.produce",
@@ -257,7 +257,7 @@ class _Context:
             raise RuleError(
                 f"{self.log}:{body.operator} is already registered", code="operator.exists"
             )
-        not_allowed = sorted(set(body.roles) - _KIND_ROLES[body.kind])
+        not_allowed = sorted(set(body.roles) - KIND_ROLES[body.kind])
         if not_allowed:
             raise RuleError(
                 f"a {body.kind} may not hold the roles {not_allowed}",

@@ -41,12 +41,12 @@ __all__ = [
     "EntrySource",
     "Head",
     "KeyValue",
-    "ReadableKeyValue",
     "LedgerState",
     "LedgerView",
     "MemoryKeyValue",
     "OperatorState",
     "ParcelState",
+    "ReadableKeyValue",
 ]
 
 TABLES = ("heads", "operators", "parcels", "certificates", "numbers", "adoptions", "charters")

@@ -14,6 +14,7 @@ database        key                          value
 ``records``     record hash                  entry hash (a record is appended once)
 ``checkpoints`` L · size                     the signed checkpoint note of that size
 ``disclosures`` entry hash                   the sealed values disclosed with the record
+``evidence``    id                           evidence against a log (replication)
 ==============  ===========================  ==========================================
 
 The ledger state tables of ``node/state.py`` live in the same environment, so an entry and the
@@ -46,7 +47,16 @@ __all__ = ["LogReader", "LogWriter", "Store", "StoreReader", "StoreWriter"]
 
 # The log databases, then the ledger state kept beside them (node/state.py), then the sealed
 # values submitters disclosed, kept apart from the log (DESIGN §5).
-_DATABASES = ("entries", "nodes", "positions", "records", "checkpoints", *TABLES, "disclosures")
+_DATABASES = (
+    "entries",
+    "nodes",
+    "positions",
+    "records",
+    "checkpoints",
+    *TABLES,
+    "disclosures",
+    "evidence",
+)
 DEFAULT_MAP_SIZE = 1 << 40  # 1 TiB of address space; the file grows only as pages are used
 _U64 = 8
 

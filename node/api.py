@@ -1,0 +1,786 @@
+"""The HTTP API of a node (DESIGN §10): routes, request and response schemas, problem+json.
+
+Every refusal is RFC 9457 ``application/problem+json`` with the stable ``code`` of the
+``LedgerError`` behind it; ``_STATUS`` below is the one table from error to HTTP status. Entries
+travel as ``application/msgpack``; everything else is JSON with base64 bytes and hex hashes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+
+from node import crypto, httpsig
+from node.bundle import BUNDLE_MEDIA_TYPE, build_bundle
+from node.encoding import Value, decode, encode
+from node.errors import (
+    CharterError,
+    DisclosureError,
+    EncodingError,
+    LedgerError,
+    PendingError,
+    ProofError,
+    RecordError,
+    RuleError,
+    SignatureError,
+    StoreError,
+)
+from node.ledger import LedgerNode, NotAdoptedError
+from node.log import Receipt, SequencerBusyError, SequencerStoppedError
+from node.metrics import NodeMetrics
+from node.notes import TlogProof
+from node.records import EntryRef, SignedRecord
+from node.rules import entry_date
+from node.sealing import parse_disclosures
+from node.state import CertificateState, LedgerView, OperatorState, ParcelState
+
+__all__ = ["ApiError", "install", "problem"]
+
+log = logging.getLogger("kp.api")
+
+MSGPACK = "application/msgpack"
+PROBLEM = "application/problem+json"
+_HASH_HEX = r"^[0-9a-f]{64}$"
+_LOG_ID = r"^[A-Z]{2,8}$"
+
+
+class ApiError(LedgerError):
+    """A refusal made by the HTTP layer itself (bad query, unknown log, wrong content type)."""
+
+    code = "request.invalid"
+
+    def __init__(self, message: str, *, code: str, status: int) -> None:
+        super().__init__(message, code=code)
+        self.status = status
+
+
+# The one table from error to status. Order matters: subclasses before their parents.
+_STATUS: list[tuple[type[LedgerError], int]] = [
+    (PendingError, 409),  # references what this node does not hold yet: retry later
+    (RuleError, 422),
+    (SignatureError, 403),
+    (DisclosureError, 422),
+    (RecordError, 400),
+    (EncodingError, 400),
+    (CharterError, 422),
+    (ProofError, 400),
+    (httpsig.AuthError, 401),
+    (NotAdoptedError, 503),
+    (SequencerBusyError, 503),
+    (SequencerStoppedError, 503),
+    (StoreError, 500),
+]
+
+
+def _status(error: LedgerError) -> int:
+    if isinstance(error, ApiError):
+        return error.status
+    for kind, status in _STATUS:
+        if isinstance(error, kind):
+            return status
+    return 400
+
+
+def problem(status: int, code: str, detail: str, *, title: str | None = None) -> JSONResponse:
+    """An RFC 9457 problem document."""
+    body = {
+        "type": f"urn:kp-ledger:problem:{code}",
+        "title": title or code.replace(".", " ").replace("_", " "),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    headers = {"Retry-After": "1"} if status in (409, 503) else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with the stable error code."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Stable error code, e.g. parcel.not_live")
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "Malformed request (code says what)"},
+    404: {"model": Problem, "description": "Unknown log, entry, certificate or parcel"},
+}
+
+
+def _responses(extra: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses: ``extra`` and the errors every route may answer."""
+    return {**_ERRORS, **extra}
+
+
+# --- response schemas --------------------------------------------------------------------------
+
+
+class ReceiptModel(BaseModel):
+    entry_hash: str = Field(description="hex leaf hash of the new entry")
+    log: str
+    seq: int
+    checkpoint: str = Field(description="C2SP signed checkpoint of the commit")
+    proof: list[str] = Field(description="base64 RFC 9162 inclusion proof against it")
+    tlog_proof: str = Field(description="the same as one c2sp.org/tlog-proof text")
+
+
+class BatchResult(BaseModel):
+    receipt: ReceiptModel | None = None
+    problem: Problem | None = None
+
+
+class BatchResponse(BaseModel):
+    results: list[BatchResult]
+
+
+class LogInfo(BaseModel):
+    log: str
+    size: int
+    root: str = Field(description="base64 Merkle root at that size")
+    checkpoint: str | None
+
+
+class InclusionProof(BaseModel):
+    index: int
+    size: int
+    hashes: list[str]
+
+
+class ConsistencyProof(BaseModel):
+    old: int
+    new: int
+    hashes: list[str]
+
+
+class EntryModel(BaseModel):
+    log: str
+    seq: int
+    hash: str
+    entry: dict[str, Any] = Field(description="the decoded entry; bytes as base64")
+    raw: str = Field(description="base64 canonical entry bytes (the leaf data)")
+
+
+class ParcelModel(BaseModel):
+    ref: list[Any]
+    parcel: str
+    holder: str
+    centicarats: int
+    hs_code: str
+    origins: list[str]
+    live: bool
+    consumed_by: list[Any] | None
+    transfers: list[list[Any]]
+
+
+class CertificateModel(BaseModel):
+    ref: list[Any]
+    number: str
+    status: str = Field(description="issued, confirmed, rejected, voided or expired")
+    exporter: str
+    importing: str
+    parcels: list[list[Any]]
+    centicarats: int
+    hs_codes: list[str]
+    origins: list[str]
+    issued_on: str
+    expires_on: str
+    outcome_ref: list[Any] | None
+    voided: list[Any] | None
+
+
+class Health(BaseModel):
+    status: str
+    log: str
+    size: int
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _ref(ref: EntryRef | None) -> list[Any] | None:
+    return None if ref is None else [ref.log, ref.seq, ref.hash.hex()]
+
+
+def _json(value: Value) -> Any:
+    """A decoded canonical value as JSON: bytes become base64."""
+    if isinstance(value, bytes):
+        return _b64(value)
+    if isinstance(value, list | tuple):
+        return [_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    return value
+
+
+def _receipt(receipt: Receipt) -> ReceiptModel:
+    return ReceiptModel(
+        entry_hash=receipt.entry_hash.hex(),
+        log=receipt.log,
+        seq=receipt.seq,
+        checkpoint=receipt.checkpoint,
+        proof=[_b64(h) for h in receipt.proof],
+        tlog_proof=TlogProof(receipt.seq, receipt.proof, receipt.checkpoint).to_text(),
+    )
+
+
+def _problem_model(error: LedgerError) -> Problem:
+    status = _status(error)
+    return Problem(
+        type=f"urn:kp-ledger:problem:{error.code}",
+        title=error.code,
+        status=status,
+        detail=error.message,
+        code=error.code,
+    )
+
+
+def _parcel(parcel: ParcelState) -> ParcelModel:
+    ref = parcel.ref
+    return ParcelModel(
+        ref=[ref.log, ref.seq, ref.hash.hex(), ref.out],
+        parcel=parcel.parcel,
+        holder=parcel.holder,
+        centicarats=parcel.centicarats,
+        hs_code=parcel.hs_code,
+        origins=list(parcel.origins),
+        live=parcel.live,
+        consumed_by=_ref(parcel.consumed_by),
+        transfers=[[t.log, t.seq, t.hash.hex()] for t in parcel.transfers],
+    )
+
+
+def certificate_status(certificate: CertificateState, today: str) -> str:
+    if certificate.voided is not None:
+        return "voided"
+    if certificate.outcome is not None:
+        return certificate.outcome
+    return "expired" if today > certificate.expires_on else "issued"
+
+
+def _certificate(certificate: CertificateState, today: str) -> CertificateModel:
+    return CertificateModel(
+        ref=_ref(certificate.ref) or [],
+        number=certificate.number,
+        status=certificate_status(certificate, today),
+        exporter=certificate.exporter,
+        importing=certificate.importing,
+        parcels=[[p.log, p.seq, p.hash.hex(), p.out] for p in certificate.parcels],
+        centicarats=certificate.centicarats,
+        hs_codes=list(certificate.hs_codes),
+        origins=list(certificate.origins),
+        issued_on=certificate.issued_on,
+        expires_on=certificate.expires_on,
+        outcome_ref=_ref(certificate.outcome_ref),
+        voided=_ref(certificate.voided),
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing more than ``limit`` bytes without reading them all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise ApiError(f"body larger than {limit} bytes", code="request.too_large", status=413)
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise ApiError(f"body larger than {limit} bytes", code="request.too_large", status=413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _hash(text: str) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError as exc:  # the path pattern already refuses this; kept for direct calls
+        raise ApiError("not a hex hash", code="request.invalid", status=400) from exc
+
+
+def _node(request: Request) -> LedgerNode:
+    node: LedgerNode = request.app.state.node
+    return node
+
+
+def _known_log(node: LedgerNode, log_id: str) -> int:
+    """The size of a log this node holds; 404 if it holds none of it."""
+    with node.store.read() as reader:
+        size = reader.log(log_id).size()
+    if size == 0:
+        raise ApiError(
+            f"this node holds no entries of log {log_id}", code="log.unknown", status=404
+        )
+    return size
+
+
+# --- routes ----------------------------------------------------------------------------------
+
+router = APIRouter()
+LogId = Annotated[str, Path(pattern=_LOG_ID, description="participant id, e.g. BW")]
+EntryHash = Annotated[str, Path(pattern=_HASH_HEX, description="hex entry hash")]
+
+
+@router.get("/healthz", response_model=Health, tags=["operations"])
+def healthz(request: Request) -> Health:
+    """Liveness: the node answers and its store reads."""
+    node = _node(request)
+    with node.store.read() as reader:
+        size = reader.log(node.log).size()
+    return Health(status="ok", log=node.log, size=size)
+
+
+@router.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+def metrics(request: Request) -> Response:
+    """Prometheus metrics."""
+    registry = request.app.state.metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/v1/network", tags=["network"], responses=_ERRORS)
+def network(request: Request) -> dict[str, Any]:
+    """The adopted charter, the genesis hash (network id) and every member with its keys."""
+    node = _node(request)
+    with node.state() as state:
+        charter = state.adopted_charter(node.log)
+        adoptions = state.adoptions(node.log)
+        signed = state.charter(adoptions[-1].charter) if adoptions else None
+    if charter is None or signed is None:
+        raise NotAdoptedError("this node has adopted no charter yet")
+    members = {}
+    for member in charter.participants.values():
+        log_key = crypto.load_public_key(member.log_key)
+        witness_key = crypto.load_public_key(member.witness_key)
+        members[member.id] = {
+            "name": member.name,
+            "kind": member.kind,
+            "status": member.status,
+            "endpoints": list(member.endpoints),
+            "log_vkey": crypto.verifier_key(charter.origin(member.id), log_key),
+            "witness_vkey": crypto.verifier_key(
+                charter.witness_name(member.id),
+                witness_key,
+                key_type=crypto.ED25519_COSIGNATURE_KEY_TYPE,
+            ),
+            "governance_key": _b64(member.governance_key),
+        }
+    return {
+        "network": charter.network,
+        "genesis": adoptions[0].charter.hex(),
+        "participant": node.log,
+        "charter": {
+            "version": charter.version,
+            "hash": signed.hash.hex(),
+            "document": _b64(signed.encode()),
+        },
+        "policy": charter.policy.to_value(),
+        "participants": members,
+    }
+
+
+@router.get("/v1/logs", response_model=list[LogInfo], tags=["logs"])
+def logs(request: Request) -> list[LogInfo]:
+    """Every log this node holds: its own and its replicas."""
+    node = _node(request)
+    found = []
+    with node.store.read() as reader:
+        for log_id in reader.logs():
+            log_reader = reader.log(log_id)
+            size = log_reader.size()
+            latest = log_reader.latest_checkpoint()
+            found.append(
+                LogInfo(
+                    log=log_id,
+                    size=size,
+                    root=_b64(log_reader.root(size)),
+                    checkpoint=latest[1] if latest else None,
+                )
+            )
+    return found
+
+
+@router.get(
+    "/v1/logs/{log_id}/checkpoint",
+    tags=["logs"],
+    response_class=PlainTextResponse,
+    responses=_ERRORS,
+)
+def checkpoint(request: Request, log_id: LogId) -> Response:
+    """The log's latest signed checkpoint (C2SP signed note), with any cosignatures."""
+    node = _node(request)
+    with node.store.read() as reader:
+        latest = reader.log(log_id).latest_checkpoint()
+    if latest is None:
+        raise ApiError(f"no checkpoint of log {log_id}", code="log.unknown", status=404)
+    return PlainTextResponse(latest[1], media_type="text/plain; charset=utf-8")
+
+
+@router.get(
+    "/v1/logs/{log_id}/entries",
+    tags=["logs"],
+    responses=_responses(
+        {200: {"content": {MSGPACK: {}}, "description": "msgpack array of entries (bin)"}}
+    ),
+)
+def entries(
+    request: Request,
+    log_id: LogId,
+    start: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    end: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+) -> Response:
+    """Raw canonical entries ``start <= seq < end`` as a msgpack array of bin, at most
+    ``max_page_entries`` of them (fewer at the end of the log)."""
+    node = _node(request)
+    size = _known_log(node, log_id)
+    if start >= size:
+        raise ApiError(
+            f"start {start} is beyond the log size {size}", code="range.invalid", status=400
+        )
+    if end is not None and end <= start:
+        raise ApiError("end must be greater than start", code="range.invalid", status=400)
+    stop = min(size, start + node.settings.max_page_entries, end if end is not None else size)
+    with node.store.read() as reader:
+        page: list[Value] = list(reader.log(log_id).entries(start, stop))
+    return Response(encode(page), media_type=MSGPACK)
+
+
+@router.get(
+    "/v1/logs/{log_id}/proof/inclusion",
+    response_model=InclusionProof,
+    tags=["logs"],
+    responses=_ERRORS,
+)
+def inclusion_proof(
+    request: Request,
+    log_id: LogId,
+    index: Annotated[int, Query(ge=0, le=2**63 - 1)],
+    size: Annotated[int, Query(ge=1, le=2**63 - 1)],
+) -> InclusionProof:
+    """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` entries."""
+    node = _node(request)
+    log_size = _known_log(node, log_id)
+    if not index < size <= log_size:
+        raise ApiError(f"need index < size <= {log_size}", code="range.invalid", status=400)
+    with node.store.read() as reader:
+        hashes = reader.log(log_id).inclusion_proof(index, size)
+    return InclusionProof(index=index, size=size, hashes=[_b64(h) for h in hashes])
+
+
+@router.get(
+    "/v1/logs/{log_id}/proof/consistency",
+    response_model=ConsistencyProof,
+    tags=["logs"],
+    responses=_ERRORS,
+)
+def consistency_proof(
+    request: Request,
+    log_id: LogId,
+    old: Annotated[int, Query(ge=1, le=2**63 - 1)],
+    new: Annotated[int, Query(ge=1, le=2**63 - 1)],
+) -> ConsistencyProof:
+    """RFC 9162 consistency proof between the trees of ``old`` and ``new`` entries."""
+    node = _node(request)
+    log_size = _known_log(node, log_id)
+    if not old <= new <= log_size:
+        raise ApiError(f"need 0 < old <= new <= {log_size}", code="range.invalid", status=400)
+    with node.store.read() as reader:
+        hashes = reader.log(log_id).consistency_proof(old, new)
+    return ConsistencyProof(old=old, new=new, hashes=[_b64(h) for h in hashes])
+
+
+@router.get(
+    "/v1/entries/{entry_hash}", response_model=EntryModel, tags=["entries"], responses=_ERRORS
+)
+def entry(request: Request, entry_hash: EntryHash) -> EntryModel:
+    """One entry by its hash, decoded, with its place in its log."""
+    node = _node(request)
+    digest = _hash(entry_hash)
+    with node.store.read() as reader:
+        position = reader.position(digest)
+        if position is None:
+            raise ApiError("no entry with that hash here", code="entry.unknown", status=404)
+        raw = reader.log(position[0]).entry(position[1])
+    value = decode(raw, max_size=len(raw))
+    if not isinstance(value, dict):
+        raise StoreError("stored entry is not a map")
+    return EntryModel(
+        log=position[0], seq=position[1], hash=entry_hash, entry=_json(value), raw=_b64(raw)
+    )
+
+
+@router.get(
+    "/v1/certificates/{log_id}/{number}",
+    response_model=CertificateModel,
+    tags=["entries"],
+    responses=_ERRORS,
+)
+def certificate(
+    request: Request,
+    log_id: LogId,
+    number: Annotated[str, Path(pattern=r"^[A-Z]{2,8}[A-Za-z0-9/-]{1,40}$")],
+) -> CertificateModel:
+    """A certificate by its issuer and number, with its status."""
+    node = _node(request)
+    with node.state() as state:
+        found = state.certificate_by_number(log_id, number)
+    if found is None:
+        raise ApiError(
+            f"no certificate {number} in log {log_id}", code="certificate.unknown", status=404
+        )
+    return _certificate(found, entry_date(int(time.time() * 1000)))
+
+
+@router.get(
+    "/v1/parcels/{log_id}/{seq}/{out}",
+    response_model=ParcelModel,
+    tags=["entries"],
+    responses=_ERRORS,
+)
+def parcel(
+    request: Request,
+    log_id: LogId,
+    seq: Annotated[int, Path(ge=0, le=2**63 - 1)],
+    out: Annotated[int, Path(ge=0, le=63)],
+) -> ParcelModel:
+    """A parcel's state: holder, mass, origins, and the entry that consumed it if any."""
+    node = _node(request)
+    with node.state() as state:
+        found = state.parcel(log_id, seq, out)
+    if found is None:
+        raise ApiError("no such parcel", code="parcel.unknown", status=404)
+    return _parcel(found)
+
+
+@router.get(
+    "/v1/provenance/{entry_hash}",
+    tags=["verification"],
+    responses=_responses(
+        {200: {"content": {BUNDLE_MEDIA_TYPE: {}}, "description": "the bundle of DESIGN §9"}}
+    ),
+)
+def provenance_bundle(request: Request, entry_hash: EntryHash) -> Response:
+    """The offline-verifiable bundle of an entry's whole chain back to the mines."""
+    node = _node(request)
+    digest = _hash(entry_hash)
+    with node.store.read() as reader:
+        position = reader.position(digest)
+        if position is None:
+            raise ApiError("no entry with that hash here", code="entry.unknown", status=404)
+        bundle = build_bundle(reader, node.settings.network, EntryRef(*position, digest))
+    return JSONResponse(bundle, media_type=BUNDLE_MEDIA_TYPE)
+
+
+@router.get(
+    "/v1/disclosures/{entry_hash}",
+    tags=["entries"],
+    responses=_responses({401: {"model": Problem, "description": "not a signed member request"}}),
+)
+async def disclosures(request: Request, entry_hash: EntryHash) -> dict[str, Any]:
+    """The sealed values of an entry, for members only: the request must be signed per
+    RFC 9421 (label ``kp``, Ed25519) with a registered operator key (``BW:debswana``) or a
+    participant's log key (``BW``)."""
+    node = _node(request)
+    body = await _read_body(request, 64 * 1024)
+    with node.state() as state:
+        verified = httpsig.verify_request(
+            request.method,
+            str(request.url),
+            dict(request.headers),
+            body,
+            resolve=lambda key_id: _member_key(node, state, key_id),
+            now=int(time.time()),
+            max_age=node.settings.auth_max_age,
+        )
+    with node.store.read() as reader:
+        raw = reader.get("disclosures", _hash(entry_hash))
+    if raw is None:
+        raise ApiError(
+            "this node holds no disclosures of that entry", code="disclosure.unknown", status=404
+        )
+    opened = parse_disclosures(raw)
+    log.info("disclosure read", extra={"entry": entry_hash, "member": verified.key_id})
+    return {
+        "entry_hash": entry_hash,
+        "member": verified.key_id,
+        "fields": {f: {"salt": _b64(salt), "value": v} for f, (salt, v) in opened.items()},
+    }
+
+
+def _member_key(node: LedgerNode, state: LedgerView, key_id: str) -> Any:
+    """The public key of a member: a participant's log key, or an unrevoked operator's key."""
+    charter = state.adopted_charter(node.log)
+    if charter is None:
+        return None
+    participant, _, operator = key_id.partition(":")
+    member = charter.participants.get(participant)
+    if member is None:
+        return None
+    if not operator:
+        return crypto.load_public_key(member.log_key)
+    registered: OperatorState | None = state.operator(participant, operator)
+    if registered is None or registered.revoked is not None:
+        return None
+    return crypto.load_public_key(registered.public_key)
+
+
+@router.get("/v1/evidence", tags=["network"])
+def evidence(request: Request) -> list[dict[str, Any]]:
+    """Evidence this node holds against any log (forks, invalid entries)."""
+    node = _node(request)
+    with node.store.read() as reader:
+        return [
+            _json(decode(value, max_size=len(value))) for _, value in reader.scan("evidence", b"")
+        ]
+
+
+@router.post(
+    "/v1/records",
+    tags=["records"],
+    response_model=ReceiptModel | BatchResponse,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "canonical msgpack: {signed, disclosures?} or {batch: [...]}",
+            "content": {MSGPACK: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+    responses=_responses(
+        {
+            413: {"model": Problem, "description": "body too large"},
+            415: {"model": Problem, "description": "not application/msgpack"},
+            422: {"model": Problem, "description": "the record breaks a rule (code names it)"},
+            409: {"model": Problem, "description": "references an entry not held yet"},
+            503: {"model": Problem, "description": "overloaded or not yet adopted; retry"},
+        }
+    ),
+)
+async def submit_records(request: Request) -> Any:
+    """Submit a signed record, or a batch of them, each with the disclosures of its sealed
+    fields. Answers only after the durable commit, with the receipt (entry hash, seq, signed
+    checkpoint, inclusion proof). A record submitted again gets its original receipt."""
+    node = _node(request)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip()
+    if content_type != MSGPACK:
+        raise ApiError(
+            f"records are sent as {MSGPACK}, not {content_type or 'nothing'}",
+            code="request.content_type",
+            status=415,
+        )
+    body = await _read_body(request, node.settings.max_body_bytes)
+    value = decode(body, max_size=node.settings.max_body_bytes)
+    if isinstance(value, dict) and set(value) == {"batch"}:
+        items = value["batch"]
+        if not isinstance(items, list) or not 1 <= len(items) <= node.settings.max_batch_records:
+            raise ApiError(
+                f"a batch holds 1 to {node.settings.max_batch_records} submissions",
+                code="request.batch_size",
+                status=400,
+            )
+        results = await asyncio.gather(
+            *(_submit_one(node, item) for item in items), return_exceptions=True
+        )
+        out = []
+        for result in results:
+            if isinstance(result, Receipt):
+                out.append(BatchResult(receipt=_receipt(result)))
+            elif isinstance(result, LedgerError):
+                request.app.state.metrics.records_refused.labels(result.code).inc()
+                out.append(BatchResult(problem=_problem_model(result)))
+            else:
+                raise result
+        return BatchResponse(results=out)
+    receipt = await _submit_one(node, value)
+    return _receipt(receipt)
+
+
+async def _submit_one(node: LedgerNode, item: Value) -> Receipt:
+    if not isinstance(item, dict) or not {"signed"} <= item.keys() <= {"signed", "disclosures"}:
+        raise RecordError("a submission is {signed, disclosures?}", code="request.submission_shape")
+    signed = encode(item["signed"])
+    SignedRecord.parse(signed)  # refuse malformed records before they queue
+    disclosed = item.get("disclosures")
+    future = node.sequencer().submit(signed, None if disclosed is None else encode(disclosed))
+    try:
+        return await asyncio.wait_for(asyncio.wrap_future(future), node.settings.request_timeout)
+    except TimeoutError as exc:
+        raise ApiError(
+            "the sequencer did not answer in time; the record may still be appended, "
+            "and submitting it again returns its receipt",
+            code="sequencer.timeout",
+            status=503,
+        ) from exc
+
+
+# --- installation ------------------------------------------------------------------------------
+
+
+def install(app: FastAPI, node: LedgerNode, metrics: NodeMetrics) -> None:
+    """Mount the routes, the error handlers and the request log on ``app``."""
+    app.state.node = node
+    app.state.metrics = metrics
+    app.include_router(router)
+
+    @app.exception_handler(LedgerError)
+    async def ledger_error(request: Request, exc: LedgerError) -> JSONResponse:
+        status = _status(exc)
+        if status >= 500:
+            log.error("request failed", extra={"code": exc.code, "detail": exc.message})
+        elif isinstance(exc, RuleError | RecordError | EncodingError):
+            metrics.records_refused.labels(exc.code).inc()
+        return problem(status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
+        return problem(400, "request.invalid", details[:2000])
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        code = {404: "route.unknown", 405: "method.not_allowed"}.get(exc.status_code, "http.error")
+        return problem(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", extra={"path": request.url.path})
+        return problem(500, "internal.error", "the node failed; the failure is logged")
+
+    @app.middleware("http")
+    async def request_log(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        seconds = time.perf_counter() - started
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.request_seconds.labels(request.method, path, str(response.status_code)).observe(
+            seconds
+        )
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.url.path,
+                "status": response.status_code,
+                "ms": round(seconds * 1000, 2),
+            },
+        )
+        return response

@@ -1,0 +1,102 @@
+"""The node's ASGI application: the API of node/api.py around one ``LedgerNode``.
+
+``create_app`` does no I/O itself: the node is opened by the caller (``kp-node run``) and the
+sequencer thread starts in the application's lifespan, so the same app serves tests through
+``httpx.ASGITransport`` and production through uvicorn.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from node import api
+from node.ledger import LedgerNode, NotAdoptedError
+from node.metrics import NodeMetrics
+
+__all__ = ["JsonLogFormatter", "configure_logging", "create_app"]
+
+log = logging.getLogger("kp.node")
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLogFormatter())
+    root = logging.getLogger("kp")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def create_app(node: LedgerNode) -> FastAPI:
+    """The HTTP application of ``node``; its lifespan starts and stops the sequencer."""
+    metrics = NodeMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            sequencer = node.sequencer()
+        except NotAdoptedError:
+            log.warning("no charter adopted yet: records are refused until one is")
+            sequencer = None
+        if sequencer is not None:
+
+            def committed(batch: int, size: int, seconds: float) -> None:
+                metrics.batch_records.observe(batch)
+                metrics.commit_seconds.observe(seconds)
+                metrics.log_size.labels(node.log).set(size)
+                log.info(
+                    "commit",
+                    extra={
+                        "log": node.log,
+                        "records": batch,
+                        "size": size,
+                        "ms": round(seconds * 1000, 2),
+                    },
+                )
+
+            sequencer.on_commit = committed
+            sequencer.start()
+        with node.store.read() as reader:
+            for log_id in reader.logs():
+                metrics.log_size.labels(log_id).set(reader.log(log_id).size())
+        yield
+        if sequencer is not None:
+            sequencer.stop()  # finishes what is queued: every acknowledged record is committed
+        log.info("stopped", extra={"log": node.log})
+
+    app = FastAPI(
+        title="KP Ledger node",
+        version="1",
+        description=(
+            "A participant's node of KP Ledger: its own Kimberley Process log, replicas of every "
+            "other participant's log, proofs, provenance bundles. Errors are RFC 9457 "
+            "problem+json with a stable `code`."
+        ),
+        lifespan=lifespan,
+    )
+    api.install(app, node, metrics)
+    return app

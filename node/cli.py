@@ -1,0 +1,353 @@
+"""``kp-node``: set up, govern and run a participant's node.
+
+Exit codes: 0 success; 1 the ledger refused (the error's code and message are printed);
+2 usage error.
+
+    kp-node init --dir DIR --participant BW --network kp.example --name "..."
+    kp-node charter genesis --network kp.example --participant-file A.json ... -o genesis.charter
+    kp-node charter sign --dir DIR genesis.charter
+    kp-node charter verify --genesis HEX genesis.charter [v2.charter ...]
+    kp-node charter adopt --dir DIR genesis.charter
+    kp-node operator add --dir DIR debswana --kind mine --key-file debswana.pem
+    kp-node operator revoke --dir DIR debswana --reason "licence withdrawn"
+    kp-node operator list --dir DIR
+    kp-node run --dir DIR
+    kp-node devnet up --dir NET [--participants BW,CA,EU,AE,IN] [--observers WDC] [--base-port 8400]
+    kp-node devnet down --dir NET
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from node import crypto
+from node.charter import (
+    Policy,
+    SignedCharter,
+    load_participant_key_files,
+    make_genesis,
+    sign_charter,
+    verify_chain,
+)
+from node.config import Settings
+from node.datadir import DataDir, init_data_dir
+from node.errors import LedgerError
+from node.ledger import LedgerNode
+from node.records import ROLES
+from node.rules import KIND_ROLES
+
+__all__ = ["main"]
+
+MAX_CHARTER_FILE = 1 << 20
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.handler(args)
+        return result
+    except LedgerError as exc:
+        print(f"kp-node: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"kp-node: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kp-node", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    init = commands.add_parser("init", help="create a data directory with fresh keys")
+    init.add_argument("--dir", type=Path, required=True)
+    init.add_argument("--participant", required=True, help="participant id, e.g. BW")
+    init.add_argument("--network", required=True, help="network name, e.g. kp.example")
+    init.add_argument("--name", required=True, help="the participant's name in the charter")
+    init.add_argument("--kind", choices=("participant", "observer"), default="participant")
+    init.add_argument("--host", default="127.0.0.1")
+    init.add_argument("--port", type=int, default=8400)
+    init.add_argument("--public-url", default="")
+    init.add_argument(
+        "--passphrase-env", help="environment variable holding the governance key passphrase"
+    )
+    init.set_defaults(handler=_init)
+
+    charter = commands.add_parser("charter", help="form, sign, verify and adopt charters")
+    charter_commands = charter.add_subparsers(required=True, metavar="ACTION")
+    genesis = charter_commands.add_parser("genesis", help="a genesis from participant files")
+    genesis.add_argument("--network", required=True)
+    genesis.add_argument("--participant-file", type=Path, action="append", required=True)
+    genesis.add_argument("--threshold", type=int, help="charter_threshold (default: majority)")
+    genesis.add_argument("--witness-quorum", type=int, help="default: members minus one, max 3")
+    genesis.add_argument("--mass-tolerance-ppm", type=int, default=1000)
+    genesis.add_argument("--max-certificate-days", type=int, default=60)
+    genesis.add_argument("--void-grace-days", type=int, default=14)
+    genesis.add_argument("-o", "--output", type=Path, required=True)
+    genesis.set_defaults(handler=_charter_genesis)
+    sign = charter_commands.add_parser("sign", help="add this participant's signature")
+    sign.add_argument("--dir", type=Path, required=True)
+    sign.add_argument("--passphrase-env")
+    sign.add_argument("file", type=Path)
+    sign.set_defaults(handler=_charter_sign)
+    verify = charter_commands.add_parser("verify", help="verify a chain of versions")
+    verify.add_argument("--genesis", required=True, help="the trusted genesis hash (hex)")
+    verify.add_argument("files", type=Path, nargs="+")
+    verify.set_defaults(handler=_charter_verify)
+    adopt = charter_commands.add_parser("adopt", help="adopt a version in this node's log")
+    adopt.add_argument("--dir", type=Path, required=True)
+    adopt.add_argument("file", type=Path)
+    adopt.set_defaults(handler=_charter_adopt)
+
+    operator = commands.add_parser("operator", help="the operator registry of this log")
+    operator_commands = operator.add_subparsers(required=True, metavar="ACTION")
+    add = operator_commands.add_parser("add", help="register an operator")
+    add.add_argument("--dir", type=Path, required=True)
+    add.add_argument("operator")
+    add.add_argument("--kind", choices=sorted(KIND_ROLES), required=True)
+    add.add_argument(
+        "--roles", help=f"comma-separated, from {sorted(ROLES)}; default: all the kind may hold"
+    )
+    key = add.add_mutually_exclusive_group(required=True)
+    key.add_argument("--public-key", help="base64 of the raw 32-byte Ed25519 key")
+    key.add_argument("--key-file", type=Path, help="the operator's PKCS#8 PEM key file")
+    add.add_argument("--licence", default="", help="licence number (default: the operator id)")
+    add.add_argument("--valid-until", default="", help="YYYY-MM-DD (default: in five years)")
+    add.set_defaults(handler=_operator_add)
+    revoke = operator_commands.add_parser("revoke", help="revoke an operator")
+    revoke.add_argument("--dir", type=Path, required=True)
+    revoke.add_argument("operator")
+    revoke.add_argument("--reason", required=True)
+    revoke.set_defaults(handler=_operator_revoke)
+    listing = operator_commands.add_parser("list", help="list registered operators")
+    listing.add_argument("--dir", type=Path, required=True)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_operator_list)
+
+    run = commands.add_parser("run", help="serve the node")
+    run.add_argument("--dir", type=Path, required=True)
+    run.set_defaults(handler=_run)
+
+    devnet = commands.add_parser("devnet", help="a local network of nodes on loopback")
+    devnet_commands = devnet.add_subparsers(required=True, metavar="ACTION")
+    up = devnet_commands.add_parser("up", help="create and start a local network")
+    up.add_argument("--dir", type=Path, required=True)
+    up.add_argument("--participants", default="BW,CA,EU,AE,IN")
+    up.add_argument("--observers", default="")
+    up.add_argument("--base-port", type=int, default=8400)
+    up.add_argument("--network", default="kp.devnet")
+    up.set_defaults(handler=_devnet_up)
+    down = devnet_commands.add_parser("down", help="stop a local network")
+    down.add_argument("--dir", type=Path, required=True)
+    down.set_defaults(handler=_devnet_down)
+    return parser
+
+
+# --- handlers ----------------------------------------------------------------------------------
+
+
+def _passphrase(env: str | None) -> bytes | None:
+    if env is None:
+        return None
+    value = os.environ.get(env)
+    if not value:
+        raise LedgerError(f"environment variable {env} is empty", code="key.passphrase_required")
+    return value.encode()
+
+
+def _init(args: argparse.Namespace) -> int:
+    settings = Settings(
+        participant=args.participant,
+        network=args.network,
+        host=args.host,
+        port=args.port,
+        public_url=args.public_url,
+    )
+    participant = init_data_dir(
+        args.dir,
+        settings,
+        name=args.name,
+        kind=args.kind,
+        passphrase=_passphrase(args.passphrase_env),
+    )
+    print(DataDir(args.dir).participant_file.read_text(), end="")
+    print(f"kp-node: initialised {participant.id} in {args.dir}", file=sys.stderr)
+    return 0
+
+
+def _read_charter(path: Path) -> SignedCharter:
+    with path.open("rb") as f:
+        data = f.read(MAX_CHARTER_FILE + 1)
+    if len(data) > MAX_CHARTER_FILE:
+        raise LedgerError(f"{path} is too large for a charter", code="charter.too_large")
+    return SignedCharter.parse(data)
+
+
+def _write_charter(path: Path, signed: SignedCharter) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_bytes(signed.encode())
+    temporary.replace(path)
+
+
+def _charter_genesis(args: argparse.Namespace) -> int:
+    participants = load_participant_key_files(args.participant_file)
+    governors = sum(1 for p in participants if p.kind == "participant")
+    policy = Policy(
+        charter_threshold=args.threshold or governors // 2 + 1,
+        witness_quorum=(
+            args.witness_quorum
+            if args.witness_quorum is not None
+            else min(3, len(participants) - 1)
+        ),
+        mass_tolerance_ppm=args.mass_tolerance_ppm,
+        max_certificate_days=args.max_certificate_days,
+        void_grace_days=args.void_grace_days,
+    )
+    charter = make_genesis(args.network, participants, policy)
+    _write_charter(args.output, SignedCharter(charter, ()))
+    print(charter.hash.hex())
+    return 0
+
+
+def _charter_sign(args: argparse.Namespace) -> int:
+    data = DataDir(args.dir)
+    settings = data.settings()
+    key = crypto.load_private_key(
+        data.key_file("governance"), passphrase=_passphrase(args.passphrase_env)
+    )
+    signed = sign_charter(_read_charter(args.file), settings.participant, key)
+    _write_charter(args.file, signed)
+    print(f"signed by {settings.participant}: {', '.join(signed.signers())}", file=sys.stderr)
+    return 0
+
+
+def _charter_verify(args: argparse.Namespace) -> int:
+    versions = [_read_charter(path) for path in args.files]
+    latest = verify_chain(versions, bytes.fromhex(args.genesis))
+    print(f"valid: version {latest.version} of {latest.network}, hash {latest.hash.hex()}")
+    return 0
+
+
+def _charter_adopt(args: argparse.Namespace) -> int:
+    node = LedgerNode.open(DataDir(args.dir))
+    try:
+        receipt = node.adopt(_read_charter(args.file))
+    finally:
+        node.close()
+    print(f"adopted in {receipt.log} at seq {receipt.seq}: {receipt.entry_hash.hex()}")
+    return 0
+
+
+def _operator_add(args: argparse.Namespace) -> int:
+    if args.key_file is not None:
+        public_key = crypto.public_key_bytes(crypto.load_private_key(args.key_file))
+    else:
+        public_key = base64.b64decode(args.public_key, validate=True)
+    roles = args.roles.split(",") if args.roles else sorted(KIND_ROLES[args.kind])
+    valid_until = (
+        args.valid_until or (datetime.date.today() + datetime.timedelta(days=5 * 365)).isoformat()
+    )
+    node = LedgerNode.open(DataDir(args.dir))
+    try:
+        receipt = node.register_operator(
+            args.operator,
+            kind=args.kind,
+            public_key=public_key,
+            roles=roles,
+            licence=args.licence or args.operator,
+            valid_until=valid_until,
+        )
+    finally:
+        node.close()
+    print(f"registered {receipt.log}:{args.operator} at seq {receipt.seq}")
+    return 0
+
+
+def _operator_revoke(args: argparse.Namespace) -> int:
+    node = LedgerNode.open(DataDir(args.dir))
+    try:
+        receipt = node.revoke_operator(args.operator, args.reason)
+    finally:
+        node.close()
+    print(f"revoked {receipt.log}:{args.operator} at seq {receipt.seq}")
+    return 0
+
+
+def _operator_list(args: argparse.Namespace) -> int:
+    node = LedgerNode.open(DataDir(args.dir))
+    try:
+        operators = node.operators()
+    finally:
+        node.close()
+    if args.json:
+        rows = [
+            {
+                "operator": op.operator,
+                "kind": op.kind,
+                "roles": list(op.roles),
+                "valid_until": op.valid_until,
+                "revoked": op.revoked is not None,
+                "public_key": base64.b64encode(op.public_key).decode(),
+            }
+            for op in operators
+        ]
+        print(json.dumps(rows, indent=2))
+    else:
+        for op in operators:
+            state = "revoked" if op.revoked is not None else f"until {op.valid_until}"
+            print(f"{op.operator:<24} {op.kind:<13} {state:<17} {','.join(op.roles)}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    import uvicorn  # the server only where it serves
+
+    from node.app import configure_logging, create_app
+
+    data = DataDir(args.dir)
+    node = LedgerNode.open(data)
+    configure_logging(node.settings.log_level)
+    try:
+        uvicorn.run(
+            create_app(node),
+            host=node.settings.host,
+            port=node.settings.port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        node.close()
+    return 0
+
+
+def _devnet_up(args: argparse.Namespace) -> int:
+    from node.devnet import devnet_up
+
+    description = devnet_up(
+        args.dir,
+        network=args.network,
+        participants=[p for p in args.participants.split(",") if p],
+        observers=[o for o in args.observers.split(",") if o],
+        base_port=args.base_port,
+    )
+    print(json.dumps(description, indent=2))
+    return 0
+
+
+def _devnet_down(args: argparse.Namespace) -> int:
+    from node.devnet import devnet_down
+
+    devnet_down(args.dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Real nodes on loopback for integration tests: free ports, devnet up/down, signed submissions.
+
+Nothing is simulated: ``kp-node`` processes serve real HTTP on 127.0.0.1, and records are signed
+with the operator keys ``devnet up`` wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from node import crypto
+from node.encoding import Value, encode
+from node.records import sign_record
+from node.sealing import seal
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port_block(count: int) -> int:
+    """A base port with ``count`` consecutive free ports above it."""
+    for _ in range(100):
+        with closing(socket.socket()) as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + count < 65000 and all(_free(base + i) for i in range(count)):
+            return base
+    raise RuntimeError("no block of free ports")
+
+
+def _free(port: int) -> bool:
+    with closing(socket.socket()) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def kp_node(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the real ``kp-node`` command line in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "node.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=120,
+    )
+
+
+@dataclass
+class Devnet:
+    root: Path
+    description: dict[str, Any]
+
+    def url(self, member: str) -> str:
+        return str(self.description["participants"][member]["url"])
+
+    def operator_key(self, member: str, operator: str) -> Any:
+        info = self.description["participants"][member]["operators"][operator]
+        return crypto.load_private_key(Path(info["key_file"]))
+
+
+@contextmanager
+def devnet(root: Path, participants: str = "BW,EU", observers: str = "") -> Iterator[Devnet]:
+    base = free_port_block(
+        len(participants.split(",")) + len([o for o in observers.split(",") if o])
+    )
+    args = [
+        "devnet",
+        "up",
+        "--dir",
+        str(root),
+        "--participants",
+        participants,
+        "--base-port",
+        str(base),
+    ]
+    if observers:
+        args += ["--observers", observers]
+    result = kp_node(*args)
+    try:
+        yield Devnet(root, json.loads(result.stdout))
+    finally:
+        kp_node("devnet", "down", "--dir", str(root), check=False)
+
+
+class Submitter:
+    """Signs records with operator keys and posts them to a node as canonical msgpack."""
+
+    def __init__(self, net: Devnet, member: str) -> None:
+        self.net = net
+        self.member = member
+        self.client = httpx.Client(base_url=net.url(member), timeout=30)
+        self.clock = int(time.time() * 1000)
+
+    def signed(
+        self,
+        record_type: str,
+        body: dict[str, Value],
+        *,
+        by: str,
+        sealed_values: Mapping[str, Value] | None = None,
+        key: Any = None,
+    ) -> dict[str, Value]:
+        """The submission map ``{signed, disclosures?}`` for one record."""
+        self.clock += 1
+        sealed, disclosures = seal(sealed_values or {})
+        record: dict[str, Value] = {
+            "v": 1,
+            "type": record_type,
+            "log": self.member,
+            "time": self.clock,
+            "body": body,
+            "sealed": dict(sealed),
+        }
+        signer = key or self.net.operator_key(self.member, by)
+        signed = sign_record(record, [(by, signer)])
+        submission: dict[str, Value] = {"signed": signed.to_value()}
+        if disclosures:
+            submission["disclosures"] = {f: [s, v] for f, (s, v) in disclosures.items()}
+        return submission
+
+    def post(self, submission: Mapping[str, Value]) -> httpx.Response:
+        return self.client.post(
+            "/v1/records",
+            content=encode(dict(submission)),
+            headers={"content-type": "application/msgpack"},
+        )
+
+    def submit(
+        self,
+        record_type: str,
+        body: dict[str, Value],
+        *,
+        by: str,
+        sealed_values: Mapping[str, Value] | None = None,
+    ) -> dict[str, Any]:
+        response = self.post(self.signed(record_type, body, by=by, sealed_values=sealed_values))
+        assert response.status_code == 200, response.text
+        receipt: dict[str, Any] = response.json()
+        return receipt
+
+    def close(self) -> None:
+        self.client.close()
