@@ -32,7 +32,6 @@ from node.errors import (
     ProofError,
     RecordError,
     RuleError,
-    SignatureError,
     StoreError,
 )
 from node.ledger import LedgerNode, NotAdoptedError
@@ -68,7 +67,6 @@ class ApiError(LedgerError):
 _STATUS: list[tuple[type[LedgerError], int]] = [
     (PendingError, 409),  # references what this node does not hold yet: retry later
     (RuleError, 422),
-    (SignatureError, 403),
     (DisclosureError, 422),
     (RecordError, 400),
     (EncodingError, 400),

@@ -37,7 +37,6 @@ class Settings:
         max_body_bytes: largest request body accepted (413 beyond).
         max_batch_records: most records in one ``POST /v1/records`` batch.
         max_page_entries: most entries in one ``GET .../entries`` page.
-        max_proof_size: largest tree size a proof may be asked about beyond the log's own.
         request_timeout: seconds a request may wait for the sequencer before 503.
         sequencer_max_batch: most records in one durable commit.
         sequencer_max_delay_ms: how long the sequencer waits to fill a batch.
@@ -55,7 +54,6 @@ class Settings:
     max_body_bytes: int = 8 * 1024 * 1024
     max_batch_records: int = 1000
     max_page_entries: int = 1000
-    max_proof_size: int = 2**40
     request_timeout: float = 30.0
     sequencer_max_batch: int = 256
     sequencer_max_delay_ms: float = 2.0
