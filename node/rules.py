@@ -21,6 +21,7 @@ from node.charter import Charter, verify_genesis, verify_successor
 from node.errors import CharterError, PendingError, RuleError
 from node.records import (
     LOG_SIGNER,
+    ROLES,
     CertificateConfirm,
     CertificateIssue,
     CertificateReject,
@@ -52,17 +53,7 @@ PPM = 1_000_000
 # Roles an operator kind may hold: certificates are an authority's act (KPCS Section IV(a)),
 # production a mine's or an authority's; anyone registered may split, merge, sort and sell.
 KIND_ROLES = {
-    "authority": frozenset(
-        {
-            "parcel.produce",
-            "parcel.transform",
-            "parcel.transfer",
-            "certificate.issue",
-            "certificate.confirm",
-            "certificate.reject",
-            "certificate.void",
-        }
-    ),
+    "authority": ROLES,
     "mine": frozenset({"parcel.produce", "parcel.transform", "parcel.transfer"}),
     "trader": frozenset({"parcel.transform", "parcel.transfer"}),
     "manufacturer": frozenset({"parcel.transform", "parcel.transfer"}),

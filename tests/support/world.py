@@ -24,7 +24,6 @@ from node.errors import LedgerError
 from node.log import Receipt, RuleCheck, Sequencer, Submission
 from node.records import (
     LOG_SIGNER,
-    ROLES,
     SEALED_FIELDS,
     Entry,
     EntryRef,
@@ -412,12 +411,7 @@ class World:
 
 def rules_for(kind: str) -> frozenset[str]:
     """Every role an operator of this kind may hold."""
-    return {
-        "authority": ROLES,
-        "mine": frozenset({"parcel.produce", "parcel.transform", "parcel.transfer"}),
-        "trader": frozenset({"parcel.transform", "parcel.transfer"}),
-        "manufacturer": frozenset({"parcel.transform", "parcel.transfer"}),
-    }[kind]
+    return rules.KIND_ROLES[kind]
 
 
 def _default_sealed(record_type: str) -> dict[str, Value]:
