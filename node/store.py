@@ -14,7 +14,9 @@ database        key                          value
 ``records``     record hash                  entry hash (a record is appended once)
 ``checkpoints`` L · size                     the signed checkpoint note of that size
 ``disclosures`` entry hash                   the sealed values disclosed with the record
-``evidence``    id                           evidence against a log (replication)
+``evidence``    id                           evidence against a log (node/replica.py)
+``quarantine``  log id                       the evidence that quarantined it
+``witness``     log id                       the latest checkpoint this node cosigned
 ==============  ===========================  ==========================================
 
 The ledger state tables of ``node/state.py`` live in the same environment, so an entry and the
@@ -56,6 +58,8 @@ _DATABASES = (
     *TABLES,
     "disclosures",
     "evidence",
+    "quarantine",
+    "witness",
 )
 DEFAULT_MAP_SIZE = 1 << 40  # 1 TiB of address space; the file grows only as pages are used
 _U64 = 8
@@ -205,6 +209,9 @@ class StoreWriter(StoreReader):
 
     def put(self, db: str, key: bytes, value: bytes) -> None:
         self._txn.put(key, value, db=self._dbs[db])
+
+    def delete(self, db: str, key: bytes) -> None:
+        self._txn.delete(key, db=self._dbs[db])
 
 
 class LogReader:
