@@ -12,7 +12,7 @@ import base64
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
-from node import crypto, httpsig
+from node import crypto, httpsig, merkle, notes
 from node.bundle import BUNDLE_MEDIA_TYPE, build_bundle
 from node.encoding import Value, decode, encode
 from node.errors import (
@@ -39,9 +39,21 @@ from node.log import Receipt, SequencerBusyError, SequencerStoppedError
 from node.metrics import NodeMetrics
 from node.notes import TlogProof
 from node.records import EntryRef, SignedRecord
+from node.replica import Evidence, InvalidEntryError, list_evidence, quarantined
+from node.replication import PeerError, Replicator
 from node.rules import entry_date
 from node.sealing import parse_disclosures
 from node.state import CertificateState, LedgerView, OperatorState, ParcelState
+from node.witness import (
+    MAX_REQUEST_BYTES,
+    AddCheckpoint,
+    Cosigned,
+    WitnessError,
+    cosigned,
+    parse_add_checkpoint,
+    set_cosigned,
+    witnessed,
+)
 
 __all__ = ["ApiError", "install", "problem"]
 
@@ -73,6 +85,7 @@ _STATUS: list[tuple[type[LedgerError], int]] = [
     (CharterError, 422),
     (ProofError, 400),
     (httpsig.AuthError, 401),
+    (WitnessError, 400),
     (NotAdoptedError, 503),
     (SequencerBusyError, 503),
     (SequencerStoppedError, 503),
@@ -133,6 +146,9 @@ class ReceiptModel(BaseModel):
     checkpoint: str = Field(description="C2SP signed checkpoint of the commit")
     proof: list[str] = Field(description="base64 RFC 9162 inclusion proof against it")
     tlog_proof: str = Field(description="the same as one c2sp.org/tlog-proof text")
+    witnessed: bool = Field(
+        default=False, description="whether the checkpoint carries the witness quorum"
+    )
 
 
 class BatchResult(BaseModel):
@@ -227,14 +243,26 @@ def _json(value: Value) -> Any:
     return value
 
 
-def _receipt(receipt: Receipt) -> ReceiptModel:
+def _receipt(
+    receipt: Receipt, node: LedgerNode | None = None, witnessed_now: bool = False
+) -> ReceiptModel:
+    """The receipt as sent; when witnessed, against the newest witnessed checkpoint."""
+    checkpoint, proof = receipt.checkpoint, receipt.proof
+    if witnessed_now and node is not None:
+        with node.store.read() as reader:
+            size = witnessed(reader, node.log)
+            note = reader.log(node.log).checkpoint(size)
+            if note is not None and size > receipt.seq:
+                checkpoint = note
+                proof = tuple(reader.log(node.log).inclusion_proof(receipt.seq, size))
     return ReceiptModel(
         entry_hash=receipt.entry_hash.hex(),
         log=receipt.log,
         seq=receipt.seq,
-        checkpoint=receipt.checkpoint,
-        proof=[_b64(h) for h in receipt.proof],
-        tlog_proof=TlogProof(receipt.seq, receipt.proof, receipt.checkpoint).to_text(),
+        checkpoint=checkpoint,
+        proof=[_b64(h) for h in proof],
+        tlog_proof=TlogProof(receipt.seq, proof, checkpoint).to_text(),
+        witnessed=witnessed_now,
     )
 
 
@@ -418,14 +446,25 @@ def logs(request: Request) -> list[LogInfo]:
     response_class=PlainTextResponse,
     responses=_ERRORS,
 )
-def checkpoint(request: Request, log_id: LogId) -> Response:
-    """The log's latest signed checkpoint (C2SP signed note), with any cosignatures."""
+def checkpoint(
+    request: Request,
+    log_id: LogId,
+    latest: Annotated[bool, Query(description="the newest signed one, witnessed or not")] = False,
+) -> Response:
+    """The log's newest witnessed checkpoint (C2SP signed note with at least
+    ``witness_quorum`` cosignatures of other members); ``?latest=1``: the newest signed one."""
     node = _node(request)
     with node.store.read() as reader:
-        latest = reader.log(log_id).latest_checkpoint()
-    if latest is None:
-        raise ApiError(f"no checkpoint of log {log_id}", code="log.unknown", status=404)
-    return PlainTextResponse(latest[1], media_type="text/plain; charset=utf-8")
+        if latest:
+            found = reader.log(log_id).latest_checkpoint()
+            note = found[1] if found else None
+        else:
+            size = witnessed(reader, log_id)
+            note = reader.log(log_id).checkpoint(size) if size else None
+    if note is None:
+        code = "checkpoint.unwitnessed" if not latest else "log.unknown"
+        raise ApiError(f"no such checkpoint of log {log_id} here", code=code, status=404)
+    return PlainTextResponse(note, media_type="text/plain; charset=utf-8")
 
 
 @router.get(
@@ -641,9 +680,8 @@ def evidence(request: Request) -> list[dict[str, Any]]:
     """Evidence this node holds against any log (forks, invalid entries)."""
     node = _node(request)
     with node.store.read() as reader:
-        return [
-            _json(decode(value, max_size=len(value))) for _, value in reader.scan("evidence", b"")
-        ]
+        found = list_evidence(reader)
+    return [_json(item) for item in found]
 
 
 @router.post(
@@ -667,10 +705,20 @@ def evidence(request: Request) -> list[dict[str, Any]]:
         }
     ),
 )
-async def submit_records(request: Request) -> Any:
+async def submit_records(
+    request: Request,
+    wait: Annotated[
+        Literal["committed", "witnessed"],
+        Query(description="`witnessed`: answer once a witnessed checkpoint covers the records"),
+    ] = "committed",
+) -> Any:
     """Submit a signed record, or a batch of them, each with the disclosures of its sealed
     fields. Answers only after the durable commit, with the receipt (entry hash, seq, signed
-    checkpoint, inclusion proof). A record submitted again gets its original receipt."""
+    checkpoint, inclusion proof). A record submitted again gets its original receipt.
+
+    With ``wait=witnessed`` the receipts are against the first checkpoint that covers them and
+    carries ``witness_quorum`` cosignatures; if that takes longer than ``witness_timeout`` the
+    answer is 202 with the committed (not yet witnessed) receipts, ``witnessed: false``."""
     node = _node(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     if content_type != MSGPACK:
@@ -692,18 +740,47 @@ async def submit_records(request: Request) -> Any:
         results = await asyncio.gather(
             *(_submit_one(node, item) for item in items), return_exceptions=True
         )
+        accepted = [r for r in results if isinstance(r, Receipt)]
+        witnessed_ok = False
+        if wait == "witnessed" and accepted:
+            witnessed_ok = await _await_witnessed(request, max(r.seq for r in accepted) + 1)
         out = []
         for result in results:
             if isinstance(result, Receipt):
-                out.append(BatchResult(receipt=_receipt(result)))
+                out.append(BatchResult(receipt=_receipt(result, node, witnessed_ok)))
             elif isinstance(result, LedgerError):
                 request.app.state.metrics.records_refused.labels(result.code).inc()
                 out.append(BatchResult(problem=_problem_model(result)))
             else:
                 raise result
-        return BatchResponse(results=out)
+        status = 202 if wait == "witnessed" and accepted and not witnessed_ok else 200
+        return JSONResponse(BatchResponse(results=out).model_dump(), status_code=status)
     receipt = await _submit_one(node, value)
-    return _receipt(receipt)
+    if wait == "committed":
+        return _receipt(receipt)
+    done = await _await_witnessed(request, receipt.seq + 1)
+    return JSONResponse(
+        _receipt(receipt, node, done).model_dump(), status_code=200 if done else 202
+    )
+
+
+async def _await_witnessed(request: Request, size: int) -> bool:
+    """Wait until our log's newest witnessed checkpoint covers ``size`` entries, or time out."""
+    node = _node(request)
+    condition: asyncio.Condition = request.app.state.witnessed
+
+    def covered() -> bool:
+        with node.store.read() as reader:
+            return witnessed(reader, node.log) >= size
+
+    async with condition:
+        try:
+            await asyncio.wait_for(
+                condition.wait_for(covered), timeout=node.settings.witness_timeout
+            )
+        except TimeoutError:
+            return False
+    return True
 
 
 async def _submit_one(node: LedgerNode, item: Value) -> Receipt:
@@ -722,6 +799,141 @@ async def _submit_one(node: LedgerNode, item: Value) -> Receipt:
             code="sequencer.timeout",
             status=503,
         ) from exc
+
+
+# --- witness --------------------------------------------------------------------------------------
+
+TLOG_SIZE = "text/x.tlog.size"
+
+
+@router.post(
+    "/witness/add-checkpoint",
+    tags=["witness"],
+    response_class=PlainTextResponse,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "c2sp.org/tlog-witness: `old <size>`, proof lines, blank line, note",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+    responses=_responses(
+        {
+            200: {"content": {"text/plain": {}}, "description": "the cosignature line"},
+            403: {"model": Problem, "description": "not signed by the log's key"},
+            409: {"content": {TLOG_SIZE: {}}, "description": "old size is stale: ours follows"},
+            422: {"model": Problem, "description": "inconsistent or invalid: evidence stored"},
+            503: {"model": Problem, "description": "cannot re-validate yet; try again"},
+        }
+    ),
+)
+async def add_checkpoint(request: Request) -> Response:
+    """c2sp.org/tlog-witness ``add-checkpoint``: cosign a member's checkpoint, but only once this
+    node holds and has re-validated every entry up to its size (DESIGN §8)."""
+    node = _node(request)
+    replicator: Replicator = request.app.state.replicator
+    body = await _read_body(request, MAX_REQUEST_BYTES)
+    submitted = parse_add_checkpoint(body)
+    charter = replicator.charter()
+    try:
+        text = notes.parse_note(submitted.note).text
+        checkpoint = notes.Checkpoint.parse(text)
+    except LedgerError as exc:
+        raise ApiError(exc.message, code=exc.code, status=400) from exc
+    log_id = checkpoint.origin.removeprefix(f"{charter.network}/")
+    if (
+        log_id == node.log
+        or log_id not in charter.participants
+        or checkpoint.origin != charter.origin(log_id)
+    ):
+        raise ApiError(
+            f"not a log this node witnesses: {checkpoint.origin}",
+            code="witness.unknown_origin",
+            status=404,
+        )
+    try:
+        notes.verify_note(submitted.note, [replicator.log_vkey(charter, log_id)])
+    except LedgerError as exc:
+        raise ApiError(exc.message, code="witness.bad_signature", status=403) from exc
+    if submitted.old > checkpoint.size:
+        raise ApiError("old size beyond the checkpoint", code="witness.malformed", status=400)
+    with node.store.read() as reader:
+        if quarantined(reader, log_id):
+            raise ApiError(f"log {log_id} is quarantined", code="log.quarantined", status=422)
+        state = cosigned(reader, log_id)
+    stale = _stale(state, submitted.old)
+    if stale is not None:
+        return stale
+    if state is not None and submitted.old == checkpoint.size and state.root != checkpoint.root:
+        replicator.report(_fork_evidence(log_id, state.note, submitted.note))
+        raise ApiError(
+            "same size, another root: evidence stored", code="checkpoint.inconsistent", status=409
+        )
+    if state is not None and 0 < submitted.old < checkpoint.size:
+        try:
+            merkle.verify_consistency(
+                submitted.old, checkpoint.size, state.root, checkpoint.root, list(submitted.proof)
+            )
+        except ProofError as exc:
+            replicator.report(_fork_evidence(log_id, state.note, submitted.note))
+            raise ApiError(
+                "not consistent with what this node cosigned: evidence stored",
+                code="checkpoint.inconsistent",
+                status=422,
+            ) from exc
+    elif submitted.proof and submitted.old == 0:
+        raise ApiError("a proof from size 0 must be empty", code="witness.malformed", status=400)
+    sources = [replicator.peers().get(log_id, ""), *replicator.peers().values()]
+    try:
+        done = await replicator.catch_up(log_id, submitted.note, [s for s in sources if s])
+    except InvalidEntryError as exc:
+        raise ApiError(exc.message, code=exc.code, status=422) from exc
+    except (PendingError, PeerError) as exc:
+        raise ApiError(
+            f"cannot re-validate {log_id} yet: {exc.message}", code="witness.not_ready", status=503
+        ) from exc
+    if done.size < checkpoint.size:
+        raise ApiError(f"{log_id} waits for another log", code="witness.not_ready", status=503)
+    return await asyncio.to_thread(_cosign, node, charter, log_id, checkpoint, submitted)
+
+
+def _stale(state: Cosigned | None, old: int) -> Response | None:
+    """409 with our size when the log's idea of what we cosigned is wrong."""
+    known = 0 if state is None else state.size
+    if old != known:
+        return PlainTextResponse(f"{known}\n", status_code=409, media_type=TLOG_SIZE)
+    return None
+
+
+def _cosign(
+    node: LedgerNode,
+    charter: Any,
+    log_id: str,
+    checkpoint: notes.Checkpoint,
+    submitted: AddCheckpoint,
+) -> Response:
+    """Compare-and-swap the witness state and cosign, in one write transaction."""
+    with node.store.write() as writer:
+        stale = _stale(cosigned(writer, log_id), submitted.old)
+        if stale is not None:
+            return stale
+        set_cosigned(writer, log_id, Cosigned(checkpoint.size, checkpoint.root, submitted.note))
+        note = notes.cosign(
+            submitted.note, charter.witness_name(node.log), node.witness_key, int(time.time())
+        )
+    line = note.rstrip("\n").rsplit("\n", 1)[1]
+    return PlainTextResponse(line + "\n", media_type="text/plain; charset=utf-8")
+
+
+def _fork_evidence(log_id: str, ours: str, theirs: str) -> Evidence:
+    return Evidence(
+        kind="fork",
+        log=log_id,
+        code="checkpoint.inconsistent",
+        detail=f"log {log_id} signed checkpoints that are not consistent",
+        material={"checkpoints": list[Value](sorted([ours, theirs]))},
+        time=time.time_ns() // 1_000_000,
+    )
 
 
 # --- installation ------------------------------------------------------------------------------

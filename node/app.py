@@ -7,17 +7,21 @@ sequencer thread starts in the application's lifespan, so the same app serves te
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 
 from node import api
 from node.ledger import LedgerNode, NotAdoptedError
 from node.metrics import NodeMetrics
+from node.replica import list_evidence
+from node.replication import Replicator
 
 __all__ = ["JsonLogFormatter", "configure_logging", "create_app"]
 
@@ -57,6 +61,26 @@ def create_app(node: LedgerNode) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        witnessed = asyncio.Condition()
+        app.state.witnessed = witnessed
+
+        async def wake_waiters() -> None:
+            async with witnessed:
+                witnessed.notify_all()
+
+        def on_witnessed(size: int) -> None:  # called from a worker thread
+            loop.call_soon_threadsafe(lambda: loop.create_task(wake_waiters()))
+
+        client = httpx.AsyncClient(timeout=node.settings.peer_timeout)
+        replicator = Replicator(
+            node,
+            client,
+            interval=node.settings.replication_interval,
+            on_evidence=lambda evidence: metrics.evidence.inc(),
+            on_witnessed=on_witnessed,
+        )
+        app.state.replicator = replicator
         try:
             sequencer = node.sequencer()
         except NotAdoptedError:
@@ -77,13 +101,18 @@ def create_app(node: LedgerNode) -> FastAPI:
                         "ms": round(seconds * 1000, 2),
                     },
                 )
+                loop.call_soon_threadsafe(replicator.notify_commit)
 
             sequencer.on_commit = committed
             sequencer.start()
         with node.store.read() as reader:
             for log_id in reader.logs():
                 metrics.log_size.labels(log_id).set(reader.log(log_id).size())
+            metrics.evidence.set(len(list_evidence(reader)))
+        replicator.start()
         yield
+        await replicator.stop()
+        await client.aclose()
         if sequencer is not None:
             sequencer.stop()  # finishes what is queued: every acknowledged record is committed
         log.info("stopped", extra={"log": node.log})

@@ -38,6 +38,9 @@ class Settings:
         max_batch_records: most records in one ``POST /v1/records`` batch.
         max_page_entries: most entries in one ``GET .../entries`` page.
         request_timeout: seconds a request may wait for the sequencer before 503.
+        witness_timeout: seconds ``?wait=witnessed`` waits for the witness quorum before 202.
+        replication_interval: seconds between anti-entropy rounds with each peer.
+        peer_timeout: seconds any one request to a peer may take.
         sequencer_max_batch: most records in one durable commit.
         sequencer_max_delay_ms: how long the sequencer waits to fill a batch.
         sequencer_max_queue: submissions waiting beyond this get 503.
@@ -55,6 +58,9 @@ class Settings:
     max_batch_records: int = 1000
     max_page_entries: int = 1000
     request_timeout: float = 30.0
+    witness_timeout: float = 10.0
+    replication_interval: float = 2.0
+    peer_timeout: float = 5.0
     sequencer_max_batch: int = 256
     sequencer_max_delay_ms: float = 2.0
     sequencer_max_queue: int = 10_000
@@ -69,6 +75,9 @@ class Settings:
             "max_batch_records",
             "max_page_entries",
             "request_timeout",
+            "witness_timeout",
+            "replication_interval",
+            "peer_timeout",
             "sequencer_max_batch",
             "sequencer_max_queue",
             "auth_max_age",

@@ -17,6 +17,7 @@ database        key                          value
 ``evidence``    id                           evidence against a log (node/replica.py)
 ``quarantine``  log id                       the evidence that quarantined it
 ``witness``     log id                       the latest checkpoint this node cosigned
+``witnessed``   log id                       size of the log's newest witnessed checkpoint
 ==============  ===========================  ==========================================
 
 The ledger state tables of ``node/state.py`` live in the same environment, so an entry and the
@@ -60,6 +61,7 @@ _DATABASES = (
     "evidence",
     "quarantine",
     "witness",
+    "witnessed",
 )
 DEFAULT_MAP_SIZE = 1 << 40  # 1 TiB of address space; the file grows only as pages are used
 _U64 = 8

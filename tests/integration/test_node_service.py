@@ -276,10 +276,10 @@ def test_records_receipts_proofs_and_restart(node: Node) -> None:
         assert impostor.get(url).status_code == 401
 
     # A restart keeps everything; a resubmission gets the original receipt.
-    checkpoint_before = httpx.get(f"{node.url}/v1/logs/BW/checkpoint").text
+    checkpoint_before = httpx.get(f"{node.url}/v1/logs/BW/checkpoint?latest=1").text
     node.stop()
     node.start()
-    assert httpx.get(f"{node.url}/v1/logs/BW/checkpoint").text == checkpoint_before
+    assert httpx.get(f"{node.url}/v1/logs/BW/checkpoint?latest=1").text == checkpoint_before
     replay = httpx.get(f"{node.url}/v1/entries/{first['entry_hash']}")
     assert replay.status_code == 200
     state = httpx.get(f"{node.url}/v1/certificates/BW/BW-2026-000001").json()

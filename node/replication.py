@@ -1,0 +1,447 @@
+"""Replication among peers (DESIGN §8): pull every other log, push our checkpoints to witnesses.
+
+* **Pull** (anti-entropy): every few seconds, per peer, compare the logs it holds with ours and
+  fetch what we lack, in bounded pages, from that peer — any peer, not only the origin. Entries
+  are written only through ``replica.extend`` (signed root, then every rule), so a lying peer
+  changes nothing and a lying origin leaves evidence.
+* **Push**: after each commit of our own log, send the newest checkpoint to every peer's
+  ``/witness/add-checkpoint`` (c2sp.org/tlog-witness). One request in flight per peer; a newer
+  checkpoint supersedes an unsent one, so witnessing cost does not grow with the append rate.
+  Cosignatures that come back are verified and attached to the stored checkpoint.
+
+httpx errors are translated here, at the edge that meets them; the loops back off and go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from node import crypto, notes
+from node.charter import Charter, SignedCharter
+from node.encoding import Value, decode
+from node.errors import LedgerError, NoteError, PendingError
+from node.ledger import LedgerNode
+from node.replica import (
+    Evidence,
+    Extension,
+    InvalidEntryError,
+    QuarantinedError,
+    ReplicaMismatchError,
+    extend,
+    quarantined,
+    record_evidence,
+)
+from node.witness import add_cosignatures, witnessed
+
+__all__ = ["PeerError", "Replicator"]
+
+log = logging.getLogger("kp.replication")
+
+PAGE_ENTRIES = 1000
+MAX_BACKOFF = 5.0
+
+
+class PeerError(LedgerError):
+    """A peer could not be reached, or answered nonsense."""
+
+    code = "peer.unavailable"
+
+
+class Replicator:
+    """Keeps this node's replicas current and its own log witnessed.
+
+    Args:
+        node: this node.
+        client: the HTTP client for peers (its timeouts bound every request).
+        interval: seconds between anti-entropy rounds.
+        on_evidence: called with each new piece of evidence (metrics, logs).
+        on_witnessed: called when our own log's witnessed size grows.
+    """
+
+    def __init__(
+        self,
+        node: LedgerNode,
+        client: httpx.AsyncClient,
+        *,
+        interval: float = 2.0,
+        on_evidence: Callable[[Evidence], None] | None = None,
+        on_witnessed: Callable[[int], None] | None = None,
+    ) -> None:
+        self.node = node
+        self.client = client
+        self.interval = interval
+        self.on_evidence = on_evidence
+        self.on_witnessed = on_witnessed
+        self._commit = asyncio.Event()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- the charter's view of the network ----------------------------------------------------
+
+    def charter(self) -> Charter:
+        with self.node.state() as state:
+            charter = state.adopted_charter(self.node.log)
+        if charter is None:
+            raise PendingError("no charter adopted", code="charter.not_adopted")
+        return charter
+
+    def peers(self) -> dict[str, str]:
+        """Every other member's first endpoint."""
+        return {
+            member.id: member.endpoints[0].rstrip("/")
+            for member in self.charter().participants.values()
+            if member.id != self.node.log and member.endpoints
+        }
+
+    def log_vkey(self, charter: Charter, log_id: str) -> str:
+        key = crypto.load_public_key(charter.participants[log_id].log_key)
+        return crypto.verifier_key(charter.origin(log_id), key)
+
+    def cosigner_keys(self, charter: Charter, exclude: str) -> list[str]:
+        return [
+            crypto.verifier_key(
+                charter.witness_name(m.id),
+                crypto.load_public_key(m.witness_key),
+                key_type=crypto.ED25519_COSIGNATURE_KEY_TYPE,
+            )
+            for m in charter.participants.values()
+            if m.id != exclude
+        ]
+
+    # --- running ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._pull_forever(), name="pull"))
+        self._tasks.append(asyncio.create_task(self._push_forever(), name="push"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    def notify_commit(self) -> None:
+        """Called (from the sequencer thread, via the loop) after each commit of our log."""
+        self._commit.set()
+
+    # --- pull ---------------------------------------------------------------------------------
+
+    async def _pull_forever(self) -> None:
+        backoff: dict[str, float] = {}
+        while True:
+            try:
+                peers = self.peers()
+            except PendingError:
+                await asyncio.sleep(self.interval)
+                continue
+            for peer, url in peers.items():
+                if backoff.get(peer, 0) > time.monotonic():
+                    continue
+                try:
+                    await self.sync_from(url)
+                    backoff.pop(peer, None)
+                except (PeerError, LedgerError) as exc:
+                    delay = min(MAX_BACKOFF, self.interval * 2)
+                    backoff[peer] = time.monotonic() + delay
+                    log.info(
+                        "pull from peer failed",
+                        extra={"peer": peer, "code": exc.code, "detail": exc.message},
+                    )
+            await asyncio.sleep(self.interval)
+
+    async def sync_from(self, url: str) -> None:
+        """Fetch from the peer at ``url`` every entry of every log it holds beyond ours."""
+        charter = self.charter()
+        listing = await self._get_json(f"{url}/v1/logs")
+        if not isinstance(listing, list):
+            raise PeerError(f"{url} answered a malformed log list")
+        for item in listing:
+            log_id = item.get("log") if isinstance(item, dict) else None
+            if not isinstance(log_id, str) or log_id == self.node.log:
+                continue
+            if log_id not in charter.participants:
+                continue
+            with self.node.store.read() as reader:
+                ours = reader.log(log_id).size()
+                stop = quarantined(reader, log_id)
+            theirs = item.get("size")
+            if stop or not isinstance(theirs, int) or theirs < ours:
+                continue
+            note = await self._get_text(f"{url}/v1/logs/{log_id}/checkpoint?latest=1")
+            await self.catch_up(log_id, note, [url])
+
+    async def catch_up(self, log_id: str, note: str, sources: list[str]) -> Extension:
+        """Bring our replica of ``log_id`` to the checkpoint in ``note`` (signed by the origin),
+        fetching entries from ``sources`` in turn, and keep the cosignatures it carries.
+
+        Raises:
+            NoteError: the note is not signed by the log's origin.
+            QuarantinedError: the log is quarantined.
+            InvalidEntryError: the log holds an entry that breaks a rule (evidence stored).
+            PendingError: an entry waits for another log (or a charter) not held yet.
+            PeerError: no source served entries that hash to the signed root.
+        """
+        charter = self.charter()
+        text, _ = notes.verify_note(note, [self.log_vkey(charter, log_id)])
+        checkpoint = notes.Checkpoint.parse(text)
+        if checkpoint.origin != charter.origin(log_id):
+            raise NoteError("checkpoint of another origin", code="checkpoint.wrong_origin")
+        lock = self._locks.setdefault(log_id, asyncio.Lock())
+        async with lock:
+            with self.node.store.read() as reader:
+                if quarantined(reader, log_id):
+                    raise QuarantinedError(f"log {log_id} is quarantined")
+                size = reader.log(log_id).size()
+            done = Extension(size=size)
+            if size < checkpoint.size:
+                done = await self._extend_from(charter, log_id, checkpoint, note, size, sources)
+            if done.size >= checkpoint.size:
+                await asyncio.to_thread(self._keep_cosignatures, charter, log_id, checkpoint, note)
+            return done
+
+    async def _extend_from(
+        self,
+        charter: Charter,
+        log_id: str,
+        checkpoint: notes.Checkpoint,
+        note: str,
+        size: int,
+        sources: list[str],
+    ) -> Extension:
+        last: Exception | None = None
+        for url in sources:
+            try:
+                entries = await self._fetch_entries(url, log_id, size, checkpoint.size)
+            except PeerError as exc:
+                last = exc
+                continue
+            for _ in range(3):  # a missing charter document is fetched, then tried again
+                try:
+                    return await asyncio.to_thread(self._extend, log_id, checkpoint, note, entries)
+                except ReplicaMismatchError as exc:
+                    last = exc
+                    break
+                except PendingError as exc:
+                    if exc.code != "charter.unknown":
+                        raise
+                    await self._fetch_charters(url)
+        raise PeerError(f"no peer served entries of {log_id} matching its checkpoint: {last}")
+
+    def _extend(
+        self, log_id: str, checkpoint: notes.Checkpoint, note: str, entries: list[bytes]
+    ) -> Extension:
+        try:
+            with self.node.store.write() as writer:
+                done = extend(writer, log_id, checkpoint, note, entries)
+        except InvalidEntryError as invalid:
+            self.report(invalid.evidence)
+            raise
+        if done.pending is not None and done.pending.code == "charter.unknown":
+            raise done.pending
+        return done
+
+    def report(self, evidence: Evidence) -> None:
+        """Store evidence and quarantine the log it concerns; say so loudly."""
+        with self.node.store.write() as writer:
+            fresh = record_evidence(writer, evidence)
+        if fresh:
+            log.error(
+                "evidence against a log; it is quarantined",
+                extra={
+                    "log": evidence.log,
+                    "kind": evidence.kind,
+                    "code": evidence.code,
+                    "detail": evidence.detail,
+                },
+            )
+            if self.on_evidence is not None:
+                self.on_evidence(evidence)
+
+    def _keep_cosignatures(
+        self, charter: Charter, log_id: str, checkpoint: notes.Checkpoint, note: str
+    ) -> None:
+        """Attach the cosignatures ``note`` carries to our stored checkpoint of that size; if
+        our stored one has another root, the origin signed two trees of one size."""
+        with self.node.store.write() as writer:
+            ours = writer.log(log_id).checkpoint(checkpoint.size)
+            if ours is None:
+                if writer.log(log_id).root(checkpoint.size) != checkpoint.root:
+                    return  # cannot happen after extend; nothing to keep
+                writer.log(log_id).put_checkpoint(checkpoint.size, _log_signed_part(note))
+            else:
+                mine = notes.Checkpoint.parse(notes.parse_note(ours).text)
+                if mine.root != checkpoint.root:
+                    evidence = _fork(log_id, ours, note, "two signed trees of one size")
+                    record_evidence(writer, evidence)
+                    return
+            lines = [line for line in note.rstrip("\n").split("\n") if line.startswith("— ")]
+            add_cosignatures(
+                writer,
+                log_id,
+                checkpoint.size,
+                lines,
+                self.cosigner_keys(charter, exclude=log_id),
+                charter.policy.witness_quorum,
+            )
+
+    async def _fetch_entries(self, url: str, log_id: str, start: int, end: int) -> list[bytes]:
+        entries: list[bytes] = []
+        while start + len(entries) < end:
+            first = start + len(entries)
+            response = await self._get(
+                f"{url}/v1/logs/{log_id}/entries",
+                params={"start": first, "end": min(end, first + PAGE_ENTRIES)},
+            )
+            try:
+                page = decode(response.content, max_size=len(response.content) + 1)
+            except LedgerError as exc:
+                raise PeerError(f"{url} served malformed entries: {exc.message}") from exc
+            if (
+                not isinstance(page, list)
+                or not page
+                or not all(isinstance(e, bytes) for e in page)
+            ):
+                raise PeerError(f"{url} served an empty or malformed page")
+            entries.extend(e for e in page if isinstance(e, bytes))
+        return entries[: end - start]
+
+    async def _fetch_charters(self, url: str) -> None:
+        """Fetch and publish the charter document the peer's node adopted last."""
+        network = await self._get_json(f"{url}/v1/network")
+        try:
+            document = base64.b64decode(network["charter"]["document"], validate=True)
+            signed = SignedCharter.parse(document)
+        except (KeyError, TypeError, ValueError, LedgerError) as exc:
+            raise PeerError(f"{url} served no usable charter document") from exc
+        # Publishing is safe: adopting it still requires the TUF rule against ours.
+        await asyncio.to_thread(self.node.publish_charter, signed)
+
+    # --- push ---------------------------------------------------------------------------------
+
+    async def _push_forever(self) -> None:
+        believed: dict[str, int] = {}  # the size each witness last said it cosigned
+        in_flight: dict[str, asyncio.Task[None]] = {}
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._commit.wait(), timeout=self.interval)
+            self._commit.clear()
+            try:
+                peers = self.peers()
+            except PendingError:
+                continue
+            for peer, url in peers.items():
+                task = in_flight.get(peer)
+                if task is None or task.done():  # one request in flight per peer
+                    in_flight[peer] = asyncio.create_task(self._push_to(peer, url, believed))
+
+    async def _push_to(self, peer: str, url: str, believed: dict[str, int]) -> None:
+        charter = self.charter()
+        # Until this witness has cosigned our newest checkpoint: a 409 tells its size, and a
+        # commit made while a request was in flight is pushed right after it.
+        for _ in range(8):
+            with self.node.store.read() as reader:
+                own = reader.log(self.node.log)
+                latest = own.latest_checkpoint()
+                if latest is None:
+                    return
+                size, note = latest
+                old = believed.get(peer, 0)
+                if old >= size:
+                    return
+                proof = own.consistency_proof(old, size) if 0 < old < size else []
+            body = (
+                f"old {old}\n"
+                + "".join(base64.b64encode(h).decode() + "\n" for h in proof)
+                + "\n"
+                + _log_signed_part(note)
+            )
+            try:
+                response = await self.client.post(
+                    f"{url}/witness/add-checkpoint", content=body.encode()
+                )
+            except httpx.HTTPError as exc:
+                log.info("push failed", extra={"peer": peer, "detail": str(exc)})
+                return
+            if response.status_code == 409 and response.text.strip().isdigit():
+                believed[peer] = int(response.text.strip())
+                continue
+            if response.status_code != 200:
+                log.info(
+                    "witness refused",
+                    extra={
+                        "peer": peer,
+                        "status": response.status_code,
+                        "detail": response.text[:300],
+                    },
+                )
+                return
+            believed[peer] = size
+            lines = [line for line in response.text.split("\n") if line.startswith("— ")]
+            keys = self.cosigner_keys(charter, exclude=self.node.log)
+            try:
+                count = await asyncio.to_thread(self._attach, size, lines, keys, charter)
+            except LedgerError as exc:
+                log.warning("bad cosignature", extra={"peer": peer, "code": exc.code})
+                return
+            log.debug("cosigned", extra={"peer": peer, "size": size, "cosigners": count})
+
+    def _attach(self, size: int, lines: list[str], keys: list[str], charter: Charter) -> int:
+        with self.node.store.write() as writer:
+            before = witnessed(writer, self.node.log)
+            count = add_cosignatures(
+                writer, self.node.log, size, lines, keys, charter.policy.witness_quorum
+            )
+            after = witnessed(writer, self.node.log)
+        if after > before and self.on_witnessed is not None:
+            self.on_witnessed(after)
+        return count
+
+    # --- HTTP ---------------------------------------------------------------------------------
+
+    async def _get(self, url: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        try:
+            response = await self.client.get(url, params=params)
+        except httpx.HTTPError as exc:
+            raise PeerError(f"{url}: {exc}") from exc
+        if response.status_code != 200:
+            raise PeerError(f"{url} answered {response.status_code}")
+        return response
+
+    async def _get_json(self, url: str) -> Any:
+        response = await self._get(url)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise PeerError(f"{url} answered malformed JSON") from exc
+
+    async def _get_text(self, url: str) -> str:
+        return (await self._get(url)).text
+
+
+def _log_signed_part(note: str) -> str:
+    """The note as the origin signed it, keeping only the first signature line (the log's):
+    what a checkpoint is before cosignatures are attached."""
+    text, _, signatures = note.partition("\n\n")
+    first = signatures.split("\n", 1)[0]
+    return f"{text}\n\n{first}\n"
+
+
+def _fork(log_id: str, one: str, other: str, detail: str) -> Evidence:
+    return Evidence(
+        kind="fork",
+        log=log_id,
+        code="checkpoint.inconsistent",
+        detail=f"log {log_id}: {detail}",
+        material={"checkpoints": list[Value](sorted([one, other]))},
+        time=time.time_ns() // 1_000_000,
+    )
