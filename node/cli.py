@@ -11,8 +11,10 @@ Exit codes: 0 success; 1 the ledger refused (the error's code and message are pr
     kp-node operator add --dir DIR debswana --kind mine --key-file debswana.pem
     kp-node operator revoke --dir DIR debswana --reason "licence withdrawn"
     kp-node operator list --dir DIR
+    kp-node evidence list|clear --dir DIR [LOG]
     kp-node run --dir DIR
     kp-node devnet up --dir NET [--participants BW,CA,EU,AE,IN] [--observers WDC] [--base-port 8400]
+    kp-node devnet scenario --dir NET
     kp-node devnet down --dir NET
 """
 
@@ -41,6 +43,7 @@ from node.datadir import DataDir, init_data_dir
 from node.errors import LedgerError
 from node.ledger import LedgerNode
 from node.records import ROLES
+from node.replica import clear_quarantine, list_evidence
 from node.rules import KIND_ROLES
 
 __all__ = ["main"]
@@ -131,6 +134,18 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=_operator_list)
 
+    evidence = commands.add_parser("evidence", help="evidence and quarantined logs")
+    evidence_commands = evidence.add_subparsers(required=True, metavar="ACTION")
+    shown = evidence_commands.add_parser("list", help="list stored evidence")
+    shown.add_argument("--dir", type=Path, required=True)
+    shown.set_defaults(handler=_evidence_list)
+    clear = evidence_commands.add_parser(
+        "clear", help="lift a log's quarantine (the evidence stays)"
+    )
+    clear.add_argument("--dir", type=Path, required=True)
+    clear.add_argument("log")
+    clear.set_defaults(handler=_evidence_clear)
+
     run = commands.add_parser("run", help="serve the node")
     run.add_argument("--dir", type=Path, required=True)
     run.set_defaults(handler=_run)
@@ -144,6 +159,11 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--base-port", type=int, default=8400)
     up.add_argument("--network", default="kp.devnet")
     up.set_defaults(handler=_devnet_up)
+    scenario = devnet_commands.add_parser(
+        "scenario", help="run the multi-country scenario against a running network"
+    )
+    scenario.add_argument("--dir", type=Path, required=True)
+    scenario.set_defaults(handler=_devnet_scenario)
     down = devnet_commands.add_parser("down", help="stop a local network")
     down.add_argument("--dir", type=Path, required=True)
     down.set_defaults(handler=_devnet_down)
@@ -306,6 +326,33 @@ def _operator_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evidence_list(args: argparse.Namespace) -> int:
+    settings = DataDir(args.dir).settings()
+    store = DataDir(args.dir).open_store(settings)
+    try:
+        with store.read() as reader:
+            items = list_evidence(reader)
+    finally:
+        store.close()
+    for item in items:
+        state = "quarantined" if item.get("quarantined") else "cleared"
+        fields = [str(item.get(k)) for k in ("log", "kind", "code")]
+        print("  ".join([*fields, state, str(item.get("detail"))]))
+    return 0
+
+
+def _evidence_clear(args: argparse.Namespace) -> int:
+    settings = DataDir(args.dir).settings()
+    store = DataDir(args.dir).open_store(settings)
+    try:
+        with store.write() as writer:
+            lifted = clear_quarantine(writer, args.log)
+    finally:
+        store.close()
+    print(f"{args.log}: {'quarantine lifted' if lifted else 'was not quarantined'}")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     import uvicorn  # the server only where it serves
 
@@ -339,6 +386,19 @@ def _devnet_up(args: argparse.Namespace) -> int:
         base_port=args.base_port,
     )
     print(json.dumps(description, indent=2))
+    return 0
+
+
+def _devnet_scenario(args: argparse.Namespace) -> int:
+    from node.scenario import run_scenario
+
+    path = args.dir / "devnet.json"
+    description = json.loads(path.read_text())
+    description["scenario"] = run_scenario(description)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(description, indent=2))
+    temporary.replace(path)
+    print(json.dumps(description["scenario"], indent=2))
     return 0
 
 

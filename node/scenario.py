@@ -1,0 +1,279 @@
+"""The multi-country chain of custody, run against a live network over HTTP.
+
+Mines in Botswana and Canada produce; each certifies its parcel to the EU, which confirms; an
+Antwerp trader merges both imports and splits the result; the EU certifies part to India and part
+to the UAE; both confirm; the UAE re-exports to India, which confirms. Every record is signed
+with the operator keys ``kp-node devnet up`` wrote and submitted to its own participant's node
+with ``?wait=witnessed``. ``kp-node devnet scenario`` runs it and records every step's entry hash
+in ``devnet.json``; the demo and the integration tests use it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from node import crypto
+from node.encoding import Value, encode
+from node.errors import LedgerError
+from node.records import sign_record
+from node.sealing import seal
+
+__all__ = ["ScenarioError", "run_scenario"]
+
+MEMBERS = ("BW", "CA", "EU", "AE", "IN")
+PENDING_SECONDS = 30.0
+
+
+class ScenarioError(LedgerError):
+    code = "scenario.failed"
+
+
+class _Participant:
+    """One participant's node and operator keys, as ``devnet.json`` describes them."""
+
+    def __init__(self, member: str, info: dict[str, Any], client: httpx.Client) -> None:
+        self.member = member
+        self.url = str(info["url"])
+        self.keys = {
+            name: crypto.load_private_key(Path(op["key_file"]))
+            for name, op in info["operators"].items()
+        }
+        self.client = client
+        self.clock = time.time_ns() // 1_000_000
+
+    def submit(
+        self,
+        record_type: str,
+        body: dict[str, Value],
+        *,
+        by: str,
+        sealed: dict[str, Value] | None = None,
+    ) -> dict[str, Any]:
+        self.clock += 1
+        commitments, disclosures = seal(sealed or {})
+        record: dict[str, Value] = {
+            "v": 1,
+            "type": record_type,
+            "log": self.member,
+            "time": self.clock,
+            "body": body,
+            "sealed": dict(commitments),
+        }
+        signed = sign_record(record, [(by, self.keys[by])])
+        submission: dict[str, Value] = {"signed": signed.to_value()}
+        if disclosures:
+            submission["disclosures"] = {f: [s, v] for f, (s, v) in disclosures.items()}
+        deadline = time.monotonic() + PENDING_SECONDS
+        while True:
+            response = self.client.post(
+                f"{self.url}/v1/records",
+                params={"wait": "witnessed"},
+                content=encode(submission),
+                headers={"content-type": "application/msgpack"},
+            )
+            # 409: the node has not replicated the log this record points into yet.
+            if response.status_code != 409 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        if response.status_code not in (200, 202):
+            raise ScenarioError(f"{self.member} refused {record_type}: {response.text[:500]}")
+        receipt: dict[str, Any] = response.json()
+        return receipt
+
+
+def _ref(receipt: dict[str, Any], out: int | None = None) -> list[Value]:
+    ref: list[Value] = [receipt["log"], receipt["seq"], bytes.fromhex(receipt["entry_hash"])]
+    return ref if out is None else [*ref, out]
+
+
+def run_scenario(description: dict[str, Any]) -> dict[str, str]:
+    """Run the scenario against the network ``description`` (devnet.json); return each step's
+    entry hash, ``final`` being India's confirmation of the UAE re-export.
+
+    Raises:
+        ScenarioError: a participant is missing or a node refused a record.
+    """
+    members = description["participants"]
+    missing = [m for m in MEMBERS if m not in members]
+    if missing:
+        raise ScenarioError(f"the scenario needs participants {missing}")
+    today = datetime.datetime.now(datetime.UTC).date()
+    day = today.isoformat()
+    expires = (today + datetime.timedelta(days=30)).isoformat()
+    steps: dict[str, str] = {}
+    with httpx.Client(timeout=60) as client:
+        p = {m: _Participant(m, members[m], client) for m in MEMBERS}
+
+        def record(step: str, receipt: dict[str, Any]) -> dict[str, Any]:
+            steps[step] = receipt["entry_hash"]
+            return receipt
+
+        def produce(member: str, parcel: str, centicarats: int, hs: str) -> dict[str, Any]:
+            return record(
+                f"{member.lower()}_produce",
+                p[member].submit(
+                    "parcel.produce",
+                    {
+                        "parcel": parcel,
+                        "mine": "mine",
+                        "produced_on": day,
+                        "centicarats": centicarats,
+                        "hs_code": hs,
+                        "holder": "mine",
+                    },
+                    by="mine",
+                ),
+            )
+
+        def certify(
+            member: str,
+            number: str,
+            parcel: list[Value],
+            importing: str,
+            centicarats: int,
+            hs: str,
+            origins: list[Value],
+            step: str,
+        ) -> dict[str, Any]:
+            return record(
+                step,
+                p[member].submit(
+                    "certificate.issue",
+                    {
+                        "number": number,
+                        "exporter": "trader",
+                        "importing": importing,
+                        "parcels": [parcel],
+                        "parcel_count": 1,
+                        "centicarats": centicarats,
+                        "hs_codes": [hs],
+                        "origins": origins,
+                        "issued_on": day,
+                        "expires_on": expires,
+                    },
+                    by="officer",
+                    sealed={
+                        "value_usd_cents": centicarats * 15_000,
+                        "exporter_name": f"{member} Exports",
+                        "importer_name": f"{importing} Imports",
+                        "seal_number": f"SEAL-{number}",
+                    },
+                ),
+            )
+
+        def confirm(
+            member: str,
+            certificate: dict[str, Any],
+            parcel: str,
+            centicarats: int,
+            hs: str,
+            step: str,
+        ) -> dict[str, Any]:
+            return record(
+                step,
+                p[member].submit(
+                    "certificate.confirm",
+                    {
+                        "certificate": _ref(certificate),
+                        "received_on": day,
+                        "centicarats_received": centicarats,
+                        "seal_intact": True,
+                        "parcels": [{"parcel": parcel, "centicarats": centicarats, "hs_code": hs}],
+                        "holder": "trader",
+                    },
+                    by="officer",
+                ),
+            )
+
+        def transfer(member: str, receipt: dict[str, Any], step: str) -> None:
+            record(
+                step,
+                p[member].submit(
+                    "parcel.transfer",
+                    {"parcel": _ref(receipt, 0), "to": "trader", "warranty": True},
+                    by="mine",
+                    sealed={"invoice": f"INV-{member}-1"},
+                ),
+            )
+
+        bw = produce("BW", "BW-JW-2026-0001", 1_250_000, "7102.10")
+        ca = produce("CA", "CA-DV-2026-0001", 830_000, "7102.10")
+        transfer("BW", bw, "bw_transfer")
+        transfer("CA", ca, "ca_transfer")
+        bw_cert = certify(
+            "BW", "BW-2026-0001", _ref(bw, 0), "EU", 1_250_000, "7102.10", ["BW"], "bw_certificate"
+        )
+        ca_cert = certify(
+            "CA", "CA-2026-0001", _ref(ca, 0), "EU", 830_000, "7102.10", ["CA"], "ca_certificate"
+        )
+        eu_bw = confirm("EU", bw_cert, "EU-BW-1", 1_250_000, "7102.10", "eu_confirms_bw")
+        eu_ca = confirm("EU", ca_cert, "EU-CA-1", 830_000, "7102.10", "eu_confirms_ca")
+        merged = record(
+            "antwerp_merge",
+            p["EU"].submit(
+                "parcel.transform",
+                {
+                    "inputs": [_ref(eu_bw, 0), _ref(eu_ca, 0)],
+                    "kind": "merge",
+                    "outputs": [
+                        {"parcel": "ANT-MIX-1", "centicarats": 2_080_000, "hs_code": "7102.10"}
+                    ],
+                },
+                by="trader",
+            ),
+        )
+        split = record(
+            "antwerp_split",
+            p["EU"].submit(
+                "parcel.transform",
+                {
+                    "inputs": [_ref(merged, 0)],
+                    "kind": "split",
+                    "outputs": [
+                        {"parcel": "ANT-IN-1", "centicarats": 1_000_000, "hs_code": "7102.10"},
+                        {"parcel": "ANT-AE-1", "centicarats": 1_079_000, "hs_code": "7102.10"},
+                    ],
+                },
+                by="trader",
+            ),
+        )
+        to_in = certify(
+            "EU",
+            "EU-2026-0101",
+            _ref(split, 0),
+            "IN",
+            1_000_000,
+            "7102.10",
+            ["BW", "CA"],
+            "eu_certificate_in",
+        )
+        to_ae = certify(
+            "EU",
+            "EU-2026-0102",
+            _ref(split, 1),
+            "AE",
+            1_079_000,
+            "7102.10",
+            ["BW", "CA"],
+            "eu_certificate_ae",
+        )
+        confirm("IN", to_in, "IN-EU-1", 1_000_000, "7102.10", "in_confirms_eu")
+        ae = confirm("AE", to_ae, "AE-EU-1", 1_079_000, "7102.10", "ae_confirms_eu")
+        re_export = certify(
+            "AE",
+            "AE-2026-0007",
+            _ref(ae, 0),
+            "IN",
+            1_079_000,
+            "7102.10",
+            ["BW", "CA"],
+            "ae_certificate_in",
+        )
+        final = confirm("IN", re_export, "IN-AE-1", 1_079_000, "7102.10", "in_confirms_ae")
+        steps["final"] = final["entry_hash"]
+    return steps
