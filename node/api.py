@@ -14,11 +14,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from node import crypto, httpsig, merkle, notes
 from node.bundle import BUNDLE_MEDIA_TYPE, build_bundle
@@ -324,11 +327,18 @@ async def _read_body(request: Request, limit: int) -> bytes:
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise ApiError(f"body larger than {limit} bytes", code="request.too_large", status=413)
     chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise ApiError(f"body larger than {limit} bytes", code="request.too_large", status=413)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                raise ApiError(
+                    f"body larger than {limit} bytes", code="request.too_large", status=413
+                )
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        raise ApiError(
+            "the client left before sending its body", code="request.incomplete", status=400
+        ) from exc
     return b"".join(chunks)
 
 
@@ -454,6 +464,7 @@ def checkpoint(
     """The log's newest witnessed checkpoint (C2SP signed note with at least
     ``witness_quorum`` cosignatures of other members); ``?latest=1``: the newest signed one."""
     node = _node(request)
+    _known_log(node, log_id)
     with node.store.read() as reader:
         if latest:
             found = reader.log(log_id).latest_checkpoint()
@@ -875,9 +886,13 @@ async def add_checkpoint(request: Request) -> Response:
                 submitted.old, checkpoint.size, state.root, checkpoint.root, list(submitted.proof)
             )
         except ProofError as exc:
-            replicator.report(_fork_evidence(log_id, state.note, submitted.note))
+            # The proof came from whoever posted it, so it proves nothing against the log; our
+            # own copy of the log can, when it reaches that size.
+            evidence = _inconsistency_from_replica(node, log_id, checkpoint, submitted.note)
+            if evidence is not None:
+                replicator.report(evidence)
             raise ApiError(
-                "not consistent with what this node cosigned: evidence stored",
+                "not consistent with what this node cosigned",
                 code="checkpoint.inconsistent",
                 status=422,
             ) from exc
@@ -901,7 +916,8 @@ def _stale(state: Cosigned | None, old: int) -> Response | None:
     """409 with our size when the log's idea of what we cosigned is wrong."""
     known = 0 if state is None else state.size
     if old != known:
-        return PlainTextResponse(f"{known}\n", status_code=409, media_type=TLOG_SIZE)
+        # Exactly this content type (c2sp.org/tlog-witness), without a charset parameter.
+        return Response(f"{known}\n", status_code=409, headers={"content-type": TLOG_SIZE})
     return None
 
 
@@ -925,6 +941,32 @@ def _cosign(
     return PlainTextResponse(line + "\n", media_type="text/plain; charset=utf-8")
 
 
+def _inconsistency_from_replica(
+    node: LedgerNode, log_id: str, checkpoint: notes.Checkpoint, note: str
+) -> Evidence | None:
+    """Self-standing evidence that ``note`` contradicts the log as this node holds it: our
+    newest stored checkpoint of the log and a consistency proof, computed from our copy, that
+    leads to that checkpoint's root but not to ``note``'s."""
+    with node.store.read() as reader:
+        log_reader = reader.log(log_id)
+        latest = log_reader.latest_checkpoint()
+        if latest is None or not 0 < checkpoint.size < latest[0]:
+            return None
+        size, ours = latest
+        if log_reader.root(checkpoint.size) == checkpoint.root:
+            return None  # consistent after all: only the posted proof was wrong
+        proof = log_reader.consistency_proof(checkpoint.size, size)
+    return Evidence(
+        kind="fork",
+        log=log_id,
+        code="checkpoint.inconsistent",
+        detail=f"log {log_id} signed a tree of {checkpoint.size} that its tree of {size} "
+        "does not extend",
+        material={"checkpoints": [note, ours], "proof": list[Value](proof)},
+        time=time.time_ns() // 1_000_000,
+    )
+
+
 def _fork_evidence(log_id: str, ours: str, theirs: str) -> Evidence:
     return Evidence(
         kind="fork",
@@ -939,11 +981,48 @@ def _fork_evidence(log_id: str, ours: str, theirs: str) -> Evidence:
 # --- installation ------------------------------------------------------------------------------
 
 
+def _document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the node answers: every error as problem+json (the
+    handlers below turn FastAPI's 422 validation errors into 400 problems), and a ``default``
+    problem response on every operation for the statuses any route may meet (413, 431, 500)."""
+    problem_content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.setdefault("responses", {})
+                if responses.get("422", {}).get("description") == "Validation Error":
+                    del responses["422"]
+                for status, response in list(responses.items()):
+                    if status.isdigit() and int(status) >= 400:
+                        content = response.get("content", {})
+                        content.pop("application/json", None)
+                        content.pop("text/plain", None)
+                        response["content"] = {**content, **problem_content}
+                responses.setdefault(
+                    "400", {"description": "Malformed request", "content": problem_content}
+                )
+                responses["default"] = {"description": "A problem", "content": problem_content}
+        components = schema.get("components", {}).get("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI, node: LedgerNode, metrics: NodeMetrics) -> None:
     """Mount the routes, the error handlers and the request log on ``app``."""
     app.state.node = node
     app.state.metrics = metrics
     app.include_router(router)
+    _document_problems(app)
 
     @app.exception_handler(LedgerError)
     async def ledger_error(request: Request, exc: LedgerError) -> JSONResponse:
@@ -962,8 +1041,9 @@ def install(app: FastAPI, node: LedgerNode, metrics: NodeMetrics) -> None:
         )
         return problem(400, "request.invalid", details[:2000])
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    # Starlette's own (unknown routes, wrong methods), of which FastAPI's is a subclass.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "route.unknown", 405: "method.not_allowed"}.get(exc.status_code, "http.error")
         return problem(exc.status_code, code, str(exc.detail))
 
@@ -971,6 +1051,19 @@ def install(app: FastAPI, node: LedgerNode, metrics: NodeMetrics) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", extra={"path": request.url.path})
         return problem(500, "internal.error", "the node failed; the failure is logged")
+
+    @app.middleware("http")
+    async def header_limit(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        size = sum(len(k) + len(v) for k, v in request.headers.raw)
+        if size > node.settings.max_header_bytes:
+            return problem(
+                431,
+                "request.headers_too_large",
+                f"headers of {size} bytes, over {node.settings.max_header_bytes}",
+            )
+        return await call_next(request)
 
     @app.middleware("http")
     async def request_log(

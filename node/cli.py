@@ -104,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--genesis", required=True, help="the trusted genesis hash (hex)")
     verify.add_argument("files", type=Path, nargs="+")
     verify.set_defaults(handler=_charter_verify)
+    publish = charter_commands.add_parser(
+        "publish", help="keep a version in the store without adopting it (restoring a node)"
+    )
+    publish.add_argument("--dir", type=Path, required=True)
+    publish.add_argument("file", type=Path)
+    publish.set_defaults(handler=_charter_publish)
     adopt = charter_commands.add_parser("adopt", help="adopt a version in this node's log")
     adopt.add_argument("--dir", type=Path, required=True)
     adopt.add_argument("file", type=Path)
@@ -255,6 +261,17 @@ def _charter_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _charter_publish(args: argparse.Namespace) -> int:
+    node = LedgerNode.open(DataDir(args.dir))
+    try:
+        signed = _read_charter(args.file)
+        node.publish_charter(signed)
+    finally:
+        node.close()
+    print(f"published version {signed.charter.version}: {signed.hash.hex()}")
+    return 0
+
+
 def _charter_adopt(args: argparse.Namespace) -> int:
     node = LedgerNode.open(DataDir(args.dir))
     try:
@@ -369,6 +386,8 @@ def _run(args: argparse.Namespace) -> int:
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=10,
+            # The HTTP parser buffers at most this much of an incomplete request head.
+            h11_max_incomplete_event_size=node.settings.max_header_bytes + 4096,
         )
     finally:
         node.close()

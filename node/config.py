@@ -35,6 +35,7 @@ class Settings:
         port: the port to listen on.
         public_url: how peers and clients reach this node (``http://127.0.0.1:8400``).
         max_body_bytes: largest request body accepted (413 beyond).
+        max_header_bytes: largest total of request header names and values (431 beyond).
         max_batch_records: most records in one ``POST /v1/records`` batch.
         max_page_entries: most entries in one ``GET .../entries`` page.
         request_timeout: seconds a request may wait for the sequencer before 503.
@@ -55,6 +56,7 @@ class Settings:
     port: int = 8400
     public_url: str = ""
     max_body_bytes: int = 8 * 1024 * 1024
+    max_header_bytes: int = 16 * 1024
     max_batch_records: int = 1000
     max_page_entries: int = 1000
     request_timeout: float = 30.0
@@ -72,6 +74,7 @@ class Settings:
         positive = (
             "port",
             "max_body_bytes",
+            "max_header_bytes",
             "max_batch_records",
             "max_page_entries",
             "request_timeout",

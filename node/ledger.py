@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node import crypto
-from node.charter import SignedCharter
+from node.charter import Charter, SignedCharter, verify_chain, verify_genesis
 from node.config import Settings
 from node.datadir import DataDir
 from node.encoding import Value
@@ -77,6 +77,24 @@ class LedgerNode:
         with self.state() as state:
             adoptions = state.adoptions(self.log)
         return adoptions[0].charter if adoptions else None
+
+    def trusted_charter(self) -> Charter | None:
+        """The charter this node goes by: the one its log adopted last, or, before its log has
+        adopted any (a node being restored), the newest published version that chains from a
+        published genesis under the TUF rule."""
+        with self.store.read() as reader:
+            state = LedgerView(reader, reader)
+            adopted = state.adopted_charter(self.log)
+            if adopted is not None:
+                return adopted
+            published = [SignedCharter.parse(raw) for _, raw in reader.scan("charters", b"")]
+        chain = sorted(published, key=lambda c: c.charter.version)
+        if not chain or chain[0].charter.version != 1:
+            return None
+        try:
+            return verify_chain(chain, chain[0].hash)
+        except LedgerError:
+            return verify_genesis(chain[0], chain[0].hash)
 
     def operators(self) -> list[OperatorState]:
         """Every operator ever registered in this node's log."""

@@ -87,10 +87,9 @@ class Replicator:
     # --- the charter's view of the network ----------------------------------------------------
 
     def charter(self) -> Charter:
-        with self.node.state() as state:
-            charter = state.adopted_charter(self.node.log)
+        charter = self.node.trusted_charter()
         if charter is None:
-            raise PendingError("no charter adopted", code="charter.not_adopted")
+            raise PendingError("no charter adopted or published", code="charter.not_adopted")
         return charter
 
     def peers(self) -> dict[str, str]:
@@ -167,7 +166,11 @@ class Replicator:
             raise PeerError(f"{url} answered a malformed log list")
         for item in listing:
             log_id = item.get("log") if isinstance(item, dict) else None
-            if not isinstance(log_id, str) or log_id == self.node.log:
+            if not isinstance(log_id, str):
+                continue
+            if log_id == self.node.log and self.node.genesis() is not None:
+                # Our own log is restored from peers only before it adopts anything: once
+                # this node appends, it alone writes its log.
                 continue
             if log_id not in charter.participants:
                 continue
