@@ -1,3 +1,3 @@
 """KP Ledger client: SDK, verification and the ``kp`` command line (never imports the server)."""
 
-__all__ = ["verify"]
+__all__ = ["sdk", "verify"]

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from node import crypto, merkle, notes, rules
+from node import merkle, notes, rules
 from node.bundle import BUNDLE_MEDIA_TYPE
 from node.charter import Charter, SignedCharter, verify_chain
 from node.errors import LedgerError, PendingError, RuleError
@@ -213,7 +213,7 @@ def _check_checkpoints(
         if member is None or not isinstance(note, str):
             findings.append(Finding("checkpoint.unknown_log", f"no member {log!r}", log=log))
             continue
-        vkey = crypto.verifier_key(charter.origin(log), crypto.load_public_key(member.log_key))
+        vkey = charter.log_verifier_key(log)
         try:
             text, _ = notes.verify_note(note, [vkey])
             checkpoint = notes.Checkpoint.parse(text)
@@ -221,7 +221,7 @@ def _check_checkpoints(
                 raise VerificationError(
                     "checkpoint of another origin", code="checkpoint.wrong_origin"
                 )
-            witnesses = notes.cosigners(note, _cosigner_keys(charter, log))
+            witnesses = notes.cosigners(note, charter.cosigner_keys(exclude=log))
         except LedgerError as exc:
             findings.append(Finding(exc.code, f"checkpoint of {log}: {exc.message}", log=log))
             continue
@@ -236,18 +236,6 @@ def _check_checkpoints(
             )
         found[log] = _Checkpoint(checkpoint, note, len(witnesses))
     return found
-
-
-def _cosigner_keys(charter: Charter, log: str) -> list[str]:
-    return [
-        crypto.verifier_key(
-            charter.witness_name(m.id),
-            crypto.load_public_key(m.witness_key),
-            key_type=crypto.ED25519_COSIGNATURE_KEY_TYPE,
-        )
-        for m in charter.participants.values()
-        if m.id != log
-    ]
 
 
 # --- entries -------------------------------------------------------------------------------------

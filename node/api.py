@@ -52,6 +52,7 @@ from node.witness import (
     AddCheckpoint,
     Cosigned,
     WitnessError,
+    add_cosignatures,
     cosigned,
     parse_add_checkpoint,
     set_cosigned,
@@ -400,14 +401,13 @@ def network(request: Request) -> dict[str, Any]:
         raise NotAdoptedError("this node has adopted no charter yet")
     members = {}
     for member in charter.participants.values():
-        log_key = crypto.load_public_key(member.log_key)
         witness_key = crypto.load_public_key(member.witness_key)
         members[member.id] = {
             "name": member.name,
             "kind": member.kind,
             "status": member.status,
             "endpoints": list(member.endpoints),
-            "log_vkey": crypto.verifier_key(charter.origin(member.id), log_key),
+            "log_vkey": charter.log_verifier_key(member.id),
             "witness_vkey": crypto.verifier_key(
                 charter.witness_name(member.id),
                 witness_key,
@@ -863,7 +863,7 @@ async def add_checkpoint(request: Request) -> Response:
             status=404,
         )
     try:
-        notes.verify_note(submitted.note, [replicator.log_vkey(charter, log_id)])
+        notes.verify_note(submitted.note, [charter.log_verifier_key(log_id)])
     except LedgerError as exc:
         raise ApiError(exc.message, code="witness.bad_signature", status=403) from exc
     if submitted.old > checkpoint.size:
@@ -937,7 +937,17 @@ def _cosign(
         note = notes.cosign(
             submitted.note, charter.witness_name(node.log), node.witness_key, int(time.time())
         )
-    line = note.rstrip("\n").rsplit("\n", 1)[1]
+        line = note.rstrip("\n").rsplit("\n", 1)[1]
+        # Our copy of the log carries every cosignature we know of, ours included, so that we
+        # serve it witnessed too.
+        add_cosignatures(
+            writer,
+            log_id,
+            checkpoint.size,
+            [x for x in note.rstrip("\n").split("\n") if x.startswith("— ")],
+            charter.cosigner_keys(exclude=log_id),
+            charter.policy.witness_quorum,
+        )
     return PlainTextResponse(line + "\n", media_type="text/plain; charset=utf-8")
 
 

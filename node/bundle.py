@@ -23,6 +23,7 @@ from node.provenance import Provenance, provenance
 from node.records import EntryRef
 from node.state import LedgerView
 from node.store import StoreReader
+from node.witness import witnessed
 
 __all__ = ["BUNDLE_MEDIA_TYPE", "build_bundle"]
 
@@ -43,11 +44,15 @@ def build_bundle(reader: StoreReader, network: str, subject: EntryRef) -> dict[s
     )
     checkpoints: dict[str, tuple[int, str]] = {}
     for log in sorted({r.log for r in refs}):
-        latest = reader.log(log).latest_checkpoint()
         needed = max(r.seq for r in refs if r.log == log) + 1
-        if latest is None or latest[0] < needed:
+        # Verifiers trust witnessed checkpoints only (DESIGN §8); the newest signed one is
+        # used only while none covers the entries yet, and the verdict will say so.
+        size = witnessed(reader, log)
+        note = reader.log(log).checkpoint(size) if size >= needed else None
+        chosen = (size, note) if note is not None else reader.log(log).latest_checkpoint()
+        if chosen is None or chosen[0] < needed:
             raise PendingError(f"log {log} has no checkpoint covering its entries yet")
-        checkpoints[log] = latest
+        checkpoints[log] = chosen
     entries = []
     for ref in refs:
         log_reader = reader.log(ref.log)

@@ -421,6 +421,23 @@ class Charter:
         """The log origin and log key name of a member: ``<network>/<id>`` (DESIGN §2)."""
         return f"{self.network}/{participant_id}"
 
+    def log_verifier_key(self, participant_id: str) -> str:
+        """The C2SP verifier key of a member's log key (signs its checkpoints)."""
+        key = crypto.load_public_key(self.participants[participant_id].log_key)
+        return crypto.verifier_key(self.origin(participant_id), key)
+
+    def cosigner_keys(self, *, exclude: str) -> list[str]:
+        """The C2SP cosigner keys of every member but ``exclude``: who may witness its log."""
+        return [
+            crypto.verifier_key(
+                self.witness_name(member.id),
+                crypto.load_public_key(member.witness_key),
+                key_type=crypto.ED25519_COSIGNATURE_KEY_TYPE,
+            )
+            for member in self.participants.values()
+            if member.id != exclude
+        ]
+
     def witness_name(self, participant_id: str) -> str:
         """The name a participant's witness key cosigns under (its C2SP cosigner key name)."""
         return f"{self.network}/{participant_id}/witness"

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from node import crypto, notes
+from node import notes
 from node.charter import Charter, SignedCharter
 from node.encoding import Value, decode
 from node.errors import LedgerError, NoteError, PendingError
@@ -99,21 +99,6 @@ class Replicator:
             for member in self.charter().participants.values()
             if member.id != self.node.log and member.endpoints
         }
-
-    def log_vkey(self, charter: Charter, log_id: str) -> str:
-        key = crypto.load_public_key(charter.participants[log_id].log_key)
-        return crypto.verifier_key(charter.origin(log_id), key)
-
-    def cosigner_keys(self, charter: Charter, exclude: str) -> list[str]:
-        return [
-            crypto.verifier_key(
-                charter.witness_name(m.id),
-                crypto.load_public_key(m.witness_key),
-                key_type=crypto.ED25519_COSIGNATURE_KEY_TYPE,
-            )
-            for m in charter.participants.values()
-            if m.id != exclude
-        ]
 
     # --- running ------------------------------------------------------------------------------
 
@@ -195,7 +180,7 @@ class Replicator:
             PeerError: no source served entries that hash to the signed root.
         """
         charter = self.charter()
-        text, _ = notes.verify_note(note, [self.log_vkey(charter, log_id)])
+        text, _ = notes.verify_note(note, [charter.log_verifier_key(log_id)])
         checkpoint = notes.Checkpoint.parse(text)
         if checkpoint.origin != charter.origin(log_id):
             raise NoteError("checkpoint of another origin", code="checkpoint.wrong_origin")
@@ -293,7 +278,7 @@ class Replicator:
                 log_id,
                 checkpoint.size,
                 lines,
-                self.cosigner_keys(charter, exclude=log_id),
+                charter.cosigner_keys(exclude=log_id),
                 charter.policy.witness_quorum,
             )
 
@@ -390,7 +375,7 @@ class Replicator:
                 return
             believed[peer] = size
             lines = [line for line in response.text.split("\n") if line.startswith("— ")]
-            keys = self.cosigner_keys(charter, exclude=self.node.log)
+            keys = charter.cosigner_keys(exclude=self.node.log)
             try:
                 count = await asyncio.to_thread(self._attach, size, lines, keys, charter)
             except LedgerError as exc:

@@ -1,0 +1,414 @@
+"""The Python SDK: read any node, and build, seal, sign and submit records (DESIGN §10).
+
+``LedgerClient`` talks to one node over httpx with timeouts; idempotent reads are retried with
+backoff on connection failures and 5xx/429/503 answers; every refusal becomes a ``ProblemError``
+carrying the node's stable ``code``. ``Operator`` builds records of every type from plain
+arguments, seals their commercial fields, and signs them with the operator's key.
+
+    client = LedgerClient("http://127.0.0.1:8400")
+    mine = Operator("BW", "mine", load_private_key("mine.pem"))
+    receipt = client.submit(*mine.produce("BW-JW-0001", centicarats=125_000, hs_code="7102.10"))
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from node.encoding import Value, decode, encode
+from node.errors import LedgerError
+from node.httpsig import HttpxSigner
+from node.records import LOG_SIGNER, SignedRecord, sign_record
+from node.sealing import Disclosures, seal
+
+__all__ = [
+    "ClientError",
+    "LedgerClient",
+    "NodeUnavailableError",
+    "Operator",
+    "ProblemError",
+    "entry_ref",
+    "parcel_ref",
+]
+
+RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+class ClientError(LedgerError):
+    """Root of the client's errors (translated from httpx here, at the edge)."""
+
+    code = "client.error"
+
+
+class NodeUnavailableError(ClientError):
+    code = "node.unavailable"
+
+
+class ProblemError(ClientError):
+    """The node refused: its RFC 9457 problem, with the stable code."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(f"{status} {code}: {detail}", code=code)
+        self.status = status
+        self.detail = detail
+
+
+def parcel_ref(receipt: Mapping[str, Any], out: int = 0) -> list[Value]:
+    """``[log, seq, hash, out]``: the parcel an entry created, from its receipt."""
+    return [receipt["log"], receipt["seq"], bytes.fromhex(receipt["entry_hash"]), out]
+
+
+def entry_ref(receipt: Mapping[str, Any]) -> list[Value]:
+    """``[log, seq, hash]``: the entry a receipt is for."""
+    return [receipt["log"], receipt["seq"], bytes.fromhex(receipt["entry_hash"])]
+
+
+class LedgerClient:
+    """One node's API.
+
+    Args:
+        url: the node's base URL.
+        transport: an httpx transport (tests pass ``httpx.ASGITransport``).
+        timeout: seconds for any one request.
+        retries: further attempts of an idempotent read that failed for a passing reason.
+        auth: signs requests (``node.httpsig.HttpxSigner``) for members-only reads.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+        retries: int = 3,
+        auth: httpx.Auth | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.retries = retries
+        self._http = httpx.Client(
+            base_url=self.url, transport=transport, timeout=timeout, auth=auth
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> LedgerClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        return self._object("/healthz")
+
+    def network(self) -> dict[str, Any]:
+        return self._object("/v1/network")
+
+    def logs(self) -> list[dict[str, Any]]:
+        return self._array("/v1/logs")
+
+    def checkpoint(self, log: str, *, latest: bool = False) -> str:
+        return self._get(f"/v1/logs/{log}/checkpoint", {"latest": 1} if latest else None).text
+
+    def entries(self, log: str, start: int, end: int | None = None) -> list[bytes]:
+        """Raw canonical entries ``start <= seq < end`` (one page; the node bounds its size)."""
+        params: dict[str, Any] = {"start": start}
+        if end is not None:
+            params["end"] = end
+        content = self._get(f"/v1/logs/{log}/entries", params).content
+        page = decode(content, max_size=len(content))
+        if not isinstance(page, list) or not all(isinstance(e, bytes) for e in page):
+            raise ClientError("node served a malformed page of entries", code="client.malformed")
+        return [e for e in page if isinstance(e, bytes)]
+
+    def inclusion_proof(self, log: str, index: int, size: int) -> list[bytes]:
+        answer = self._object(f"/v1/logs/{log}/proof/inclusion", {"index": index, "size": size})
+        return [base64.b64decode(h) for h in answer["hashes"]]
+
+    def consistency_proof(self, log: str, old: int, new: int) -> list[bytes]:
+        answer = self._object(f"/v1/logs/{log}/proof/consistency", {"old": old, "new": new})
+        return [base64.b64decode(h) for h in answer["hashes"]]
+
+    def entry(self, entry_hash: str) -> dict[str, Any]:
+        return self._object(f"/v1/entries/{entry_hash}")
+
+    def certificate(self, log: str, number: str) -> dict[str, Any]:
+        return self._object(f"/v1/certificates/{log}/{number}")
+
+    def parcel(self, log: str, seq: int, out: int) -> dict[str, Any]:
+        return self._object(f"/v1/parcels/{log}/{seq}/{out}")
+
+    def provenance(self, entry_hash: str) -> dict[str, Any]:
+        """The offline-verifiable bundle of an entry (client.verify checks it)."""
+        return self._object(f"/v1/provenance/{entry_hash}")
+
+    def disclosures(self, entry_hash: str) -> dict[str, Any]:
+        """Sealed values of an entry; the client must have been made with a member's ``auth``."""
+        return self._object(f"/v1/disclosures/{entry_hash}")
+
+    def evidence(self) -> list[dict[str, Any]]:
+        return self._array("/v1/evidence")
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        signed: SignedRecord,
+        disclosures: Disclosures | None = None,
+        *,
+        wait: str = "committed",
+    ) -> dict[str, Any]:
+        """Submit one record; return its receipt. Submitting again returns the same receipt, so
+        a submission that timed out is simply submitted again (never retried blindly here).
+
+        Raises:
+            ProblemError: the node refused the record (the code says which rule).
+        """
+        body = encode(_submission(signed, disclosures))
+        response = self._send(
+            "POST",
+            "/v1/records",
+            params={"wait": wait},
+            content=body,
+            headers={"content-type": "application/msgpack"},
+            retry=False,
+        )
+        receipt: dict[str, Any] = response.json()
+        return receipt
+
+    def submit_batch(
+        self, items: Sequence[tuple[SignedRecord, Disclosures | None]], *, wait: str = "committed"
+    ) -> list[dict[str, Any]]:
+        """Submit several records at once; one result per record: ``{"receipt"}`` or
+        ``{"problem"}``."""
+        batch: list[Value] = [_submission(s, d) for s, d in items]
+        response = self._send(
+            "POST",
+            "/v1/records",
+            params={"wait": wait},
+            content=encode({"batch": batch}),
+            headers={"content-type": "application/msgpack"},
+            retry=False,
+        )
+        results: list[dict[str, Any]] = response.json()["results"]
+        return results
+
+    # --- HTTP -----------------------------------------------------------------------------------
+
+    def _json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        response = self._get(path, params)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ClientError(f"{path}: not JSON", code="client.malformed") from exc
+
+    def _object(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        found = self._json(path, params)
+        if not isinstance(found, dict):
+            raise ClientError(f"{path}: not a JSON object", code="client.malformed")
+        return found
+
+    def _array(self, path: str) -> list[dict[str, Any]]:
+        found = self._json(path)
+        if not isinstance(found, list):
+            raise ClientError(f"{path}: not a JSON array", code="client.malformed")
+        return found
+
+    def _get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
+        return self._send("GET", path, params=params, retry=True)
+
+    def _send(self, method: str, path: str, *, retry: bool, **kwargs: Any) -> httpx.Response:
+        attempts = self.retries + 1 if retry else 1
+        delay = 0.2
+        for attempt in range(attempts):
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.HTTPError as exc:
+                if attempt + 1 == attempts:
+                    raise NodeUnavailableError(f"{self.url}{path}: {exc}") from exc
+            else:
+                if response.status_code < 400:
+                    if len(response.content) > MAX_RESPONSE_BYTES:
+                        raise ClientError("response too large", code="client.malformed")
+                    return response
+                if response.status_code not in RETRIED_STATUSES or attempt + 1 == attempts:
+                    raise _problem(response)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        raise NodeUnavailableError(f"{self.url}{path}: no answer")  # pragma: no cover
+
+
+def _problem(response: httpx.Response) -> ProblemError:
+    try:
+        body = response.json()
+        return ProblemError(response.status_code, str(body["code"]), str(body["detail"]))
+    except (ValueError, KeyError, TypeError):
+        return ProblemError(response.status_code, "http.error", response.text[:300])
+
+
+def _submission(signed: SignedRecord, disclosures: Disclosures | None) -> dict[str, Value]:
+    submission: dict[str, Value] = {"signed": signed.to_value()}
+    if disclosures:
+        submission["disclosures"] = {f: [salt, v] for f, (salt, v) in disclosures.items()}
+    return submission
+
+
+class Operator:
+    """An operator of one participant, with its key: builds, seals and signs records.
+
+    Each method returns ``(signed record, disclosures)``, ready for ``LedgerClient.submit``.
+    Parcel and certificate references are ``[log, seq, hash(, out)]`` lists, e.g. from
+    ``parcel_ref(receipt)``.
+    """
+
+    def __init__(self, log: str, name: str, key: Ed25519PrivateKey) -> None:
+        self.log = log
+        self.name = name
+        self.key = key
+        self._clock = 0
+
+    def auth(self) -> HttpxSigner:
+        """Signs members-only requests as this operator (``BW:debswana``)."""
+        return HttpxSigner(f"{self.log}:{self.name}", self.key)
+
+    def sign(
+        self,
+        record_type: str,
+        body: dict[str, Value],
+        *,
+        sealed_values: Mapping[str, Value] | None = None,
+    ) -> tuple[SignedRecord, Disclosures]:
+        # Author times must differ, or two equal records would be one (decision 0002).
+        self._clock = max(self._clock + 1, time.time_ns() // 1_000_000)
+        sealed, disclosures = seal(dict(sealed_values or {}))
+        record: dict[str, Value] = {
+            "v": 1,
+            "type": record_type,
+            "log": self.log,
+            "time": self._clock,
+            "body": body,
+            "sealed": dict(sealed),
+        }
+        signer = LOG_SIGNER if self.name == LOG_SIGNER else self.name
+        return sign_record(record, [(signer, self.key)]), disclosures
+
+    def produce(
+        self,
+        parcel: str,
+        *,
+        centicarats: int,
+        hs_code: str,
+        produced_on: str,
+        mine: str | None = None,
+        holder: str | None = None,
+    ) -> tuple[SignedRecord, Disclosures]:
+        return self.sign(
+            "parcel.produce",
+            {
+                "parcel": parcel,
+                "mine": mine or self.name,
+                "produced_on": produced_on,
+                "centicarats": centicarats,
+                "hs_code": hs_code,
+                "holder": holder or self.name,
+            },
+        )
+
+    def transfer(
+        self, parcel: list[Value], to: str, *, invoice: str
+    ) -> tuple[SignedRecord, Disclosures]:
+        return self.sign(
+            "parcel.transfer",
+            {"parcel": parcel, "to": to, "warranty": True},
+            sealed_values={"invoice": invoice},
+        )
+
+    def transform(
+        self, inputs: list[list[Value]], outputs: list[tuple[str, int, str]], *, kind: str
+    ) -> tuple[SignedRecord, Disclosures]:
+        return self.sign(
+            "parcel.transform",
+            {
+                "inputs": list[Value](inputs),
+                "outputs": [{"parcel": p, "centicarats": c, "hs_code": h} for p, c, h in outputs],
+                "kind": kind,
+            },
+        )
+
+    def certify(
+        self,
+        number: str,
+        *,
+        exporter: str,
+        importing: str,
+        parcels: list[list[Value]],
+        centicarats: int,
+        hs_codes: list[str],
+        origins: list[str],
+        issued_on: str,
+        expires_on: str,
+        value_usd_cents: int,
+        exporter_name: str,
+        importer_name: str,
+        seal_number: str,
+    ) -> tuple[SignedRecord, Disclosures]:
+        return self.sign(
+            "certificate.issue",
+            {
+                "number": number,
+                "exporter": exporter,
+                "importing": importing,
+                "parcels": list[Value](parcels),
+                "parcel_count": len(parcels),
+                "centicarats": centicarats,
+                "hs_codes": list[Value](sorted(hs_codes)),
+                "origins": list[Value](sorted(origins)),
+                "issued_on": issued_on,
+                "expires_on": expires_on,
+            },
+            sealed_values={
+                "value_usd_cents": value_usd_cents,
+                "exporter_name": exporter_name,
+                "importer_name": importer_name,
+                "seal_number": seal_number,
+            },
+        )
+
+    def confirm(
+        self,
+        certificate: list[Value],
+        *,
+        received_on: str,
+        parcels: list[tuple[str, int, str]],
+        holder: str,
+        seal_intact: bool = True,
+    ) -> tuple[SignedRecord, Disclosures]:
+        return self.sign(
+            "certificate.confirm",
+            {
+                "certificate": certificate,
+                "received_on": received_on,
+                "centicarats_received": sum(c for _, c, _ in parcels),
+                "seal_intact": seal_intact,
+                "parcels": [{"parcel": p, "centicarats": c, "hs_code": h} for p, c, h in parcels],
+                "holder": holder,
+            },
+        )
+
+    def reject(self, certificate: list[Value], *, reason: str) -> tuple[SignedRecord, Disclosures]:
+        return self.sign("certificate.reject", {"certificate": certificate, "reason": reason})
+
+    def void(
+        self, certificate: list[Value], *, reason: str, evidence: list[Value]
+    ) -> tuple[SignedRecord, Disclosures]:
+        return self.sign(
+            "certificate.void", {"certificate": certificate, "reason": reason, "evidence": evidence}
+        )

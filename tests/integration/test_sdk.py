@@ -1,0 +1,151 @@
+"""The SDK against real nodes: every read, submissions of every kind, typed errors, retries."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from client.sdk import (
+    LedgerClient,
+    NodeUnavailableError,
+    Operator,
+    ProblemError,
+    entry_ref,
+    parcel_ref,
+)
+from client.verify import verify_bundle
+from node import crypto, merkle, notes
+from tests.support.network import Devnet, devnet
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+    with devnet(tmp_path_factory.mktemp("net"), "BW,EU") as running:
+        yield running
+
+
+def _operator(net: Devnet, member: str, name: str) -> Operator:
+    info = net.description["participants"][member]["operators"][name]
+    return Operator(member, name, crypto.load_private_key(Path(info["key_file"])))
+
+
+def test_a_certificate_from_mine_to_import_through_the_sdk(net: Devnet) -> None:
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    later = (datetime.datetime.now(datetime.UTC).date() + datetime.timedelta(days=30)).isoformat()
+    bw, eu = LedgerClient(net.url("BW")), LedgerClient(net.url("EU"))
+    mine, officer = _operator(net, "BW", "mine"), _operator(net, "BW", "officer")
+    produced = bw.submit(
+        *mine.produce("BW-SDK-1", centicarats=40_000, hs_code="7102.10", produced_on=today)
+    )
+    bw.submit(*mine.transfer(parcel_ref(produced), "trader", invoice="INV-SDK-1"))
+    certificate = bw.submit(
+        *officer.certify(
+            "BW-SDK-0001",
+            exporter="trader",
+            importing="EU",
+            parcels=[parcel_ref(produced)],
+            centicarats=40_000,
+            hs_codes=["7102.10"],
+            origins=["BW"],
+            issued_on=today,
+            expires_on=later,
+            value_usd_cents=9_000_000,
+            exporter_name="Okavango Diamond Co",
+            importer_name="Antwerp NV",
+            seal_number="S-9",
+        ),
+        wait="witnessed",
+    )
+    assert certificate["witnessed"] is True
+    confirmation = _operator(net, "EU", "officer").confirm(
+        entry_ref(certificate),
+        received_on=today,
+        parcels=[("EU-SDK-1", 40_000, "7102.10")],
+        holder="trader",
+    )
+    confirmed = _submit_when_replicated(eu, confirmation)
+    # Reads of every kind agree with the receipts.
+    assert bw.certificate("BW", "BW-SDK-0001")["status"] in ("issued", "confirmed")
+    assert eu.parcel("EU", confirmed["seq"], 0)["origins"] == ["BW"]
+    checkpoint = notes.Checkpoint.parse(notes.parse_note(bw.checkpoint("BW", latest=True)).text)
+    proof = bw.inclusion_proof("BW", produced["seq"], checkpoint.size)
+    merkle.verify_inclusion(
+        bytes.fromhex(produced["entry_hash"]),
+        produced["seq"],
+        checkpoint.size,
+        proof,
+        checkpoint.root,
+    )
+    [raw] = bw.entries("BW", produced["seq"], produced["seq"] + 1)
+    assert merkle.leaf_hash(raw).hex() == produced["entry_hash"]
+    assert bw.entry(produced["entry_hash"])["seq"] == produced["seq"]
+    assert {log["log"] for log in bw.logs()} >= {"BW", "EU"}
+    assert bw.evidence() == []
+    assert bw.network()["genesis"] == net.description["genesis"]
+    bundle = eu.provenance(confirmed["entry_hash"])
+    verdict = verify_bundle(json.dumps(bundle).encode(), bytes.fromhex(net.description["genesis"]))
+    assert verdict.valid
+    assert verdict.origins == ("BW",)
+    with LedgerClient(net.url("BW"), auth=officer.auth()) as member:
+        values = member.disclosures(certificate["entry_hash"])["fields"]
+    assert values["value_usd_cents"]["value"] == 9_000_000
+    # The same parcel again: refused with the rule's code.
+    with pytest.raises(ProblemError) as refused:
+        bw.submit(
+            *officer.certify(
+                "BW-SDK-0002",
+                exporter="trader",
+                importing="EU",
+                parcels=[parcel_ref(produced)],
+                centicarats=40_000,
+                hs_codes=["7102.10"],
+                origins=["BW"],
+                issued_on=today,
+                expires_on=later,
+                value_usd_cents=1,
+                exporter_name="x",
+                importer_name="y",
+                seal_number="z",
+            )
+        )
+    assert (refused.value.status, refused.value.code) == (422, "parcel.not_live")
+    bw.close()
+    eu.close()
+
+
+def _submit_when_replicated(client: LedgerClient, record: Any) -> dict[str, Any]:
+    """Submit, waiting while the node has not replicated the log the record points into."""
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            return client.submit(*record, wait="witnessed")
+        except ProblemError as exc:
+            if exc.code != "reference.unknown" or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
+
+
+def test_reads_are_retried_and_failures_are_typed() -> None:
+    calls = []
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if len(calls) < 3:
+            return httpx.Response(503, json={"code": "sequencer.busy", "detail": "later"})
+        return httpx.Response(200, json={"status": "ok", "log": "BW", "size": 1})
+
+    with LedgerClient("http://node.test", transport=httpx.MockTransport(flaky)) as client:
+        assert client.health()["size"] == 1
+    assert len(calls) == 3
+    with (
+        LedgerClient("http://127.0.0.1:9", retries=1, timeout=0.5) as dead,
+        pytest.raises(NodeUnavailableError),
+    ):
+        dead.logs()
