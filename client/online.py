@@ -1,0 +1,192 @@
+"""Online verification: the offline checks, plus what only several nodes can tell (DESIGN §9).
+
+A node could serve a valid-looking bundle of a forked log, or hide that a parcel in the chain was
+spent twice. So the verifier asks every node it is given: each must hold every log of the chain
+consistently with the bundle's checkpoints, hold no evidence against those logs, and name the
+same spender for every parcel the chain consumed. A node that disagrees is named in the findings.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+
+from client.sdk import ClientError, LedgerClient, ProblemError
+from client.verify import Finding, Verdict, check_bundle
+from node import merkle, notes
+from node.errors import LedgerError
+from node.records import CertificateIssue, Entry, ParcelRef, ParcelTransform
+
+__all__ = ["OnlineVerdict", "verify_online"]
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineVerdict:
+    """The offline verdict with the nodes' findings merged in.
+
+    ``decided`` is false when no node could be asked at all: the caller exits 2.
+    """
+
+    verdict: Verdict
+    asked: tuple[str, ...]
+    unreachable: tuple[str, ...] = field(default=())
+
+    @property
+    def decided(self) -> bool:
+        return bool(set(self.asked) - set(self.unreachable))
+
+
+def verify_online(
+    urls: list[str],
+    subject: str,
+    genesis: bytes,
+    *,
+    transport: httpx.BaseTransport | None = None,
+) -> OnlineVerdict:
+    """Fetch the subject's bundle from the first node that serves it, verify it offline, then
+    cross-examine every node in ``urls``."""
+    clients = {url: LedgerClient(url, transport=transport, retries=1) for url in urls}
+    try:
+        return _verify(clients, subject, genesis)
+    finally:
+        for client in clients.values():
+            client.close()
+
+
+def _verify(clients: dict[str, LedgerClient], subject: str, genesis: bytes) -> OnlineVerdict:
+    bundle: dict[str, Any] | None = None
+    unreachable: list[str] = []
+    for url, client in clients.items():
+        try:
+            bundle = client.provenance(subject)
+            break
+        except ProblemError:
+            continue  # this node lacks the entry; another may hold it
+        except ClientError:
+            unreachable.append(url)
+    if bundle is None:
+        empty = Verdict(subject, "", (Finding("bundle.unavailable", "no node served it"),))
+        return OnlineVerdict(empty, tuple(clients), tuple(unreachable))
+    verdict = check_bundle(bundle, genesis)
+    findings = list(verdict.findings)
+    consumers = _consumed(bundle)
+    checkpoints = _checkpoints(bundle)
+    for url, client in clients.items():
+        if url in unreachable:
+            continue
+        try:
+            findings.extend(_examine(url, client, checkpoints, consumers))
+        except ClientError:
+            unreachable.append(url)
+    # An unreachable node is named in ``unreachable`` but decides nothing by itself.
+    return OnlineVerdict(
+        replace(verdict, findings=tuple(findings)), tuple(clients), tuple(unreachable)
+    )
+
+
+def _consumed(bundle: dict[str, Any]) -> dict[ParcelRef, str]:
+    """Every parcel an entry of the bundle consumed, with that entry's hash."""
+    consumers: dict[ParcelRef, str] = {}
+    for item in bundle.get("entries", []):
+        try:
+            entry = Entry.parse(base64.b64decode(item["entry"]))
+        except (LedgerError, KeyError, TypeError, ValueError):
+            continue  # the offline check already reported it
+        body = entry.signed.body
+        if isinstance(body, ParcelTransform):
+            parcels = body.inputs
+        elif isinstance(body, CertificateIssue):
+            parcels = body.parcels
+        else:
+            continue
+        for parcel in parcels:
+            consumers[parcel] = str(item.get("hash"))
+    return consumers
+
+
+def _checkpoints(bundle: dict[str, Any]) -> dict[str, notes.Checkpoint]:
+    found = {}
+    for log, note in bundle.get("checkpoints", {}).items():
+        try:
+            found[log] = notes.Checkpoint.parse(notes.parse_note(str(note)).text)
+        except LedgerError:
+            continue
+    return found
+
+
+def _examine(
+    url: str,
+    client: LedgerClient,
+    checkpoints: dict[str, notes.Checkpoint],
+    consumers: dict[ParcelRef, str],
+) -> list[Finding]:
+    findings = []
+    held = {item["log"]: item for item in client.logs()}
+    for log, checkpoint in checkpoints.items():
+        mine = held.get(log)
+        if mine is None or mine["size"] < checkpoint.size:
+            findings.append(
+                Finding(
+                    "node.behind", f"{url} does not hold {log} up to {checkpoint.size}", log=log
+                )
+            )
+            continue
+        try:
+            proof = (
+                client.consistency_proof(log, checkpoint.size, mine["size"])
+                if mine["size"] > checkpoint.size
+                else []
+            )
+            merkle.verify_consistency(
+                checkpoint.size,
+                mine["size"],
+                checkpoint.root,
+                base64.b64decode(mine["root"]),
+                proof,
+            )
+        except (LedgerError, ClientError) as exc:
+            findings.append(
+                Finding(
+                    "node.fork",
+                    f"{url} holds a {log} inconsistent with the bundle's checkpoint: {exc}",
+                    log=log,
+                )
+            )
+    for evidence in client.evidence():
+        if evidence.get("log") in checkpoints:
+            findings.append(
+                Finding(
+                    "log.evidence",
+                    f"{url} holds evidence against {evidence.get('log')}: {evidence.get('code')}",
+                    log=str(evidence.get("log")),
+                )
+            )
+    for parcel, consumer in consumers.items():
+        try:
+            state = client.parcel(parcel.log, parcel.seq, parcel.out)
+        except ProblemError:
+            findings.append(
+                Finding(
+                    "node.disagrees",
+                    f"{url} does not know parcel {parcel.log}/{parcel.seq}/{parcel.out}",
+                    log=parcel.log,
+                    seq=parcel.seq,
+                )
+            )
+            continue
+        spent = state.get("consumed_by")
+        if not spent or spent[2] != consumer:
+            findings.append(
+                Finding(
+                    "parcel.double_spent",
+                    f"{url} says parcel "
+                    f"{parcel.log}/{parcel.seq}/{parcel.out} went to "
+                    f"{spent}, the chain says {consumer}",
+                    log=parcel.log,
+                    seq=parcel.seq,
+                )
+            )
+    return findings
