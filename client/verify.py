@@ -105,7 +105,11 @@ class Verdict:
 
 
 def _fields_of(item: Finding | Step) -> dict[str, Any]:
-    return {name: getattr(item, name) for name in item.__slots__}
+    # JSON has no tuples: lists, so that a verdict survives a round trip through JSON.
+    return {
+        name: list(value) if isinstance(value := getattr(item, name), tuple) else value
+        for name in item.__slots__
+    }
 
 
 def verify_bundle(bundle: bytes | dict[str, Any], genesis: bytes) -> Verdict:

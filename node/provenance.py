@@ -89,9 +89,9 @@ def provenance(state: LedgerView, subject: EntryRef) -> Provenance:
         for operator in _operators_named(entry):
             known = state.operator(ref.log, operator)
             if known is not None:
-                operators.add(known.registered)
-                if known.revoked is not None:
-                    operators.add(known.revoked)
+                # Every registration and revocation up to the DAG's entries: an id registered
+                # again after a revocation signed under each registration in turn.
+                operators.update(known.history)
     adoptions = [
         adoption
         for log in sorted(last_seq)

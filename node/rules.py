@@ -263,12 +263,14 @@ class _Context:
             valid_until=body.valid_until,
             licence=body.licence,
             registered=self.here,
+            history=(*(existing.history if existing else ()), self.here),
         )
         return Effects(operators=(operator,))
 
     def operator_revoke(self, body: OperatorRevoke) -> Effects:
         existing = self._operator(body.operator)
-        return Effects(operators=(replace(existing, revoked=self.here),))
+        revoked = replace(existing, revoked=self.here, history=(*existing.history, self.here))
+        return Effects(operators=(revoked,))
 
     # parcels ---------------------------------------------------------------------------------
 

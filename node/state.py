@@ -110,9 +110,11 @@ class OperatorState:
     licence: str
     registered: EntryRef
     revoked: EntryRef | None = None
+    history: tuple[EntryRef, ...] = ()  # every registration and revocation of this id, in order
 
     def to_value(self) -> dict[str, Value]:
         return {
+            "history": [h.to_value() for h in self.history],
             "kind": self.kind,
             "roles": list(self.roles),
             "public_key": self.public_key,
@@ -268,6 +270,7 @@ class LedgerView:
             licence=_str(value["licence"]),
             registered=_entry_ref(value["registered"]),
             revoked=None if revoked is None else _entry_ref(revoked),
+            history=tuple(_entry_ref(h) for h in _list(value["history"])),
         )
 
     def operators(self, log: str) -> list[OperatorState]:
