@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from node import crypto, httpsig, merkle, notes
+from node import crypto, explorer, httpsig, merkle, notes
 from node.bundle import BUNDLE_MEDIA_TYPE, build_bundle
 from node.encoding import Value, decode, encode
 from node.errors import (
@@ -1032,6 +1032,7 @@ def install(app: FastAPI, node: LedgerNode, metrics: NodeMetrics) -> None:
     app.state.node = node
     app.state.metrics = metrics
     app.include_router(router)
+    app.include_router(explorer.router)
     _document_problems(app)
 
     @app.exception_handler(LedgerError)

@@ -348,3 +348,21 @@ def test_a_forked_checkpoint_is_evidence_and_never_cosigned(net: Devnet) -> None
             content=f"old {cosigned}\n\n{genuine}".encode(),
         )
         assert again.status_code != 200
+
+
+def test_explorer_shows_the_chain_and_its_checks(net: Devnet) -> None:
+    url = net.url("IN")
+
+    def valid() -> bool:
+        page = httpx.get(url, params={"q": "AE-2026-0007"}).text
+        return "<h2 class=valid>VALID</h2>" in page
+
+    wait_until(valid, 30, "the explorer to show the re-export as VALID")
+    page = httpx.get(url, params={"q": "AE-2026-0007"}).text
+    assert "BW, CA" in page  # both mining origins
+    for number in ("BW-2026-0001", "CA-2026-0001", "EU-2026-0102", "AE-2026-0007"):
+        assert number in page
+    hostile = httpx.get(url, params={"q": "<script>alert(1)</script>"})
+    assert hostile.status_code == 200
+    assert "<script>" not in hostile.text
+    assert httpx.get(url, params={"q": "x" * 129}).status_code == 400
