@@ -400,7 +400,9 @@ def custody_of(replay: Replay, log: str, operator: str) -> list[ParcelCustody]:
         if state is None:
             continue
         found.append(
-            ParcelCustody(ref, state.parcel, state.centicarats, state.hs_code, state.origins, events)
+            ParcelCustody(
+                ref, state.parcel, state.centicarats, state.hs_code, state.origins, events
+            )
         )
     return found
 

@@ -20,14 +20,15 @@ from node import merkle, notes
 from node.errors import LedgerError
 from node.records import CertificateIssue, Entry, ParcelRef, ParcelTransform
 
-__all__ = ["OnlineVerdict", "verify_online"]
+__all__ = ["NodeBehindError", "OnlineVerdict", "verify_online"]
 
 
 @dataclass(frozen=True, slots=True)
 class OnlineVerdict:
     """The offline verdict with the nodes' findings merged in.
 
-    ``decided`` is false when no node could be asked at all: the caller exits 2.
+    ``unreachable`` lists the nodes that did not answer or had not replicated the chain's logs
+    yet; they decide nothing. ``decided`` is false when no node could be asked: exit 2.
     """
 
     verdict: Verdict
@@ -79,7 +80,7 @@ def _verify(clients: dict[str, LedgerClient], subject: str, genesis: bytes) -> O
             continue
         try:
             findings.extend(_examine(url, client, checkpoints, consumers))
-        except ClientError:
+        except ClientError:  # unreachable, or behind: it decides nothing either way
             unreachable.append(url)
     # An unreachable node is named in ``unreachable`` but decides nothing by itself.
     return OnlineVerdict(
@@ -117,6 +118,10 @@ def _checkpoints(bundle: dict[str, Any]) -> dict[str, notes.Checkpoint]:
     return found
 
 
+class NodeBehindError(ClientError):
+    code = "node.behind"
+
+
 def _examine(
     url: str,
     client: LedgerClient,
@@ -128,12 +133,8 @@ def _examine(
     for log, checkpoint in checkpoints.items():
         mine = held.get(log)
         if mine is None or mine["size"] < checkpoint.size:
-            findings.append(
-                Finding(
-                    "node.behind", f"{url} does not hold {log} up to {checkpoint.size}", log=log
-                )
-            )
-            continue
+            # Not yet replicated: this node can neither confirm nor contradict the bundle.
+            raise NodeBehindError(f"{url} does not hold {log} up to {checkpoint.size}")
         try:
             proof = (
                 client.consistency_proof(log, checkpoint.size, mine["size"])

@@ -572,7 +572,7 @@ def entry(request: Request, entry_hash: EntryHash) -> EntryModel:
 
 
 @router.get(
-    "/v1/certificates/{log_id}/{number}",
+    "/v1/certificates/{log_id}/{number:path}",
     response_model=CertificateModel,
     tags=["entries"],
     responses=_ERRORS,

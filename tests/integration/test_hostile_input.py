@@ -760,8 +760,8 @@ ROWS = [
     _row(
         "traversal-encoded-certificate",
         _raw_get("/v1/certificates/BW/..%2F.."),
-        404,
-        "route.unknown",
+        400,
+        "request.invalid",
     ),
     _row(
         "traversal-entry-dot-segments",

@@ -47,6 +47,7 @@ CHECKS = [
 # Every fuzzed operation, and whether it takes any input (parameters or a body): an operation
 # without inputs has no invalid request to generate.
 OPERATIONS = {
+    "GET /": True,
     "GET /healthz": False,
     "GET /metrics": False,
     "GET /v1/network": False,

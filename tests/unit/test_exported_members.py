@@ -30,7 +30,7 @@ def test_node_package_lists_its_modules() -> None:
         "state",
         "store",
     ]
-    assert client.__all__ == ["online", "sdk", "verify"]
+    assert client.__all__ == ["audit", "cli", "online", "sdk", "stats", "verify"]
 
 
 @pytest.mark.parametrize("module_name", MODULES)

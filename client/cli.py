@@ -1,0 +1,1352 @@
+"""``kp``: submit records, verify chains, export bundles, trace parcels, audit logs, KP statistics.
+
+Nodes to ask come from ``--node URL`` (repeatable) or ``KP_NODES`` (comma-separated); the trusted
+genesis hash from ``--trust HEX`` or ``KP_TRUST``. ``--json`` prints one JSON document on stdout
+for machines; otherwise rich tables and trees for people. Diagnoses and progress go to stderr.
+
+Exit codes:
+
+    0  success: the record was appended, the chain is VALID, the audit or statistics found nothing
+    1  INVALID, or refused: the node refused the record (its stable code is printed), a finding
+       of the audit, an anomaly in the statistics
+    2  could not decide: usage error, no trust anchor, no node reachable, the subject unknown to
+       every node that answered
+
+    kp submit produce BW-JW-0001 --centicarats 125000 --hs-code 7102.10 \\
+        --key-file mine.pem --operator mine --log BW [--wait witnessed]
+    kp submit transform|transfer|certify|confirm|reject|void ...   (see kp submit TYPE --help)
+    kp verify HASH|CERT-NUMBER [--bundle FILE]
+    kp bundle export HASH|CERT-NUMBER -o FILE
+    kp trace LOG:SEQ:HASH:OUT [--max-depth N] [--max-parcels N]
+    kp audit [--log ID ... | --all] [--report FILE.json] [--csv FILE.csv]
+             [--member LOG:OPERATOR --key-file PEM]
+    kp stats --from YYYY-MM-DD --to YYYY-MM-DD [--member LOG:OPERATOR --key-file PEM]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import csv
+import datetime
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from operator import methodcaller
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from rich.tree import Tree
+
+from client.audit import (
+    MAX_AUDIT_ENTRIES,
+    AuditReport,
+    LogCheck,
+    Replay,
+    check_log,
+    compare_checkpoint,
+    custody_of,
+    finding_rows,
+    referenced_logs,
+    replay_logs,
+)
+from client.online import verify_online
+from client.sdk import ClientError, LedgerClient, NodeUnavailableError, Operator, ProblemError
+from client.stats import Statistics, Tally, compute_statistics, movements
+from client.verify import MAX_BUNDLE_BYTES, Finding, Step, Verdict, check_bundle
+from node import crypto, merkle, notes
+from node.charter import Charter, SignedCharter, verify_genesis
+from node.encoding import Value
+from node.errors import LedgerError
+from node.records import (
+    HS_CODES,
+    TRANSFORM_KINDS,
+    CertificateConfirm,
+    CertificateIssue,
+    CertificateReject,
+    CertificateVoid,
+    Entry,
+    ParcelTransfer,
+    ParcelTransform,
+    SignedRecord,
+)
+from node.rules import entry_date
+from node.sealing import Disclosures, commit
+
+__all__ = ["EXIT_INVALID", "EXIT_OK", "EXIT_UNDECIDED", "main"]
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_UNDECIDED = 2
+
+MAX_NODES = 32
+MAX_TRACE_DEPTH = 256
+MAX_TRACE_PARCELS = 10_000
+MAX_DISCLOSURE_READS = 10_000
+DEFAULT_TIMEOUT = 10.0
+
+_T = TypeVar("_T")
+_HASH = re.compile(r"[0-9a-f]{64}")
+_CERTIFICATE_NUMBER = re.compile(r"([A-Z]{2,8})[A-Za-z0-9-]{1,40}")
+_REF = re.compile(r"([A-Z]{2,8}):(\d{1,19}):([0-9a-fA-F]{64})(?::(\d{1,2}))?")
+_MEMBER = re.compile(r"([A-Z]{2,8}):([A-Za-z0-9._-]{1,64})")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class _UsageError(LedgerError):
+    """The command line asks for something that cannot be done as given (exit 2)."""
+
+    code = "cli.usage"
+
+
+class _UndecidedError(LedgerError):
+    """The nodes could not settle the question (exit 2)."""
+
+    code = "cli.undecided"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``kp``; return the exit code documented in the module docstring."""
+    args = _parser().parse_args(argv)
+    out = _Output(args.json)
+    try:
+        result: int = args.handler(args, out)
+        return result
+    except ProblemError as exc:
+        out.fail("refused", exc.code, exc.detail, status_code=exc.status)
+        return EXIT_INVALID
+    except LedgerError as exc:  # unreachable nodes, usage, key files, malformed answers
+        out.fail("undecided", exc.code, exc.message)
+        return EXIT_UNDECIDED
+    except OSError as exc:
+        out.fail("undecided", "cli.os_error", str(exc))
+        return EXIT_UNDECIDED
+
+
+# --- output --------------------------------------------------------------------------------------
+
+
+class _Output:
+    """stdout for results (rich, or one JSON document), stderr for diagnoses and progress."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.json = as_json
+        self.console = Console(highlight=False)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def emit(self, document: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+    def warn(self, text: str) -> None:
+        self.err.print(f"kp: {text}", markup=False)
+
+    def fail(self, status: str, code: str, detail: str, *, status_code: int | None = None) -> None:
+        self.warn(f"{code}: {detail}")
+        if self.json:
+            document: dict[str, Any] = {"status": status, "code": code, "detail": detail}
+            if status_code is not None:
+                document["http_status"] = status_code
+            self.emit(document)
+
+    @contextmanager
+    def progress(self) -> Iterator[Progress]:
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=self.err,
+            transient=True,
+        )
+        with bar:
+            yield bar
+
+
+def _carats(centicarats: int | None) -> str:
+    return "-" if centicarats is None else f"{centicarats / 100:,.2f} ct"
+
+
+def _usd(cents: int | None, sealed: int) -> str:
+    if cents is None:
+        return "sealed" if sealed else "-"
+    shown = f"${cents / 100:,.2f}"
+    return f"{shown} + {sealed} sealed" if sealed else shown
+
+
+# --- arguments -----------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--node", action="append", metavar="URL", help="a node to ask (repeatable; or KP_NODES)"
+    )
+    common.add_argument("--trust", metavar="GENESIS-HEX", help="trusted genesis hash (or KP_TRUST)")
+    common.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    common.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds a request")
+
+    parser = argparse.ArgumentParser(
+        prog="kp",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="exit codes: 0 success/VALID, 1 INVALID or refused, 2 could not decide",
+    )
+    parser.set_defaults(json=False)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    _submit_parsers(commands, common)
+
+    verify = commands.add_parser("verify", parents=[common], help="verify a chain to the mines")
+    verify.add_argument("subject", nargs="?", help="entry hash or certificate number")
+    verify.add_argument("--bundle", type=Path, help="verify this bundle file offline")
+    verify.set_defaults(handler=_verify)
+
+    bundle = commands.add_parser("bundle", help="provenance bundles")
+    bundle_commands = bundle.add_subparsers(required=True, metavar="ACTION")
+    export = bundle_commands.add_parser("export", parents=[common], help="write a bundle file")
+    export.add_argument("subject", help="entry hash or certificate number")
+    export.add_argument("-o", "--output", type=Path, required=True)
+    export.set_defaults(handler=_bundle_export)
+
+    trace = commands.add_parser("trace", parents=[common], help="where a parcel went")
+    trace.add_argument("parcel", type=_parcel_arg, help="LOG:SEQ:HASH:OUT")
+    trace.add_argument("--max-depth", type=_bounded(1, MAX_TRACE_DEPTH), default=64)
+    trace.add_argument("--max-parcels", type=_bounded(1, MAX_TRACE_PARCELS), default=1000)
+    trace.set_defaults(handler=_trace)
+
+    audit = commands.add_parser("audit", parents=[common], help="re-validate whole logs")
+    scope = audit.add_mutually_exclusive_group()
+    scope.add_argument("--log", action="append", metavar="ID", help="audit this log (repeatable)")
+    scope.add_argument("--all", action="store_true", help="audit every log (the default)")
+    audit.add_argument("--report", type=Path, help="write the report as JSON")
+    audit.add_argument("--csv", type=Path, help="write the findings as CSV")
+    _member_arguments(audit)
+    audit.set_defaults(handler=_audit)
+
+    stats = commands.add_parser("stats", parents=[common], help="KP statistics per participant")
+    stats.add_argument("--from", dest="start", type=_date_arg, required=True, metavar="DATE")
+    stats.add_argument("--to", dest="end", type=_date_arg, required=True, metavar="DATE")
+    _member_arguments(stats)
+    stats.set_defaults(handler=_stats)
+    return parser
+
+
+def _member_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--member", type=_member_arg, metavar="LOG:OPERATOR")
+    parser.add_argument("--key-file", type=Path, help="the member's PEM key (with --member)")
+    parser.add_argument("--passphrase-env", help="environment variable holding its passphrase")
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in {low}..{high}")
+        return value
+
+    return parse
+
+
+def _date_arg(text: str) -> str:
+    try:
+        if _DATE.fullmatch(text):
+            return datetime.date.fromisoformat(text).isoformat()
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{text!r} is not a YYYY-MM-DD date")
+
+
+def _member_arg(text: str) -> tuple[str, str]:
+    found = _MEMBER.fullmatch(text)
+    if found is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not LOG:OPERATOR")
+    return found[1], found[2]
+
+
+def _ref(text: str, *, with_out: bool) -> list[Value]:
+    found = _REF.fullmatch(text)
+    if found is None or (found[4] is not None and not with_out):
+        shape = "LOG:SEQ:HASH[:OUT]" if with_out else "LOG:SEQ:HASH"
+        raise argparse.ArgumentTypeError(f"{text!r} is not {shape}")
+    ref: list[Value] = [found[1], int(found[2]), bytes.fromhex(found[3])]
+    if with_out:
+        ref.append(int(found[4] or 0))
+    return ref
+
+
+def _parcel_arg(text: str) -> list[Value]:
+    return _ref(text, with_out=True)
+
+
+def _entry_arg(text: str) -> list[Value]:
+    return _ref(text, with_out=False)
+
+
+def _output_arg(text: str) -> tuple[str, int, str]:
+    parts = text.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or parts[2] not in HS_CODES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not PARCEL:CENTICARATS:HS-CODE (HS codes {sorted(HS_CODES)})"
+        )
+    return parts[0], int(parts[1]), parts[2]
+
+
+def _today() -> str:
+    return datetime.datetime.now(datetime.UTC).date().isoformat()
+
+
+def _urls(args: argparse.Namespace) -> list[str]:
+    given = args.node or [u for u in os.environ.get("KP_NODES", "").split(",") if u.strip()]
+    urls = [u.strip().rstrip("/") for u in given]
+    if not urls:
+        raise _UsageError("no node to ask: give --node URL or set KP_NODES")
+    if len(urls) > MAX_NODES:
+        raise _UsageError(f"at most {MAX_NODES} nodes")
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise _UsageError(f"{url!r} is not an http(s) URL")
+    return list(dict.fromkeys(urls))
+
+
+def _trust(args: argparse.Namespace, *, required: bool) -> bytes | None:
+    text = (args.trust or os.environ.get("KP_TRUST", "")).strip().lower()
+    if not text:
+        if required:
+            raise _UsageError("no trust anchor: give --trust GENESIS-HEX or set KP_TRUST")
+        return None
+    if not _HASH.fullmatch(text):
+        raise _UsageError("the trusted genesis is the 64 hex digits of its hash")
+    return bytes.fromhex(text)
+
+
+def _passphrase(env: str | None) -> bytes | None:
+    if env is None:
+        return None
+    value = os.environ.get(env)
+    if not value:
+        raise _UsageError(f"environment variable {env} is empty")
+    return value.encode()
+
+
+def _member(args: argparse.Namespace) -> Operator | None:
+    if args.member is None:
+        if args.key_file is not None:
+            raise _UsageError("--key-file needs --member LOG:OPERATOR")
+        return None
+    if args.key_file is None:
+        raise _UsageError("--member needs --key-file")
+    log, name = args.member
+    key = crypto.load_private_key(args.key_file, passphrase=_passphrase(args.passphrase_env))
+    return Operator(log, name, key)
+
+
+# --- nodes ---------------------------------------------------------------------------------------
+
+
+class _Nodes:
+    """The nodes given, asked in order: the first that answers wins; a refusal (say, a node that
+    has not replicated that log yet) passes the question to the next."""
+
+    def __init__(self, urls: list[str], *, timeout: float, auth: httpx.Auth | None = None) -> None:
+        self.urls = urls
+        self.clients = {
+            url: LedgerClient(url, timeout=timeout, retries=1, auth=auth) for url in urls
+        }
+        self.unreachable: list[str] = []
+        self.answered = ""
+
+    def __enter__(self) -> _Nodes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for client in self.clients.values():
+            client.close()
+
+    def first(self, ask: Callable[[LedgerClient], _T]) -> _T:
+        """The first answer of any node.
+
+        Raises:
+            ProblemError: every node that answered refused (the first refusal).
+            NodeUnavailableError: no node answered at all.
+        """
+        refused: ProblemError | None = None
+        for url, client in self.clients.items():
+            if url in self.unreachable:
+                continue
+            try:
+                answer = ask(client)
+            except ProblemError as exc:
+                refused = refused or exc
+                continue
+            except ClientError:
+                self.unreachable.append(url)
+                continue
+            self.answered = url
+            return answer
+        if refused is not None:
+            raise refused
+        raise NodeUnavailableError(f"no node answered of {', '.join(self.urls)}")
+
+    def entry(self, entry_hash: str) -> Entry:
+        """An entry by hash, parsed strictly and checked to hash to what was asked."""
+        answer = self.first(lambda c: c.entry(entry_hash))
+        try:
+            raw = base64.b64decode(str(answer["raw"]), validate=True)
+        except (KeyError, binascii.Error) as exc:
+            raise ClientError(
+                f"{self.answered} served a malformed entry", code="client.malformed"
+            ) from exc
+        if merkle.leaf_hash(raw).hex() != entry_hash:
+            raise ClientError(
+                f"{self.answered} served another entry for {entry_hash}", code="client.malformed"
+            )
+        return Entry.parse(raw)
+
+
+def _subject_hash(nodes: _Nodes, subject: str) -> tuple[str, str | None]:
+    """An entry hash as given, or the entry a certificate number stands for: its confirmation
+    when it was confirmed, else the certificate itself. Returns ``(hash, number or None)``."""
+    text = subject.strip()
+    if _HASH.fullmatch(text.lower()):
+        return text.lower(), None
+    found = _CERTIFICATE_NUMBER.fullmatch(text)
+    if found is None:
+        raise _UsageError(f"{subject!r} is neither an entry hash nor a certificate number")
+    prefix = text.split("-", 1)[0]
+    if not re.fullmatch(r"[A-Z]{2,8}", prefix):
+        raise _UsageError(f"{subject!r}: no participant prefix before the first '-'")
+    try:
+        certificate = nodes.first(lambda c: c.certificate(prefix, text))
+    except ProblemError as exc:
+        raise _UndecidedError(f"no node knows certificate {text}: {exc.detail}") from exc
+    outcome = certificate.get("outcome_ref")
+    if certificate.get("status") == "confirmed" and outcome:
+        return str(outcome[2]), text
+    return str(certificate["ref"][2]), text
+
+
+# --- submit --------------------------------------------------------------------------------------
+
+
+def _submit_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
+    signer = argparse.ArgumentParser(add_help=False, parents=[common])
+    signer.add_argument("--key-file", type=Path, required=True, help="the operator's PEM key")
+    signer.add_argument("--operator", required=True, help="the operator id, e.g. mine")
+    signer.add_argument("--log", required=True, help="the operator's participant, e.g. BW")
+    signer.add_argument("--passphrase-env", help="environment variable holding the passphrase")
+    signer.add_argument("--wait", choices=("committed", "witnessed"), default="committed")
+
+    submit = commands.add_parser("submit", help="sign and submit a record")
+    kinds = submit.add_subparsers(required=True, metavar="TYPE")
+
+    produce = kinds.add_parser("produce", parents=[signer], help="parcel.produce")
+    produce.add_argument("parcel", help="the parcel's id, e.g. BW-JW-0001")
+    produce.add_argument("--centicarats", type=_bounded(1, 10**12), required=True)
+    produce.add_argument("--hs-code", choices=sorted(HS_CODES), required=True)
+    produce.add_argument("--produced-on", type=_date_arg, default=None)
+    produce.add_argument("--mine", help="the mine operator (default: --operator)")
+    produce.add_argument("--holder", help="who holds the parcel (default: the mine)")
+    produce.set_defaults(handler=_submit, build=_build_produce)
+
+    transform = kinds.add_parser("transform", parents=[signer], help="parcel.transform")
+    transform.add_argument("--input", type=_parcel_arg, action="append", required=True)
+    transform.add_argument(
+        "--output", type=_output_arg, action="append", required=True, metavar="PARCEL:CT100:HS"
+    )
+    transform.add_argument("--kind", choices=sorted(TRANSFORM_KINDS), required=True)
+    transform.set_defaults(handler=_submit, build=_build_transform)
+
+    transfer = kinds.add_parser("transfer", parents=[signer], help="parcel.transfer")
+    transfer.add_argument("parcel", type=_parcel_arg, help="LOG:SEQ:HASH[:OUT]")
+    transfer.add_argument("--to", required=True, help="the receiving operator")
+    transfer.add_argument("--invoice", required=True, help="invoice number (sealed)")
+    transfer.set_defaults(handler=_submit, build=_build_transfer)
+
+    certify = kinds.add_parser("certify", parents=[signer], help="certificate.issue")
+    certify.add_argument("number", help="certificate number, e.g. BW-2026-0001")
+    certify.add_argument("--exporter", required=True, help="the operator holding the parcels")
+    certify.add_argument("--importing", required=True, help="the importing participant")
+    certify.add_argument("--parcel", type=_parcel_arg, action="append", required=True)
+    certify.add_argument("--centicarats", type=_bounded(1, 10**12), help="default: the parcels'")
+    certify.add_argument("--hs-code", action="append", help="default: the parcels'")
+    certify.add_argument("--origin", action="append", help="default: the parcels'")
+    certify.add_argument("--issued-on", type=_date_arg)
+    certify.add_argument("--expires-on", type=_date_arg, help="default: 30 days after issue")
+    certify.add_argument("--value-usd-cents", type=_bounded(0, 2**62), required=True)
+    certify.add_argument("--exporter-name", required=True)
+    certify.add_argument("--importer-name", required=True)
+    certify.add_argument("--seal-number", required=True)
+    certify.set_defaults(handler=_submit, build=_build_certify)
+
+    confirm = kinds.add_parser("confirm", parents=[signer], help="certificate.confirm")
+    confirm.add_argument("certificate", help="LOG:SEQ:HASH or the certificate number")
+    confirm.add_argument("--received-on", type=_date_arg)
+    confirm.add_argument(
+        "--parcel", type=_output_arg, action="append", required=True, metavar="PARCEL:CT100:HS"
+    )
+    confirm.add_argument("--holder", required=True, help="who holds the imported parcels")
+    confirm.add_argument("--seal-broken", action="store_true")
+    confirm.set_defaults(handler=_submit, build=_build_confirm)
+
+    reject = kinds.add_parser("reject", parents=[signer], help="certificate.reject")
+    reject.add_argument("certificate", help="LOG:SEQ:HASH or the certificate number")
+    reject.add_argument("--reason", required=True)
+    reject.set_defaults(handler=_submit, build=_build_reject)
+
+    void = kinds.add_parser("void", parents=[signer], help="certificate.void")
+    void.add_argument("certificate", help="LOG:SEQ:HASH or the certificate number")
+    void.add_argument("--reason", required=True)
+    void.add_argument("--evidence", type=_entry_arg, required=True, metavar="LOG:SEQ:HASH")
+    void.set_defaults(handler=_submit, build=_build_void)
+
+
+_Built = tuple[SignedRecord, Disclosures, int]  # signed record, disclosures, parcels it creates
+
+
+def _build_produce(op: Operator, args: argparse.Namespace, nodes: _Nodes) -> _Built:
+    signed, disclosures = op.produce(
+        args.parcel,
+        centicarats=args.centicarats,
+        hs_code=args.hs_code,
+        produced_on=args.produced_on or _today(),
+        mine=args.mine,
+        holder=args.holder,
+    )
+    return signed, disclosures, 1
+
+
+def _build_transform(op: Operator, args: argparse.Namespace, nodes: _Nodes) -> _Built:
+    signed, disclosures = op.transform(args.input, args.output, kind=args.kind)
+    return signed, disclosures, len(args.output)
+
+
+def _build_transfer(op: Operator, args: argparse.Namespace, nodes: _Nodes) -> _Built:
+    signed, disclosures = op.transfer(args.parcel, args.to, invoice=args.invoice)
+    return signed, disclosures, 0
+
+
+def _build_certify(op: Operator, args: argparse.Namespace, nodes: _Nodes) -> _Built:
+    centicarats, hs_codes, origins = args.centicarats, args.hs_code, args.origin
+    if centicarats is None or not hs_codes or not origins:
+        # What the parcels hold, as the node knows them; the rules check it again anyway.
+        states = [
+            nodes.first(methodcaller("parcel", str(p[0]), int(str(p[1])), int(str(p[3]))))
+            for p in args.parcel
+        ]
+        centicarats = centicarats or sum(int(s["centicarats"]) for s in states)
+        hs_codes = hs_codes or sorted({str(s["hs_code"]) for s in states})
+        origins = origins or sorted({str(o) for s in states for o in s["origins"]})
+    issued = args.issued_on or _today()
+    expires = (
+        args.expires_on
+        or (datetime.date.fromisoformat(issued) + datetime.timedelta(days=30)).isoformat()
+    )
+    signed, disclosures = op.certify(
+        args.number,
+        exporter=args.exporter,
+        importing=args.importing,
+        parcels=args.parcel,
+        centicarats=centicarats,
+        hs_codes=hs_codes,
+        origins=origins,
+        issued_on=issued,
+        expires_on=expires,
+        value_usd_cents=args.value_usd_cents,
+        exporter_name=args.exporter_name,
+        importer_name=args.importer_name,
+        seal_number=args.seal_number,
+    )
+    return signed, disclosures, 0
+
+
+def _certificate_ref(nodes: _Nodes, text: str) -> list[Value]:
+    if _REF.fullmatch(text):
+        return _entry_arg(text)
+    if _CERTIFICATE_NUMBER.fullmatch(text) is None:
+        raise _UsageError(f"{text!r} is neither LOG:SEQ:HASH nor a certificate number")
+    prefix = text.split("-", 1)[0]
+    found = nodes.first(lambda c: c.certificate(prefix, text))
+    log, seq, digest = found["ref"]
+    return [str(log), int(seq), bytes.fromhex(str(digest))]
+
+
+def _build_confirm(op: Operator, args: argparse.Namespace, nodes: _Nodes) -> _Built:
+    signed, disclosures = op.confirm(
+        _certificate_ref(nodes, args.certificate),
+        received_on=args.received_on or _today(),
+        parcels=args.parcel,
+        holder=args.holder,
+        seal_intact=not args.seal_broken,
+    )
+    return signed, disclosures, len(args.parcel)
+
+
+def _build_reject(op: Operator, args: argparse.Namespace, nodes: _Nodes) -> _Built:
+    signed, disclosures = op.reject(_certificate_ref(nodes, args.certificate), reason=args.reason)
+    return signed, disclosures, 0
+
+
+def _build_void(op: Operator, args: argparse.Namespace, nodes: _Nodes) -> _Built:
+    certificate = _certificate_ref(nodes, args.certificate)
+    signed, disclosures = op.void(certificate, reason=args.reason, evidence=args.evidence)
+    return signed, disclosures, 0
+
+
+def _submit(args: argparse.Namespace, out: _Output) -> int:
+    urls = _urls(args)
+    key = crypto.load_private_key(args.key_file, passphrase=_passphrase(args.passphrase_env))
+    operator = Operator(args.log, args.operator, key)
+    with _Nodes(urls, timeout=args.timeout) as nodes:
+        signed, disclosures, created = args.build(operator, args, nodes)
+        client = _own_node(nodes, args.log)
+        receipt = client.submit(signed, disclosures, wait=args.wait)
+    entry = f"{receipt['log']}:{receipt['seq']}:{receipt['entry_hash']}"
+    document = {
+        "status": "accepted",
+        "type": signed.type,
+        "node": client.url,
+        "entry_hash": receipt["entry_hash"],
+        "log": receipt["log"],
+        "seq": receipt["seq"],
+        "ref": entry,
+        "witnessed": bool(receipt.get("witnessed")),
+        "parcels": [f"{entry}:{out}" for out in range(created)],
+    }
+    if out.json:
+        out.emit(document)
+    else:
+        table = Table(title=f"{signed.type} accepted by {client.url}", show_header=False)
+        for name in ("entry_hash", "log", "seq", "witnessed"):
+            table.add_row(name, str(document[name]))
+        for parcel in document["parcels"]:
+            table.add_row("parcel", parcel)
+        out.console.print(table)
+    return EXIT_OK
+
+
+def _own_node(nodes: _Nodes, log: str) -> LedgerClient:
+    """The node of the operator's own participant: only it appends to that log."""
+    if len(nodes.clients) == 1:
+        return next(iter(nodes.clients.values()))
+    for url, client in nodes.clients.items():
+        try:
+            if client.health().get("log") == log:
+                return client
+        except ClientError:
+            nodes.unreachable.append(url)
+    reachable = [c for u, c in nodes.clients.items() if u not in nodes.unreachable]
+    if not reachable:
+        raise NodeUnavailableError(f"no node answered of {', '.join(nodes.urls)}")
+    return reachable[0]
+
+
+# --- verify and bundles --------------------------------------------------------------------------
+
+
+def _read_bounded(path: Path, limit: int) -> bytes:
+    with path.open("rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise _UsageError(f"{path} is larger than {limit} bytes")
+    return data
+
+
+def _verify(args: argparse.Namespace, out: _Output) -> int:
+    genesis = _trust(args, required=True)
+    if genesis is None:  # pragma: no cover - required=True raises instead
+        raise _UsageError("no trust anchor")
+    if args.bundle is not None:
+        return _verify_offline(args, out, genesis)
+    if args.subject is None:
+        raise _UsageError("give the entry hash or certificate number to verify (or --bundle)")
+    urls = _urls(args)
+    with _Nodes(urls, timeout=args.timeout) as nodes:
+        subject, number = _subject_hash(nodes, args.subject)
+        online = verify_online(urls, subject, genesis)
+        verdict = online.verdict
+        if not online.decided:
+            raise NodeUnavailableError(f"no node answered of {', '.join(urls)}")
+        if any(f.code == "bundle.unavailable" for f in verdict.findings):
+            raise _UndecidedError(f"no node served the provenance of {subject}")
+        try:
+            bundle: dict[str, Any] | None = nodes.first(lambda c: c.provenance(subject))
+        except ClientError:
+            bundle = None  # the tree then lists the chain in time order
+    for url in online.unreachable:
+        out.warn(f"{url} did not answer; it decided nothing")
+    extra = {"mode": "online", "asked": list(online.asked), "unreachable": list(online.unreachable)}
+    return _show_verdict(out, verdict, bundle, number, extra)
+
+
+def _verify_offline(args: argparse.Namespace, out: _Output, genesis: bytes) -> int:
+    data = _read_bounded(args.bundle, MAX_BUNDLE_BYTES)
+    verdict = check_bundle(data, genesis)
+    number = None
+    if args.subject is not None:
+        wanted = args.subject.strip()
+        if _HASH.fullmatch(wanted.lower()):
+            if verdict.subject != wanted.lower():
+                verdict = _with_finding(
+                    verdict, "bundle.other_subject", f"the bundle is of {verdict.subject}"
+                )
+        elif not any(step.certificate == wanted for step in verdict.chain):
+            number = wanted
+            verdict = _with_finding(
+                verdict, "bundle.other_subject", f"certificate {wanted} is not in the chain"
+            )
+        else:
+            number = wanted
+    try:
+        bundle = json.loads(data)
+    except ValueError:
+        bundle = None
+    return _show_verdict(
+        out, verdict, bundle if isinstance(bundle, dict) else None, number, {"mode": "offline"}
+    )
+
+
+def _with_finding(verdict: Verdict, code: str, detail: str) -> Verdict:
+    return Verdict(
+        verdict.subject,
+        verdict.network,
+        (*verdict.findings, Finding(code, detail)),
+        verdict.chain,
+        verdict.origins,
+    )
+
+
+def _show_verdict(
+    out: _Output,
+    verdict: Verdict,
+    bundle: dict[str, Any] | None,
+    number: str | None,
+    extra: dict[str, Any],
+) -> int:
+    code = EXIT_OK if verdict.valid else EXIT_INVALID
+    if out.json:
+        document = verdict.to_json()
+        document.update(extra)
+        if number is not None:
+            document["certificate"] = number
+        out.emit(document)
+        return code
+    style = "bold green" if verdict.valid else "bold red"
+    out.console.print(f"[{style}]{verdict.status}[/]  {verdict.subject}  ({verdict.network})")
+    if number is not None:
+        out.console.print(f"certificate {number}", markup=False)
+    if verdict.origins:
+        out.console.print(f"mining origins: {', '.join(verdict.origins)}", markup=False)
+    if verdict.chain:
+        out.console.print(_chain_tree(verdict, bundle))
+    if verdict.findings:
+        table = Table(title="findings")
+        for column in ("code", "where", "detail"):
+            table.add_column(column)
+        for f in verdict.findings:
+            where = "" if f.log is None else f"{f.log}" + ("" if f.seq is None else f"/{f.seq}")
+            table.add_row(f.code, where, f.detail)
+        out.console.print(table)
+    return code
+
+
+def _step_label(step: Step) -> str:
+    parts = [step.date, step.log, step.type]
+    if step.certificate:
+        parts.append(step.certificate)
+    parts.append(_carats(step.centicarats))
+    if step.origins:
+        parts.append(f"origins {','.join(step.origins)}")
+    parts.append(f"{step.witnesses} witnesses")
+    parts.append(f"{step.log}/{step.seq} {step.hash[:12]}")
+    return "  ".join(parts)
+
+
+def _sources(bundle: dict[str, Any] | None) -> dict[str, list[str]]:
+    """For each entry of a bundle, the entries it draws its parcels or certificate from."""
+    edges: dict[str, list[str]] = {}
+    for item in (bundle or {}).get("entries", []):
+        try:
+            body = Entry.parse(base64.b64decode(item["entry"])).signed.body
+        except (LedgerError, KeyError, TypeError, ValueError):
+            continue
+        if isinstance(body, ParcelTransform):
+            refs = [p.hash for p in body.inputs]
+        elif isinstance(body, CertificateIssue):
+            refs = [p.hash for p in body.parcels]
+        elif isinstance(body, ParcelTransfer):
+            refs = [body.parcel.hash]
+        elif isinstance(body, CertificateConfirm | CertificateReject | CertificateVoid):
+            refs = [body.certificate.hash]
+        else:
+            continue
+        edges[str(item.get("hash"))] = list(dict.fromkeys(r.hex() for r in refs))
+    return edges
+
+
+def _chain_tree(verdict: Verdict, bundle: dict[str, Any] | None) -> Tree:
+    """The chain as a tree: the subject at the root, what it came from below it, the mines at
+    the leaves. Without the bundle's links, the steps in time order."""
+    steps = {s.hash: s for s in verdict.chain}
+    edges = _sources(bundle)
+    root_step = steps.get(verdict.subject)
+    if root_step is None or not edges:
+        tree = Tree("chain, mines first")
+        for step in verdict.chain:
+            tree.add(_step_label(step))
+        return tree
+    tree = Tree(_step_label(root_step))
+
+    def grow(branch: Tree, entry: str, path: frozenset[str]) -> None:
+        for source in edges.get(entry, []):
+            if source in path or len(path) > MAX_TRACE_DEPTH:
+                continue
+            step = steps.get(source)
+            if step is None:  # a transfer: show what it moved instead
+                grow(branch, source, path | {source})
+                continue
+            grow(branch.add(_step_label(step)), source, path | {source})
+
+    grow(tree, verdict.subject, frozenset({verdict.subject}))
+    return tree
+
+
+def _bundle_export(args: argparse.Namespace, out: _Output) -> int:
+    urls = _urls(args)
+    with _Nodes(urls, timeout=args.timeout) as nodes:
+        subject, number = _subject_hash(nodes, args.subject)
+        try:
+            bundle = nodes.first(lambda c: c.provenance(subject))
+        except ProblemError as exc:
+            raise _UndecidedError(f"no node served the provenance of {subject}: {exc}") from exc
+        source = nodes.answered
+    temporary = args.output.with_name(args.output.name + ".tmp")
+    temporary.write_text(json.dumps(bundle, indent=2))
+    temporary.replace(args.output)
+    document = {
+        "status": "written",
+        "subject": subject,
+        "certificate": number,
+        "file": str(args.output),
+        "node": source,
+        "entries": len(bundle.get("entries", [])),
+    }
+    if out.json:
+        out.emit(document)
+    else:
+        out.console.print(
+            f"wrote the bundle of {subject} ({document['entries']} entries, from {source}) "
+            f"to {args.output}",
+            markup=False,
+        )
+    return EXIT_OK
+
+
+# --- trace ---------------------------------------------------------------------------------------
+
+
+class _Tracer:
+    """Follows parcels forward: the entry that consumed each, and the parcels that made."""
+
+    def __init__(self, nodes: _Nodes, *, max_depth: int, max_parcels: int) -> None:
+        self.nodes = nodes
+        self.max_depth = max_depth
+        self.max_parcels = max_parcels
+        self.visited = 0
+        self.truncated = False
+
+    def parcel(self, ref: Sequence[Value], depth: int) -> dict[str, Any]:
+        log, seq, digest, out = str(ref[0]), int(str(ref[1])), str(ref[2]), int(str(ref[3]))
+        state = self.nodes.first(lambda c: c.parcel(log, seq, out))
+        self.visited += 1
+        node: dict[str, Any] = {
+            "ref": f"{log}:{seq}:{digest}:{out}",
+            "parcel": state["parcel"],
+            "holder": state["holder"],
+            "centicarats": state["centicarats"],
+            "hs_code": state["hs_code"],
+            "origins": state["origins"],
+            "live": state["live"],
+            "transfers": len(state.get("transfers") or []),
+            "next": None,
+        }
+        if state["ref"][2] != digest:
+            raise ClientError(f"parcel {log}/{seq}/{out} has another hash", code="trace.mismatch")
+        consumed = state.get("consumed_by")
+        if not consumed:
+            return node
+        if depth >= self.max_depth or self.visited >= self.max_parcels:
+            node["truncated"] = self.truncated = True
+            return node
+        node["next"] = self._step(str(consumed[2]), depth)
+        return node
+
+    def _step(self, entry_hash: str, depth: int) -> dict[str, Any]:
+        entry = self.nodes.entry(entry_hash)
+        body, log = entry.signed.body, entry.signed.log
+        step: dict[str, Any] = {
+            "entry": f"{log}:{entry.seq}:{entry_hash}",
+            "type": entry.signed.type,
+            "date": entry_date(entry.time),
+            "parcels": [],
+        }
+        made: list[list[Value]] = []
+        if isinstance(body, ParcelTransform):
+            step["kind"] = body.kind
+            made = [[log, entry.seq, entry_hash, i] for i in range(len(body.outputs))]
+        elif isinstance(body, CertificateIssue):
+            step.update(certificate=body.number, importing=body.importing)
+            certificate = self.nodes.first(lambda c: c.certificate(log, body.number))
+            step["status"] = certificate["status"]
+            outcome, voided = certificate.get("outcome_ref"), certificate.get("voided")
+            if certificate["status"] == "confirmed" and outcome:
+                confirmation = self.nodes.entry(str(outcome[2]))
+                if not isinstance(confirmation.signed.body, CertificateConfirm):
+                    raise ClientError(f"{outcome[2]} is no confirmation", code="trace.mismatch")
+                step["confirmation"] = f"{outcome[0]}:{outcome[1]}:{outcome[2]}"
+                step["confirmed_on"] = confirmation.signed.body.received_on
+                count = len(confirmation.signed.body.parcels)
+                made = [[outcome[0], outcome[1], outcome[2], i] for i in range(count)]
+            elif voided:
+                # A void releases the certificate's parcels to the exporter as new parcels.
+                step["void"] = f"{voided[0]}:{voided[1]}:{voided[2]}"
+                made = [[voided[0], voided[1], voided[2], i] for i in range(len(body.parcels))]
+        for ref in made:
+            if self.visited >= self.max_parcels:
+                step["truncated"] = self.truncated = True
+                break
+            step["parcels"].append(self.parcel(ref, depth + 1))
+        return step
+
+
+def _trace(args: argparse.Namespace, out: _Output) -> int:
+    urls = _urls(args)
+    ref = args.parcel
+    ref[2] = bytes(ref[2]).hex()
+    with _Nodes(urls, timeout=args.timeout) as nodes:
+        tracer = _Tracer(nodes, max_depth=args.max_depth, max_parcels=args.max_parcels)
+        try:
+            root = tracer.parcel(ref, 0)
+        except ProblemError as exc:
+            raise _UndecidedError(f"no node could follow the parcel: {exc}") from exc
+    if tracer.truncated:
+        out.warn("the trace was cut short by --max-depth or --max-parcels")
+    if out.json:
+        out.emit({"status": "traced", "parcels": tracer.visited, "trace": root})
+        return EXIT_OK
+    tree = Tree(_parcel_label(root))
+    _grow_trace(tree, root)
+    out.console.print(tree)
+    return EXIT_OK
+
+
+def _parcel_label(parcel: dict[str, Any]) -> str:
+    state = "live" if parcel["live"] else "consumed"
+    log, seq, digest, out = str(parcel["ref"]).split(":")
+    return (
+        f"{parcel['parcel']}  {_carats(parcel['centicarats'])}  {parcel['hs_code']}  "
+        f"origins {','.join(parcel['origins'])}  held by {parcel['holder']}  ({state})  "
+        f"{log}/{seq}/{out} {digest[:12]}"
+    )
+
+
+def _grow_trace(branch: Tree, parcel: dict[str, Any]) -> None:
+    step = parcel.get("next")
+    if step is None:
+        if parcel.get("truncated"):
+            branch.add("…")
+        return
+    label = f"{step['date']}  {step['type']}"
+    if "kind" in step:
+        label += f" ({step['kind']})"
+    if "certificate" in step:
+        label += f"  {step['certificate']} to {step['importing']}: {step['status']}"
+    node = branch.add(label)
+    for child in step["parcels"]:
+        _grow_trace(node.add(_parcel_label(child)), child)
+
+
+# --- audit ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Ledger:
+    """Logs downloaded from a node, checked against their checkpoints and replayed."""
+
+    network: str
+    genesis: str
+    charter: Charter
+    primary: str
+    checks: list[LogCheck]
+    entries: dict[str, list[bytes]]
+    checkpoints: dict[str, str]
+    replay: Replay
+    findings: list[Finding] = field(default_factory=list)
+
+
+def _collect(
+    nodes: _Nodes, selected: list[str] | None, trust: bytes | None, out: _Output
+) -> _Ledger:
+    """Download the selected logs (and the logs they reference), check and replay them."""
+    network = nodes.first(lambda c: c.network())
+    primary = nodes.answered
+    client = nodes.clients[primary]
+    findings: list[Finding] = []
+    try:
+        signed = SignedCharter.parse(base64.b64decode(network["charter"]["document"]))
+        genesis = bytes.fromhex(str(network["genesis"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ClientError(f"{primary} served a malformed network", code="client.malformed") from exc
+    if trust is not None and trust != genesis:
+        findings.append(
+            Finding("audit.wrong_network", f"{primary} is of the network {genesis.hex()}")
+        )
+    anchor = trust or genesis
+    if signed.charter.version == 1:
+        try:
+            verify_genesis(signed, anchor)
+        except LedgerError as exc:
+            findings.append(Finding(exc.code, f"the charter {primary} serves: {exc.message}"))
+    held = {str(item["log"]): item for item in client.logs()}
+    queue = sorted(held) if selected is None else list(dict.fromkeys(selected))
+    for log in queue:
+        if log not in held:
+            raise _UndecidedError(f"{primary} holds no log {log}")
+    entries: dict[str, list[bytes]] = {}
+    checkpoints: dict[str, str] = {}
+    total = 0
+    with out.progress() as bar:
+        while queue:
+            log = queue.pop(0)
+            note = held[log].get("checkpoint")
+            if not note:
+                findings.append(Finding("audit.no_checkpoint", f"{log} has no checkpoint", log=log))
+                continue
+            try:
+                size = notes.Checkpoint.parse(notes.parse_note(str(note)).text).size
+            except LedgerError as exc:
+                findings.append(Finding(exc.code, f"checkpoint of {log}: {exc.message}", log=log))
+                continue
+            total += size
+            if total > MAX_AUDIT_ENTRIES:
+                raise _UsageError(f"more than {MAX_AUDIT_ENTRIES} entries to audit")
+            checkpoints[log] = str(note)
+            entries[log] = _download(client, log, size, bar)
+            for other in sorted(referenced_logs(entries[log])):
+                if other not in entries and other not in queue and other in held:
+                    queue.append(other)  # its certificates and parcels are needed to judge
+        task = bar.add_task("replay", total=total)
+        replay = replay_logs([signed], entries, on_entry=lambda log, seq: bar.advance(task))
+    checks = [
+        check_log(log, checkpoints[log], entries[log], signed.charter, anchor) for log in entries
+    ]
+    return _Ledger(
+        network=str(network.get("network", "")),
+        genesis=genesis.hex(),
+        charter=signed.charter,
+        primary=primary,
+        checks=checks,
+        entries=entries,
+        checkpoints=checkpoints,
+        replay=replay,
+        findings=findings,
+    )
+
+
+def _download(client: LedgerClient, log: str, size: int, bar: Progress) -> list[bytes]:
+    task = bar.add_task(f"download {log}", total=size)
+    found: list[bytes] = []
+    while len(found) < size:
+        page = client.entries(log, len(found), size)
+        if not page:
+            break  # the node has fewer entries than it signed; check_log says so
+        found.extend(page[: size - len(found)])
+        bar.update(task, completed=len(found))
+    return found
+
+
+def _cross_examine(nodes: _Nodes, ledger: _Ledger, out: _Output) -> list[Finding]:
+    """Every node's checkpoints of the audited logs must agree with the audited entries, and
+    no node may hold evidence against them."""
+    findings: list[Finding] = []
+    leaves = {log: [merkle.leaf_hash(e) for e in raw] for log, raw in ledger.entries.items()}
+    for url, client in nodes.clients.items():
+        try:
+            if url != ledger.primary:
+                for item in client.logs():
+                    log, note = str(item["log"]), item.get("checkpoint")
+                    if log not in leaves or not note:
+                        continue
+                    size = notes.Checkpoint.parse(notes.parse_note(str(note)).text).size
+                    ours = len(leaves[log])
+                    proof = client.consistency_proof(log, ours, size) if size > ours > 0 else None
+                    findings += compare_checkpoint(
+                        log, url, str(note), leaves[log], ledger.charter, proof
+                    )
+            for evidence in client.evidence():
+                if evidence.get("log") in leaves:
+                    findings.append(
+                        Finding(
+                            "log.evidence",
+                            f"{url} holds evidence against {evidence.get('log')}: "
+                            f"{evidence.get('code')}",
+                            log=str(evidence.get("log")),
+                        )
+                    )
+        except ClientError as exc:
+            out.warn(f"{url} could not be compared: {exc}")
+        except LedgerError as exc:
+            findings.append(Finding(exc.code, f"{url}: {exc.message}"))
+    return findings
+
+
+def _audit(args: argparse.Namespace, out: _Output) -> int:
+    urls = _urls(args)
+    trust = _trust(args, required=False)
+    member = _member(args)
+    with _Nodes(urls, timeout=args.timeout) as nodes:
+        ledger = _collect(nodes, None if args.all or not args.log else args.log, trust, out)
+        compared = _cross_examine(nodes, ledger, out)
+    if trust is None:
+        out.warn(f"no --trust: the genesis {ledger.genesis} is the one {ledger.primary} serves")
+    findings = [
+        *ledger.findings,
+        *(f for check in ledger.checks for f in check.findings),
+        *ledger.replay.findings,
+        *compared,
+    ]
+    custody = custody_of(ledger.replay, member.log, member.name) if member else []
+    invoices: dict[str, Value] = {}
+    if member is not None:
+        transfers = sorted(
+            {
+                e.entry.hash.hex()
+                for parcel in custody
+                for e in parcel.events
+                if e.type == "parcel.transfer"
+            }
+        )
+        invoices = _read_disclosed(
+            urls, args.timeout, member, transfers, "invoice", ledger.replay, out
+        )
+    report = AuditReport(
+        network=ledger.network,
+        genesis=ledger.genesis,
+        nodes=tuple(urls),
+        logs=tuple(ledger.checks),
+        entries=sum(len(e) for e in ledger.entries.values()),
+        accepted=len(ledger.replay.accepted),
+        findings=tuple(findings),
+        custody=tuple(custody),
+        member=f"{member.log}:{member.name}" if member else None,
+    )
+    document = report.to_json()
+    if member is not None:
+        document["invoices"] = invoices  # sealed: only what this member could read
+    if args.report is not None:
+        _write_atomically(args.report, json.dumps(document, indent=2) + "\n")
+    if args.csv is not None:
+        temporary = args.csv.with_name(args.csv.name + ".tmp")
+        with temporary.open("w", newline="") as f:
+            csv.writer(f).writerows(finding_rows(findings))
+        temporary.replace(args.csv)
+    if out.json:
+        out.emit(document)
+    else:
+        _show_audit(out, report)
+    return EXIT_OK if report.passed else EXIT_INVALID
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text)
+    temporary.replace(path)
+
+
+def _show_audit(out: _Output, report: AuditReport) -> None:
+    table = Table(title=f"audit of {report.network} ({report.genesis[:16]}…)")
+    for column in ("log", "entries", "root", "witnesses", "findings"):
+        table.add_column(column)
+    for check in report.logs:
+        table.add_row(
+            check.log,
+            str(check.size),
+            check.root.hex()[:16],
+            str(check.witnesses),
+            str(sum(1 for f in report.findings if f.log == check.log)),
+        )
+    out.console.print(table)
+    verdict = "[bold green]PASS[/]" if report.passed else "[bold red]FAIL[/]"
+    out.console.print(f"{verdict}  {report.accepted} of {report.entries} entries replayed")
+    if report.findings:
+        findings = Table(title="findings")
+        for column in ("log", "seq", "code", "detail"):
+            findings.add_column(column)
+        for row in finding_rows(report.findings)[1:]:
+            findings.add_row(*row)
+        out.console.print(findings)
+    if report.member is not None:
+        tree = Tree(f"parcels {report.member} held")
+        for parcel in report.custody:
+            branch = tree.add(
+                f"{parcel.parcel}  {_carats(parcel.centicarats)}  {parcel.hs_code}  "
+                f"origins {','.join(parcel.origins)}"
+            )
+            for event in parcel.events:
+                branch.add(f"{event.date}  {event.type}  {event.event}  → {event.holder}")
+        out.console.print(tree)
+
+
+# --- stats ---------------------------------------------------------------------------------------
+
+
+def _stats(args: argparse.Namespace, out: _Output) -> int:
+    if args.start > args.end:
+        raise _UsageError("--from is after --to")
+    urls = _urls(args)
+    trust = _trust(args, required=False)
+    member = _member(args)
+    with _Nodes(urls, timeout=args.timeout) as nodes:
+        ledger = _collect(nodes, None, trust, out)
+    problems = [
+        *ledger.findings,
+        *(f for check in ledger.checks for f in check.findings),
+        *ledger.replay.findings,
+    ]
+    for problem in problems:
+        out.warn(f"the ledger does not replay cleanly: {problem.code}: {problem.detail}")
+    moves = movements((a.ref, a.entry) for a in ledger.replay.accepted)
+    values: dict[str, int] = {}
+    if member is not None:
+        wanted = sorted(
+            {
+                m.certificate
+                for m in moves
+                if m.certificate is not None and args.start <= m.date <= args.end
+            }
+        )
+        disclosed = _read_disclosed(
+            urls, args.timeout, member, wanted, "value_usd_cents", ledger.replay, out
+        )
+        values = {h: v for h, v in disclosed.items() if isinstance(v, int)}
+    statistics = compute_statistics(
+        moves,
+        args.start,
+        args.end,
+        values=values,
+        tolerance_ppm=ledger.charter.policy.mass_tolerance_ppm,
+    )
+    document = statistics.to_json()
+    document["network"] = ledger.network
+    document["member"] = f"{member.log}:{member.name}" if member else None
+    document["findings"] = [
+        {"code": f.code, "detail": f.detail, "log": f.log, "seq": f.seq} for f in problems
+    ]
+    if out.json:
+        out.emit(document)
+    else:
+        _show_stats(out, statistics)
+    return EXIT_OK if not statistics.anomalies and not problems else EXIT_INVALID
+
+
+def _read_disclosed(
+    urls: list[str],
+    timeout: float,
+    member: Operator,
+    entries: list[str],
+    name: str,
+    replay: Replay,
+    out: _Output,
+) -> dict[str, Value]:
+    """The sealed field ``name`` of each entry the member may read, each checked against the
+    commitment its entry carries (a node cannot make up a value). Entries not disclosed to the
+    member are left out: they stay sealed."""
+    by_hash = {a.ref.hash.hex(): a.entry for a in replay.accepted}
+    found: dict[str, Value] = {}
+    with _Nodes(urls, timeout=timeout, auth=member.auth()) as nodes:
+        for entry_hash in entries[:MAX_DISCLOSURE_READS]:
+            try:
+                opened = nodes.first(methodcaller("disclosures", entry_hash))
+                disclosed = opened["fields"][name]
+                salt = base64.b64decode(str(disclosed["salt"]), validate=True)
+                value = disclosed["value"]
+            except ProblemError:
+                continue
+            except (KeyError, TypeError, ValueError):
+                out.warn(f"{nodes.answered} served malformed disclosures of {entry_hash}")
+                continue
+            entry = by_hash.get(entry_hash)
+            sealed = entry.signed.record.get("sealed") if entry is not None else None
+            try:
+                matches = isinstance(sealed, dict) and commit(name, salt, value) == sealed.get(name)
+            except LedgerError:
+                matches = False
+            if not matches:
+                out.warn(f"{nodes.answered}'s {name} of {entry_hash} does not open its commitment")
+                continue
+            found[entry_hash] = value
+    return found
+
+
+def _show_stats(out: _Output, statistics: Statistics) -> None:
+    table = Table(title=f"KP statistics {statistics.start} .. {statistics.end}")
+    for column in (
+        "participant",
+        "opening stock",
+        "production",
+        "exports",
+        "export value",
+        "imports",
+        "import value",
+        "closing stock",
+    ):
+        table.add_column(column, justify="left" if column == "participant" else "right")
+
+    def flow(tally: Tally) -> str:
+        return f"{_carats(tally.centicarats)} ({tally.count})"
+
+    for participant, stats in statistics.participants.items():
+        table.add_row(
+            participant,
+            _carats(stats.opening_stock),
+            flow(stats.production),
+            flow(stats.exports),
+            _usd(stats.exports.value_usd_cents, stats.exports.sealed),
+            flow(stats.imports),
+            _usd(stats.imports.value_usd_cents, stats.imports.sealed),
+            _carats(stats.closing_stock),
+        )
+    out.console.print(table)
+    detail = Table(title="by HS code, partner and origin")
+    for column in ("participant", "flow", "by", "key", "carats", "count"):
+        detail.add_column(column)
+    for participant, stats in statistics.participants.items():
+        for name, tally, partner in (
+            ("production", stats.production, None),
+            ("exports", stats.exports, "destination"),
+            ("imports", stats.imports, "source"),
+        ):
+            groups = [("HS code", tally.by_hs_code), ("origin", tally.by_origin)]
+            if partner is not None:
+                groups.insert(1, (partner, tally.by_partner))
+            for by, amounts in groups:
+                for key, amount in sorted(amounts.items()):
+                    detail.add_row(
+                        participant, name, by, key, _carats(amount.centicarats), str(amount.count)
+                    )
+    out.console.print(detail)
+    for anomaly in statistics.anomalies:
+        out.console.print(f"[bold red]anomaly[/] {anomaly.code}: {anomaly.detail}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,308 @@
+"""The ``kp`` command line against five real nodes that ran the multi-country scenario.
+
+Every command runs as ``python -m client.cli`` in a subprocess, exactly as a user runs it; the
+tests read its exit code and its ``--json`` document.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from node.scenario import run_scenario
+from tests.support.network import REPO, Devnet, devnet, free_port_block
+
+MEMBERS = ("BW", "CA", "EU", "AE", "IN")
+
+
+def wait_until(check: Callable[[], bool], seconds: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _replicated(net: Devnet) -> bool:
+    """Every node holds every log, at the same size and root."""
+    try:
+        views = [
+            {i["log"]: (i["size"], i["root"]) for i in httpx.get(f"{net.url(m)}/v1/logs").json()}
+            for m in MEMBERS
+        ]
+    except httpx.HTTPError:
+        return False
+    return all(v == views[0] for v in views) and set(views[0]) == set(MEMBERS)
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+    previous = os.environ.get("KP_NODE_REPLICATION_INTERVAL")
+    os.environ["KP_NODE_REPLICATION_INTERVAL"] = "0.5"
+    try:
+        with devnet(tmp_path_factory.mktemp("net"), ",".join(MEMBERS)) as running:
+            running.description["scenario"] = run_scenario(running.description)
+            wait_until(lambda: _replicated(running), 60, "every node to hold every log")
+            yield running
+    finally:
+        if previous is None:
+            del os.environ["KP_NODE_REPLICATION_INTERVAL"]
+        else:
+            os.environ["KP_NODE_REPLICATION_INTERVAL"] = previous
+
+
+def kp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real ``kp`` entry point; ``KP_NODES`` and ``KP_TRUST`` only as given."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("KP_NODES", "KP_TRUST")}
+    return subprocess.run(
+        [sys.executable, "-m", "client.cli", *args],
+        cwd=REPO,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def kp_json(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    result = kp(*args, "--json", env=env)
+    assert result.stdout, result.stderr
+    document: dict[str, Any] = json.loads(result.stdout)
+    return result.returncode, document
+
+
+def nodes(net: Devnet) -> list[str]:
+    return [arg for m in MEMBERS for arg in ("--node", net.url(m))]
+
+
+def trust(net: Devnet) -> list[str]:
+    return ["--trust", str(net.description["genesis"])]
+
+
+def scenario(net: Devnet, step: str) -> str:
+    return str(net.description["scenario"][step])
+
+
+def key_file(net: Devnet, member: str, operator: str) -> str:
+    return str(net.description["participants"][member]["operators"][operator]["key_file"])
+
+
+def parcel_of(net: Devnet, step: str, member: str) -> str:
+    entry_hash = scenario(net, step)
+    seq = httpx.get(f"{net.url(member)}/v1/entries/{entry_hash}").json()["seq"]
+    return f"{member}:{seq}:{entry_hash}:0"
+
+
+def _day(offset: int) -> str:
+    today = datetime.datetime.now(datetime.UTC).date()
+    return (today + datetime.timedelta(days=offset)).isoformat()
+
+
+# --- verify ------------------------------------------------------------------------------------
+
+
+def test_verify_the_final_confirmation_online_with_every_node(net: Devnet) -> None:
+    code, verdict = kp_json("verify", scenario(net, "final"), *nodes(net), *trust(net))
+    assert code == 0, verdict
+    assert verdict["status"] == "VALID"
+    assert verdict["origins"] == ["BW", "CA"]
+    assert verdict["unreachable"] == []
+    assert {s["certificate"] for s in verdict["chain"] if s["certificate"]} >= {
+        "BW-2026-0001",
+        "CA-2026-0001",
+        "AE-2026-0007",
+    }
+
+
+def test_verify_a_certificate_number_verifies_its_confirmation(net: Devnet) -> None:
+    env = {
+        "KP_NODES": ",".join(net.url(m) for m in MEMBERS),
+        "KP_TRUST": net.description["genesis"],
+    }
+    code, verdict = kp_json("verify", "AE-2026-0007", env=env)
+    assert code == 0, verdict
+    assert verdict["status"] == "VALID"
+    assert verdict["certificate"] == "AE-2026-0007"
+    assert verdict["subject"] == scenario(net, "final")  # India confirmed it
+
+
+def test_human_output_draws_the_chain_from_the_mines(net: Devnet) -> None:
+    result = kp("verify", "AE-2026-0007", *nodes(net), *trust(net))
+    assert result.returncode == 0, result.stderr
+    assert "VALID" in result.stdout
+    assert "12,500.00 ct" in result.stdout  # Botswana's run, in carats
+    assert "parcel.produce" in result.stdout
+
+
+def test_an_exported_bundle_verifies_offline_and_a_tampered_one_does_not(
+    net: Devnet, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "final.json"
+    code, written = kp_json(
+        "bundle", "export", scenario(net, "final"), "-o", str(bundle), *nodes(net)
+    )
+    assert code == 0, written
+    assert written["entries"] > 10
+    # No node at all: neither --node nor KP_NODES.
+    code, verdict = kp_json("verify", "--bundle", str(bundle), *trust(net))
+    assert (code, verdict["status"], verdict["mode"]) == (0, "VALID", "offline")
+    assert verdict["origins"] == ["BW", "CA"]
+
+    document = json.loads(bundle.read_text())
+    item = next(i for i in document["entries"] if i["log"] == "EU")
+    raw = bytearray(base64.b64decode(item["entry"]))
+    raw[-3] ^= 0x01
+    item["entry"] = base64.b64encode(bytes(raw)).decode()
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(document))
+    code, verdict = kp_json("verify", "--bundle", str(tampered), *trust(net))
+    assert (code, verdict["status"]) == (1, "INVALID")
+    assert verdict["findings"]
+
+
+def test_trusting_another_genesis_is_invalid(net: Devnet, tmp_path: Path) -> None:
+    other = hashlib.sha256(b"another network").hexdigest()
+    code, verdict = kp_json("verify", scenario(net, "final"), *nodes(net), "--trust", other)
+    assert (code, verdict["status"]) == (1, "INVALID")
+    assert "bundle.wrong_network" in {f["code"] for f in verdict["findings"]}
+
+
+def test_an_unreachable_only_node_cannot_decide(net: Devnet) -> None:
+    dead = f"http://127.0.0.1:{free_port_block(1)}"
+    code, answer = kp_json("verify", scenario(net, "final"), "--node", dead, *trust(net))
+    assert code == 2
+    assert answer["code"] == "node.unavailable"
+
+
+def test_verify_without_a_trust_anchor_is_a_usage_error(net: Devnet) -> None:
+    code, answer = kp_json("verify", scenario(net, "final"), *nodes(net))
+    assert (code, answer["code"]) == (2, "cli.usage")
+
+
+# --- trace ------------------------------------------------------------------------------------
+
+
+def _parcels(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in (node.get("next") or {}).get("parcels", []):
+        yield from _parcels(child)
+
+
+def test_trace_follows_botswanas_parcel_to_india(net: Devnet) -> None:
+    code, traced = kp_json("trace", parcel_of(net, "bw_produce", "BW"), *nodes(net))
+    assert code == 0, traced
+    found = {p["ref"].split(":")[2]: p for p in _parcels(traced["trace"])}
+    final = found[scenario(net, "final")]
+    assert final["parcel"] == "IN-AE-1"
+    assert final["live"] is True
+    assert final["origins"] == ["BW", "CA"]
+    assert scenario(net, "in_confirms_eu") in found  # the other branch to India too
+    assert traced["trace"]["next"]["certificate"] == "BW-2026-0001"
+
+
+# --- audit and statistics ---------------------------------------------------------------------
+
+
+def test_audit_of_every_log_finds_nothing_and_writes_its_reports(
+    net: Devnet, tmp_path: Path
+) -> None:
+    report, table = tmp_path / "audit.json", tmp_path / "audit.csv"
+    code, document = kp_json(
+        "audit", "--all", *nodes(net), *trust(net), "--report", str(report), "--csv", str(table),
+        "--member", "BW:mine", "--key-file", key_file(net, "BW", "mine"),
+    )  # fmt: skip
+    assert code == 0, document["findings"]
+    assert document["status"] == "PASS"
+    assert document["findings"] == []
+    assert {log["log"] for log in document["logs"]} == set(MEMBERS)
+    assert document["accepted"] == document["entries"] > 0
+    assert json.loads(report.read_text())["status"] == "PASS"
+    assert table.read_text().splitlines() == ["log,seq,code,detail"]
+    # The mine's parcel, from production to the certificate, with the sealed invoice it can read.
+    [held] = document["custody"]
+    assert [e["event"] for e in held["events"]] == ["created", "transferred", "consumed"]
+    assert list(document["invoices"].values()) == ["INV-BW-1"]
+
+
+def test_audit_of_one_log_brings_in_the_logs_it_references(net: Devnet) -> None:
+    code, document = kp_json(
+        "audit", "--log", "IN", "--node", net.url("IN"), "--member", "IN:trader",
+        "--key-file", key_file(net, "IN", "trader"),
+    )  # fmt: skip
+    assert code == 0, document["findings"]
+    assert {log["log"] for log in document["logs"]} == set(MEMBERS)
+    held = {c["parcel"] for c in document["custody"]}
+    assert held == {"IN-EU-1", "IN-AE-1"}
+
+
+def test_stats_of_the_scenario(net: Devnet) -> None:
+    code, stats = kp_json("stats", "--from", _day(-1), "--to", _day(1), *nodes(net), *trust(net))
+    assert code == 0, stats
+    assert stats["anomalies"] == []
+    bw, eu, india = (stats["participants"][p] for p in ("BW", "EU", "IN"))
+    assert bw["production"]["centicarats"] == 1_250_000  # 12,500 ct
+    assert bw["production"]["count"] == 1
+    assert bw["exports"]["by_destination"] == {"EU": {"centicarats": 1_250_000, "count": 1}}
+    assert set(eu["imports"]["by_source"]) == {"BW", "CA"}
+    assert set(eu["imports"]["by_origin"]) == {"BW", "CA"}
+    assert india["imports"]["centicarats"] == 1_000_000 + 1_079_000  # 20,790 ct
+    assert india["imports"]["count"] == 2
+    assert eu["exports"]["value_usd_cents"] is None
+    assert eu["exports"]["sealed"] == 2
+
+
+def test_stats_show_values_to_a_member(net: Devnet) -> None:
+    code, stats = kp_json(
+        "stats", "--from", _day(-1), "--to", _day(1), *nodes(net),
+        "--member", "EU:officer", "--key-file", key_file(net, "EU", "officer"),
+    )  # fmt: skip
+    assert code == 0, stats
+    eu = stats["participants"]["EU"]
+    # The scenario seals 150 USD per centicarat.
+    assert eu["exports"]["value_usd_cents"] == (1_000_000 + 1_079_000) * 15_000
+    assert eu["exports"]["sealed"] == 0
+    assert stats["member"] == "EU:officer"
+
+
+# --- submit (last: these append to BW's log) ---------------------------------------------------
+
+
+def _signer(net: Devnet, member: str, operator: str) -> list[str]:
+    return ["--key-file", key_file(net, member, operator), "--operator", operator, "--log", member]
+
+
+def test_submit_produce_answers_a_receipt_that_resolves(net: Devnet) -> None:
+    code, receipt = kp_json(
+        "submit", "produce", "BW-CLI-0001", "--centicarats", "50000", "--hs-code", "7102.10",
+        "--produced-on", _day(-5), *_signer(net, "BW", "mine"), "--node", net.url("BW"),
+        "--wait", "witnessed",
+    )  # fmt: skip
+    assert code == 0, receipt
+    assert receipt["status"] == "accepted"
+    entry = httpx.get(f"{net.url('BW')}/v1/entries/{receipt['entry_hash']}")
+    assert entry.status_code == 200
+    assert entry.json()["seq"] == receipt["seq"]
+    assert receipt["parcels"] == [f"BW:{receipt['seq']}:{receipt['entry_hash']}:0"]
+
+
+def test_submit_of_a_double_spend_is_refused_with_its_code(net: Devnet) -> None:
+    spent = parcel_of(net, "bw_produce", "BW")  # consumed by certificate BW-2026-0001
+    code, refused = kp_json(
+        "submit", "transfer", spent, "--to", "trader", "--invoice", "INV-TWICE",
+        *_signer(net, "BW", "mine"), *nodes(net),
+    )  # fmt: skip
+    assert code == 1
+    assert (refused["status"], refused["code"]) == ("refused", "parcel.not_live")
