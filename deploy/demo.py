@@ -118,6 +118,9 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        # A second Ctrl-C must not leave nodes running behind a half-finished shutdown.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         step("stopping the network")
         subprocess.run(
             [str(PYTHON), "-m", "node.cli", "devnet", "down", "--dir", str(NET)],
