@@ -83,6 +83,7 @@ class Replicator:
         self._commit = asyncio.Event()
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- the charter's view of the network ----------------------------------------------------
 
@@ -103,6 +104,7 @@ class Replicator:
     # --- running ------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._tasks.append(asyncio.create_task(self._pull_forever(), name="pull"))
         self._tasks.append(asyncio.create_task(self._push_forever(), name="push"))
 
@@ -318,6 +320,7 @@ class Replicator:
 
     async def _push_forever(self) -> None:
         believed: dict[str, int] = {}  # the size each witness last said it cosigned
+        shared: dict[str, int] = {}  # the witnessed size each peer was last sent, cosigned
         in_flight: dict[str, asyncio.Task[None]] = {}
         while True:
             with contextlib.suppress(TimeoutError):
@@ -330,12 +333,18 @@ class Replicator:
             for peer, url in peers.items():
                 task = in_flight.get(peer)
                 if task is None or task.done():  # one request in flight per peer
-                    in_flight[peer] = asyncio.create_task(self._push_to(peer, url, believed))
+                    in_flight[peer] = asyncio.create_task(
+                        self._push_to(peer, url, believed, shared)
+                    )
 
-    async def _push_to(self, peer: str, url: str, believed: dict[str, int]) -> None:
+    async def _push_to(
+        self, peer: str, url: str, believed: dict[str, int], shared: dict[str, int]
+    ) -> None:
         charter = self.charter()
         # Until this witness has cosigned our newest checkpoint: a 409 tells its size, and a
-        # commit made while a request was in flight is pushed right after it.
+        # commit made while a request was in flight is pushed right after it. Once the newest
+        # checkpoint is witnessed, it goes once more to every peer with all its cosignatures,
+        # so that every copy of our log is served witnessed without waiting for a pull.
         for _ in range(8):
             with self.node.store.read() as reader:
                 own = reader.log(self.node.log)
@@ -344,14 +353,15 @@ class Replicator:
                     return
                 size, note = latest
                 old = believed.get(peer, 0)
-                if old >= size:
+                sharing = old >= size and witnessed(reader, self.node.log) == size
+                if old >= size and not (sharing and shared.get(peer, 0) < size):
                     return
                 proof = own.consistency_proof(old, size) if 0 < old < size else []
             body = (
-                f"old {old}\n"
+                f"old {min(old, size)}\n"
                 + "".join(base64.b64encode(h).decode() + "\n" for h in proof)
                 + "\n"
-                + _log_signed_part(note)
+                + note
             )
             try:
                 response = await self.client.post(
@@ -374,6 +384,9 @@ class Replicator:
                 )
                 return
             believed[peer] = size
+            if sharing:
+                shared[peer] = size
+                continue
             lines = [line for line in response.text.split("\n") if line.startswith("— ")]
             keys = charter.cosigner_keys(exclude=self.node.log)
             try:
@@ -390,8 +403,11 @@ class Replicator:
                 writer, self.node.log, size, lines, keys, charter.policy.witness_quorum
             )
             after = witnessed(writer, self.node.log)
-        if after > before and self.on_witnessed is not None:
-            self.on_witnessed(after)
+        if after > before and self._loop is not None:
+            # Share the witnessed checkpoint with every peer now (this runs in a worker thread).
+            self._loop.call_soon_threadsafe(self._commit.set)
+            if self.on_witnessed is not None:
+                self.on_witnessed(after)
         return count
 
     # --- HTTP ---------------------------------------------------------------------------------
