@@ -11,7 +11,6 @@ import asyncio
 import base64
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
@@ -22,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from node import crypto, explorer, httpsig, merkle, notes
 from node.bundle import BUNDLE_MEDIA_TYPE, build_bundle
@@ -797,10 +797,14 @@ async def _await_witnessed(request: Request, size: int) -> bool:
 async def _submit_one(node: LedgerNode, item: Value) -> Receipt:
     if not isinstance(item, dict) or not {"signed"} <= item.keys() <= {"signed", "disclosures"}:
         raise RecordError("a submission is {signed, disclosures?}", code="request.submission_shape")
+    # The body was decoded strictly, so this re-encoding is the record's canonical bytes; its
+    # shape is checked here, once, and malformed records never queue.
     signed = encode(item["signed"])
-    SignedRecord.parse(signed)  # refuse malformed records before they queue
+    parsed = SignedRecord.from_value(item["signed"], raw=signed)
     disclosed = item.get("disclosures")
-    future = node.sequencer().submit(signed, None if disclosed is None else encode(disclosed))
+    future = node.sequencer().submit(
+        signed, None if disclosed is None else encode(disclosed), parsed=parsed
+    )
     try:
         return await asyncio.wait_for(asyncio.wrap_future(future), node.settings.request_timeout)
     except TimeoutError as exc:
@@ -991,6 +995,64 @@ def _fork_evidence(log_id: str, ours: str, theirs: str) -> Evidence:
 # --- installation ------------------------------------------------------------------------------
 
 
+class _HeaderLimit:
+    """431 for requests whose header names and values exceed the limit (plain ASGI: it runs on
+    every request, so it must cost next to nothing)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = sum(len(k) + len(v) for k, v in scope["headers"])
+            if size > self.limit:
+                refusal = problem(
+                    431, "request.headers_too_large", f"headers of {size} bytes, over {self.limit}"
+                )
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class _RequestLog:
+    """One JSON log line and one latency observation per request (plain ASGI)."""
+
+    def __init__(self, app: ASGIApp, metrics: NodeMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            seconds = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            self.metrics.request_seconds.labels(method, route, str(status)).observe(seconds)
+            log.info(
+                "request",
+                extra={
+                    "method": method,
+                    "path": scope["path"],
+                    "status": status,
+                    "ms": round(seconds * 1000, 2),
+                },
+            )
+
+
 def _document_problems(app: FastAPI) -> None:
     """Make the OpenAPI document say what the node answers: every error as problem+json (the
     handlers below turn FastAPI's 422 validation errors into 400 problems), and a ``default``
@@ -1063,38 +1125,5 @@ def install(app: FastAPI, node: LedgerNode, metrics: NodeMetrics) -> None:
         log.exception("unexpected error", extra={"path": request.url.path})
         return problem(500, "internal.error", "the node failed; the failure is logged")
 
-    @app.middleware("http")
-    async def header_limit(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        size = sum(len(k) + len(v) for k, v in request.headers.raw)
-        if size > node.settings.max_header_bytes:
-            return problem(
-                431,
-                "request.headers_too_large",
-                f"headers of {size} bytes, over {node.settings.max_header_bytes}",
-            )
-        return await call_next(request)
-
-    @app.middleware("http")
-    async def request_log(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        seconds = time.perf_counter() - started
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.request_seconds.labels(request.method, path, str(response.status_code)).observe(
-            seconds
-        )
-        log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": request.url.path,
-                "status": response.status_code,
-                "ms": round(seconds * 1000, 2),
-            },
-        )
-        return response
+    app.add_middleware(_RequestLog, metrics=metrics)
+    app.add_middleware(_HeaderLimit, limit=node.settings.max_header_bytes)

@@ -108,6 +108,7 @@ class Submission:
 
     record: bytes
     disclosures: bytes | None = None
+    parsed: SignedRecord | None = None  # ``record`` already parsed strictly by the caller
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +183,13 @@ class Sequencer:
         self._thread.join()
         self._thread = None
 
-    def submit(self, record: bytes, disclosures: bytes | None = None) -> Future[Receipt]:
+    def submit(
+        self,
+        record: bytes,
+        disclosures: bytes | None = None,
+        *,
+        parsed: SignedRecord | None = None,
+    ) -> Future[Receipt]:
         """Queue one encoded signed record; the future resolves after the durable commit.
 
         The future fails with a ``LedgerError`` if the record is refused.
@@ -195,7 +202,7 @@ class Sequencer:
             raise SequencerStoppedError("the sequencer is not running")
         future: Future[Receipt] = Future()
         try:
-            self._queue.put_nowait(_Queued(Submission(record, disclosures), future))
+            self._queue.put_nowait(_Queued(Submission(record, disclosures, parsed), future))
         except queue.Full:
             raise SequencerBusyError("too many records waiting; retry later") from None
         return future
@@ -263,7 +270,7 @@ class Sequencer:
                 if isinstance(submission, bytes):
                     submission = Submission(submission)
                 try:
-                    signed = SignedRecord.parse(submission.record)
+                    signed = submission.parsed or SignedRecord.parse(submission.record)
                     if signed.log != self.log:
                         raise RecordError(
                             f"record is for log {signed.log}, this is log {self.log}",
