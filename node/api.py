@@ -38,7 +38,7 @@ from node.errors import (
     StoreError,
 )
 from node.ledger import LedgerNode, NotAdoptedError
-from node.log import Receipt, SequencerBusyError, SequencerStoppedError
+from node.log import Receipt, SequencerBusyError, SequencerStoppedError, Submission
 from node.metrics import NodeMetrics
 from node.notes import TlogProof
 from node.records import EntryRef, SignedRecord
@@ -249,8 +249,9 @@ def _json(value: Value) -> Any:
 
 def _receipt(
     receipt: Receipt, node: LedgerNode | None = None, witnessed_now: bool = False
-) -> ReceiptModel:
-    """The receipt as sent; when witnessed, against the newest witnessed checkpoint."""
+) -> dict[str, Any]:
+    """The receipt as sent (``ReceiptModel``); when witnessed, against the newest witnessed
+    checkpoint. Built as a plain dict: batches send hundreds."""
     checkpoint, proof = receipt.checkpoint, receipt.proof
     if witnessed_now and node is not None:
         with node.store.read() as reader:
@@ -259,26 +260,25 @@ def _receipt(
             if note is not None and size > receipt.seq:
                 checkpoint = note
                 proof = tuple(reader.log(node.log).inclusion_proof(receipt.seq, size))
-    return ReceiptModel(
-        entry_hash=receipt.entry_hash.hex(),
-        log=receipt.log,
-        seq=receipt.seq,
-        checkpoint=checkpoint,
-        proof=[_b64(h) for h in proof],
-        tlog_proof=TlogProof(receipt.seq, proof, checkpoint).to_text(),
-        witnessed=witnessed_now,
-    )
+    return {
+        "entry_hash": receipt.entry_hash.hex(),
+        "log": receipt.log,
+        "seq": receipt.seq,
+        "checkpoint": checkpoint,
+        "proof": [_b64(h) for h in proof],
+        "tlog_proof": TlogProof(receipt.seq, proof, checkpoint).to_text(),
+        "witnessed": witnessed_now,
+    }
 
 
-def _problem_model(error: LedgerError) -> Problem:
-    status = _status(error)
-    return Problem(
-        type=f"urn:kp-ledger:problem:{error.code}",
-        title=error.code,
-        status=status,
-        detail=error.message,
-        code=error.code,
-    )
+def _problem_json(error: LedgerError) -> dict[str, Any]:
+    return {
+        "type": f"urn:kp-ledger:problem:{error.code}",
+        "title": error.code,
+        "status": _status(error),
+        "detail": error.message,
+        "code": error.code,
+    }
 
 
 def _parcel(parcel: ParcelState) -> ParcelModel:
@@ -748,31 +748,27 @@ async def submit_records(
                 code="request.batch_size",
                 status=400,
             )
-        results = await asyncio.gather(
-            *(_submit_one(node, item) for item in items), return_exceptions=True
-        )
+        results = await _submit_batch(node, items)
         accepted = [r for r in results if isinstance(r, Receipt)]
         witnessed_ok = False
         if wait == "witnessed" and accepted:
             witnessed_ok = await _await_witnessed(request, max(r.seq for r in accepted) + 1)
-        out = []
+        out: list[dict[str, Any]] = []
         for result in results:
             if isinstance(result, Receipt):
-                out.append(BatchResult(receipt=_receipt(result, node, witnessed_ok)))
-            elif isinstance(result, LedgerError):
-                request.app.state.metrics.records_refused.labels(result.code).inc()
-                out.append(BatchResult(problem=_problem_model(result)))
+                out.append({"receipt": _receipt(result, node, witnessed_ok)})
             else:
-                raise result
+                request.app.state.metrics.records_refused.labels(result.code).inc()
+                out.append({"problem": _problem_json(result)})
         status = 202 if wait == "witnessed" and accepted and not witnessed_ok else 200
-        return JSONResponse(BatchResponse(results=out).model_dump(), status_code=status)
-    receipt = await _submit_one(node, value)
+        return JSONResponse({"results": out}, status_code=status)
+    [outcome] = await _submit_batch(node, [value])
+    if isinstance(outcome, LedgerError):
+        raise outcome
     if wait == "committed":
-        return _receipt(receipt)
-    done = await _await_witnessed(request, receipt.seq + 1)
-    return JSONResponse(
-        _receipt(receipt, node, done).model_dump(), status_code=200 if done else 202
-    )
+        return JSONResponse(_receipt(outcome))
+    done = await _await_witnessed(request, outcome.seq + 1)
+    return JSONResponse(_receipt(outcome, node, done), status_code=200 if done else 202)
 
 
 async def _await_witnessed(request: Request, size: int) -> bool:
@@ -794,7 +790,36 @@ async def _await_witnessed(request: Request, size: int) -> bool:
     return True
 
 
-async def _submit_one(node: LedgerNode, item: Value) -> Receipt:
+async def _submit_batch(node: LedgerNode, items: list[Value]) -> list[Receipt | LedgerError]:
+    """Shape-check each submission, queue the well-formed ones as one batch, and return one
+    result per item, in order."""
+    results: list[Receipt | LedgerError | None] = []
+    queued: list[Submission] = []
+    for item in items:
+        try:
+            queued.append(_submission(item))
+            results.append(None)
+        except LedgerError as exc:
+            results.append(exc)
+    if queued:
+        future = node.sequencer().submit_many(queued)
+        try:
+            answers = await asyncio.wait_for(
+                asyncio.wrap_future(future), node.settings.request_timeout
+            )
+        except TimeoutError as exc:
+            raise ApiError(
+                "the sequencer did not answer in time; the records may still be appended, "
+                "and submitting them again returns their receipts",
+                code="sequencer.timeout",
+                status=503,
+            ) from exc
+        pending = iter(answers)
+        results = [next(pending) if r is None else r for r in results]
+    return [r for r in results if r is not None]
+
+
+def _submission(item: Value) -> Submission:
     if not isinstance(item, dict) or not {"signed"} <= item.keys() <= {"signed", "disclosures"}:
         raise RecordError("a submission is {signed, disclosures?}", code="request.submission_shape")
     # The body was decoded strictly, so this re-encoding is the record's canonical bytes; its
@@ -802,18 +827,7 @@ async def _submit_one(node: LedgerNode, item: Value) -> Receipt:
     signed = encode(item["signed"])
     parsed = SignedRecord.from_value(item["signed"], raw=signed)
     disclosed = item.get("disclosures")
-    future = node.sequencer().submit(
-        signed, None if disclosed is None else encode(disclosed), parsed=parsed
-    )
-    try:
-        return await asyncio.wait_for(asyncio.wrap_future(future), node.settings.request_timeout)
-    except TimeoutError as exc:
-        raise ApiError(
-            "the sequencer did not answer in time; the record may still be appended, "
-            "and submitting it again returns its receipt",
-            code="sequencer.timeout",
-            status=503,
-        ) from exc
+    return Submission(signed, None if disclosed is None else encode(disclosed), parsed)
 
 
 # --- witness --------------------------------------------------------------------------------------

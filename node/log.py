@@ -113,8 +113,8 @@ class Submission:
 
 @dataclass(frozen=True, slots=True)
 class _Queued:
-    submission: Submission
-    future: Future[Receipt]
+    submissions: tuple[Submission, ...]
+    future: Future[list[Receipt | LedgerError]]
 
 
 class Sequencer:
@@ -198,11 +198,36 @@ class Sequencer:
             SequencerStoppedError: the sequencer is not running.
             SequencerBusyError: the queue is full.
         """
+        outcome = self.submit_many([Submission(record, disclosures, parsed)])
+        future: Future[Receipt] = Future()
+
+        def settle(done: Future[list[Receipt | LedgerError]]) -> None:
+            try:
+                [result] = done.result()
+            except BaseException as exc:  # the batch's transaction failed
+                future.set_exception(exc)
+                return
+            if isinstance(result, Receipt):
+                future.set_result(result)
+            else:
+                future.set_exception(result)
+
+        outcome.add_done_callback(settle)
+        return future
+
+    def submit_many(self, submissions: Sequence[Submission]) -> Future[list[Receipt | LedgerError]]:
+        """Queue several submissions at once (an HTTP batch): one future for all their results,
+        in order, resolved after the durable commit that holds them.
+
+        Raises:
+            SequencerStoppedError: the sequencer is not running.
+            SequencerBusyError: the queue is full.
+        """
         if self._thread is None or self._stopping:
             raise SequencerStoppedError("the sequencer is not running")
-        future: Future[Receipt] = Future()
+        future: Future[list[Receipt | LedgerError]] = Future()
         try:
-            self._queue.put_nowait(_Queued(Submission(record, disclosures, parsed), future))
+            self._queue.put_nowait(_Queued(tuple(submissions), future))
         except queue.Full:
             raise SequencerBusyError("too many records waiting; retry later") from None
         return future
@@ -213,9 +238,10 @@ class Sequencer:
             if first is None:
                 return
             batch = [first]
+            count = len(first.submissions)
             deadline = time.monotonic() + self._max_delay
             stop_after = False
-            while len(batch) < self._max_batch:
+            while count < self._max_batch:
                 try:
                     item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
@@ -224,19 +250,20 @@ class Sequencer:
                     stop_after = True
                     break
                 batch.append(item)
+                count += len(item.submissions)
             try:
-                results = self.append_batch([s.submission for s in batch])
+                results = self.append_batch([s for item in batch for s in item.submissions])
             except BaseException as exc:  # the transaction aborted: nobody's record is in
-                for s in batch:
-                    s.future.set_exception(exc)
+                for item in batch:
+                    item.future.set_exception(exc)
                 if not isinstance(exc, Exception):
                     raise
             else:
-                for s, result in zip(batch, results, strict=True):
-                    if isinstance(result, Receipt):
-                        s.future.set_result(result)
-                    else:
-                        s.future.set_exception(result)
+                start = 0
+                for item in batch:
+                    end = start + len(item.submissions)
+                    item.future.set_result(results[start:end])
+                    start = end
             if stop_after:
                 return
 
