@@ -266,11 +266,18 @@ class Entry:
             raise RecordError(f"bad entry seq {seq!r}", code="entry.malformed")
         if not isinstance(prev, bytes) or len(prev) != HASH_SIZE:
             raise RecordError("entry prev must be a 32-byte hash", code="entry.malformed")
+        time = _instant(value["time"], "entry time")
+        # ``data`` is canonical, so the signed record's bytes are what lies between the fields
+        # before it and the field after it (``Entry.encode`` in reverse): no second encoding.
+        head = encode_map({"prev": encode(prev), "seq": encode(seq), "signed": b"", "time": b""})
+        head = head.removesuffix(encode("time"))
+        tail = encode("time") + encode(time)
+        signed_raw = bytes(data[len(head) : len(data) - len(tail)])
         return cls(
             seq=seq,
             prev=prev,
-            time=_instant(value["time"], "entry time"),
-            signed=SignedRecord.from_value(value["signed"]),
+            time=time,
+            signed=SignedRecord.from_value(value["signed"], raw=signed_raw),
         )
 
 
