@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -113,8 +114,12 @@ class Submission:
 
 @dataclass(frozen=True, slots=True)
 class _Queued:
+    """Queued work: one submission answered by its own future (``single``), or a batch whose
+    future gets the list of results."""
+
     submissions: tuple[Submission, ...]
-    future: Future[list[Receipt | LedgerError]]
+    future: Future[Any]
+    single: bool = False
 
 
 class Sequencer:
@@ -198,21 +203,8 @@ class Sequencer:
             SequencerStoppedError: the sequencer is not running.
             SequencerBusyError: the queue is full.
         """
-        outcome = self.submit_many([Submission(record, disclosures, parsed)])
         future: Future[Receipt] = Future()
-
-        def settle(done: Future[list[Receipt | LedgerError]]) -> None:
-            try:
-                [result] = done.result()
-            except BaseException as exc:  # the batch's transaction failed
-                future.set_exception(exc)
-                return
-            if isinstance(result, Receipt):
-                future.set_result(result)
-            else:
-                future.set_exception(result)
-
-        outcome.add_done_callback(settle)
+        self._put(_Queued((Submission(record, disclosures, parsed),), future, single=True))
         return future
 
     def submit_many(self, submissions: Sequence[Submission]) -> Future[list[Receipt | LedgerError]]:
@@ -223,14 +215,17 @@ class Sequencer:
             SequencerStoppedError: the sequencer is not running.
             SequencerBusyError: the queue is full.
         """
+        future: Future[list[Receipt | LedgerError]] = Future()
+        self._put(_Queued(tuple(submissions), future))
+        return future
+
+    def _put(self, work: _Queued) -> None:
         if self._thread is None or self._stopping:
             raise SequencerStoppedError("the sequencer is not running")
-        future: Future[list[Receipt | LedgerError]] = Future()
         try:
-            self._queue.put_nowait(_Queued(tuple(submissions), future))
+            self._queue.put_nowait(work)
         except queue.Full:
             raise SequencerBusyError("too many records waiting; retry later") from None
-        return future
 
     def _run(self) -> None:
         while True:
@@ -262,7 +257,13 @@ class Sequencer:
                 start = 0
                 for item in batch:
                     end = start + len(item.submissions)
-                    item.future.set_result(results[start:end])
+                    result = results[start]
+                    if not item.single:
+                        item.future.set_result(results[start:end])
+                    elif isinstance(result, Receipt):
+                        item.future.set_result(result)
+                    else:
+                        item.future.set_exception(result)
                     start = end
             if stop_after:
                 return
