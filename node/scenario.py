@@ -15,13 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from client.sdk import LedgerClient, Operator, ProblemError
 from node import crypto
-from node.encoding import Value, encode
+from node.encoding import Value
 from node.errors import LedgerError
-from node.records import sign_record
-from node.sealing import seal
 
 __all__ = ["ScenarioError", "run_scenario"]
 
@@ -36,15 +33,13 @@ class ScenarioError(LedgerError):
 class _Participant:
     """One participant's node and operator keys, as ``devnet.json`` describes them."""
 
-    def __init__(self, member: str, info: dict[str, Any], client: httpx.Client) -> None:
+    def __init__(self, member: str, info: dict[str, Any], client: LedgerClient) -> None:
         self.member = member
-        self.url = str(info["url"])
-        self.keys = {
-            name: crypto.load_private_key(Path(op["key_file"]))
+        self.client = client
+        self.operators = {
+            name: Operator(member, name, crypto.load_private_key(Path(op["key_file"])))
             for name, op in info["operators"].items()
         }
-        self.client = client
-        self.clock = time.time_ns() // 1_000_000
 
     def submit(
         self,
@@ -54,36 +49,18 @@ class _Participant:
         by: str,
         sealed: dict[str, Value] | None = None,
     ) -> dict[str, Any]:
-        self.clock += 1
-        commitments, disclosures = seal(sealed or {})
-        record: dict[str, Value] = {
-            "v": 1,
-            "type": record_type,
-            "log": self.member,
-            "time": self.clock,
-            "body": body,
-            "sealed": dict(commitments),
-        }
-        signed = sign_record(record, [(by, self.keys[by])])
-        submission: dict[str, Value] = {"signed": signed.to_value()}
-        if disclosures:
-            submission["disclosures"] = {f: [s, v] for f, (s, v) in disclosures.items()}
+        signed = self.operators[by].sign(record_type, body, sealed_values=sealed)
         deadline = time.monotonic() + PENDING_SECONDS
         while True:
-            response = self.client.post(
-                f"{self.url}/v1/records",
-                params={"wait": "witnessed"},
-                content=encode(submission),
-                headers={"content-type": "application/msgpack"},
-            )
-            # 409: the node has not replicated the log this record points into yet.
-            if response.status_code != 409 or time.monotonic() > deadline:
-                break
+            try:
+                return self.client.submit(*signed, wait="witnessed")
+            except ProblemError as refused:
+                # The node has not replicated the log this record points into yet: wait.
+                if refused.code != "reference.unknown" or time.monotonic() > deadline:
+                    raise ScenarioError(
+                        f"{self.member} refused {record_type}: {refused.message}"
+                    ) from refused
             time.sleep(0.2)
-        if response.status_code not in (200, 202):
-            raise ScenarioError(f"{self.member} refused {record_type}: {response.text[:500]}")
-        receipt: dict[str, Any] = response.json()
-        return receipt
 
 
 def _ref(receipt: dict[str, Any], out: int | None = None) -> list[Value]:
@@ -106,8 +83,9 @@ def run_scenario(description: dict[str, Any]) -> dict[str, str]:
     day = today.isoformat()
     expires = (today + datetime.timedelta(days=30)).isoformat()
     steps: dict[str, str] = {}
-    with httpx.Client(timeout=60) as client:
-        p = {m: _Participant(m, members[m], client) for m in MEMBERS}
+    clients = {m: LedgerClient(members[m]["url"], timeout=60) for m in MEMBERS}
+    try:
+        p = {m: _Participant(m, members[m], clients[m]) for m in MEMBERS}
 
         def record(step: str, receipt: dict[str, Any]) -> dict[str, Any]:
             steps[step] = receipt["entry_hash"]
@@ -276,4 +254,7 @@ def run_scenario(description: dict[str, Any]) -> dict[str, str]:
         )
         final = confirm("IN", re_export, "IN-AE-1", 1_079_000, "7102.10", "in_confirms_ae")
         steps["final"] = final["entry_hash"]
+    finally:
+        for client in clients.values():
+            client.close()
     return steps
