@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from node import merkle
+from node.crypto import load_public_key, verify
 from node.encoding import Value, decode_trusted, encode
 from node.errors import EncodingError, LedgerError, PendingError, RecordError, RuleError
 from node.notes import Checkpoint
 from node.records import Entry
-from node.rules import check
+from node.rules import Verified, check
 from node.state import LedgerState
 from node.store import LogReader, StoreReader, StoreWriter
 
@@ -38,6 +39,7 @@ __all__ = [
     "list_evidence",
     "quarantined",
     "record_evidence",
+    "verify_ahead",
 ]
 
 
@@ -112,6 +114,8 @@ def extend(
     checkpoint: Checkpoint,
     note: str,
     entries: Sequence[bytes],
+    *,
+    verified: Callable[[int], Verified] | None = None,
 ) -> Extension:
     """Append ``entries`` (the log's seq ``size .. checkpoint.size - 1``) after re-validating.
 
@@ -121,6 +125,8 @@ def extend(
         checkpoint: the parsed checkpoint, whose note the caller verified with the origin's key.
         note: the signed checkpoint note, stored once the replica reaches its size.
         entries: the fetched entries, in order.
+        verified: for an offset into ``entries``, signatures already verified for it (see
+            ``verify_ahead``); the rules verify every other signature themselves.
 
     Raises:
         QuarantinedError: the log is quarantined.
@@ -150,7 +156,9 @@ def extend(
                 raise RuleError(
                     f"entry at {log}/{seq} says {entry.signed.log}/{entry.seq}", code="entry.order"
                 )
-            effects = check(state, entry, leaves[offset])
+            effects = check(
+                state, entry, leaves[offset], verified=verified(offset) if verified else ()
+            )
         except PendingError as pending:
             return Extension(size=seq, pending=pending)
         except (RuleError, RecordError, EncodingError) as broken:
@@ -195,6 +203,31 @@ def _extended(reader: LogReader, size: int, leaves: list[bytes]) -> merkle.Subtr
         return found
 
     return subtree
+
+
+def verify_ahead(
+    entries: Sequence[bytes], keys: Mapping[str, Iterable[bytes]]
+) -> frozenset[tuple[bytes, bytes, bytes]]:
+    """Verify the signatures of ``entries`` with the keys their signers held when the range was
+    fetched (``keys``: signer id or ``@log`` to its candidate raw public keys), for
+    ``rules.check`` to skip.
+
+    Runs in a worker process while the replica applies earlier entries, so that signature
+    checks and the rest of re-validation use both cores. Anything it cannot settle — an entry
+    that does not parse, a signer registered within the range — is left for the rules.
+    """
+    found = set()
+    for raw in entries:
+        try:
+            signed = Entry.parse(raw).signed
+        except LedgerError:
+            continue
+        for sig in signed.sigs:
+            for key in keys.get(sig.by, ()):
+                if verify(load_public_key(key), sig.sig, signed.payload):
+                    found.add((key, sig.sig, signed.record_hash))
+                    break
+    return frozenset(found)
 
 
 # --- evidence and quarantine -------------------------------------------------------------------

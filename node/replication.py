@@ -18,8 +18,10 @@ import asyncio
 import base64
 import contextlib
 import logging
+import multiprocessing
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import httpx
@@ -29,6 +31,7 @@ from node.charter import Charter, SignedCharter
 from node.encoding import Value, decode
 from node.errors import LedgerError, NoteError, PendingError
 from node.ledger import LedgerNode
+from node.records import LOG_SIGNER, Entry, OperatorRegister
 from node.replica import (
     Evidence,
     Extension,
@@ -38,6 +41,7 @@ from node.replica import (
     extend,
     quarantined,
     record_evidence,
+    verify_ahead,
 )
 from node.witness import add_cosignatures, witnessed
 
@@ -46,6 +50,8 @@ __all__ = ["PeerError", "Replicator"]
 log = logging.getLogger("kp.replication")
 
 PAGE_ENTRIES = 1000
+VERIFY_AHEAD_MIN = 512  # entries in one catch-up before signatures are checked in a worker
+VERIFY_AHEAD_CHUNK = 2000
 MAX_BACKOFF = 5.0
 
 
@@ -84,6 +90,7 @@ class Replicator:
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._pool: ProcessPoolExecutor | None = None
 
     # --- the charter's view of the network ----------------------------------------------------
 
@@ -115,6 +122,9 @@ class Replicator:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     def notify_commit(self) -> None:
         """Called (from the sequencer thread, via the loop) after each commit of our log."""
@@ -230,15 +240,60 @@ class Replicator:
     def _extend(
         self, log_id: str, checkpoint: notes.Checkpoint, note: str, entries: list[bytes]
     ) -> Extension:
+        verified = self._verify_ahead(log_id, entries)
         try:
             with self.node.store.write() as writer:
-                done = extend(writer, log_id, checkpoint, note, entries)
+                done = extend(writer, log_id, checkpoint, note, entries, verified=verified)
         except InvalidEntryError as invalid:
             self.report(invalid.evidence)
             raise
         if done.pending is not None and done.pending.code == "charter.unknown":
             raise done.pending
         return done
+
+    def _verify_ahead(
+        self, log_id: str, entries: list[bytes]
+    ) -> Callable[[int], frozenset[tuple[bytes, bytes, bytes]]] | None:
+        """For a long range (a node catching up), have a worker process verify signatures chunk
+        by chunk while this thread applies the entries before them; ``None`` for short ranges,
+        where starting the work costs more than it saves."""
+        if len(entries) < VERIFY_AHEAD_MIN:
+            return None
+        keys = self._signer_keys(log_id, entries)
+        if self._pool is None:
+            # spawn: a forked child would inherit the open LMDB environment.
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
+        chunks = [
+            self._pool.submit(verify_ahead, entries[start : start + VERIFY_AHEAD_CHUNK], keys)
+            for start in range(0, len(entries), VERIFY_AHEAD_CHUNK)
+        ]
+
+        def verified(offset: int) -> frozenset[tuple[bytes, bytes, bytes]]:
+            return chunks[offset // VERIFY_AHEAD_CHUNK].result()
+
+        return verified
+
+    def _signer_keys(self, log_id: str, entries: list[bytes]) -> dict[str, set[bytes]]:
+        """Every key the log's signers may use in ``entries``: those registered now, those the
+        range itself registers, and the log key. Which one is in force for an entry stays the
+        rules' decision: a verified triple names its key."""
+        keys: dict[str, set[bytes]] = {}
+        with self.node.state() as state:
+            for op in state.operators(log_id):
+                keys.setdefault(op.operator, set()).add(op.public_key)
+            charter = state.adopted_charter(log_id) or self.charter()
+        if log_id in charter.participants:
+            keys.setdefault(LOG_SIGNER, set()).add(charter.participants[log_id].log_key)
+        for raw in entries:
+            if b"operator.register" not in raw:  # registrations are rare: parse only those
+                continue
+            with contextlib.suppress(LedgerError):
+                body = Entry.parse(raw).signed.body
+                if isinstance(body, OperatorRegister):
+                    keys.setdefault(body.operator, set()).add(body.public_key)
+        return keys
 
     def report(self, evidence: Evidence) -> None:
         """Store evidence and quarantine the log it concerns; say so loudly."""

@@ -12,7 +12,7 @@ Decisions where DESIGN §6 is silent are in ``docs/decisions/0007`` to ``0010``.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -46,7 +46,7 @@ from node.state import (
     ParcelState,
 )
 
-__all__ = ["KIND_ROLES", "PPM", "check", "entry_date", "within_tolerance"]
+__all__ = ["KIND_ROLES", "PPM", "Verified", "check", "entry_date", "within_tolerance"]
 
 PPM = 1_000_000
 
@@ -72,13 +72,22 @@ def within_tolerance(measured: int, reference: int, tolerance_ppm: int) -> bool:
     return abs(measured - reference) * PPM <= reference * tolerance_ppm
 
 
-def check(state: LedgerView, entry: Entry, entry_hash: bytes) -> Effects:
+Verified = Container[tuple[bytes, bytes, bytes]]
+"""``(public key, signature, record hash)`` triples already known to verify: a replica checks
+signatures in another process ahead of the rules, and the rules then skip exactly those."""
+
+
+def check(
+    state: LedgerView, entry: Entry, entry_hash: bytes, *, verified: Verified = ()
+) -> Effects:
     """Decide whether ``entry`` may be appended to its log, given the state just before it.
 
     Args:
         state: the ledger state before the entry (every log this store holds).
         entry: the entry, with its seq, prev and time already assigned.
         entry_hash: its leaf hash (the entry hash).
+        verified: signatures already verified with the very key, signature and payload the
+            rules would check; any other signature is verified here.
 
     Returns:
         What the entry changes in the state.
@@ -93,7 +102,7 @@ def check(state: LedgerView, entry: Entry, entry_hash: bytes) -> Effects:
     _check_chain(state, entry)
     head = Head(entry.seq, entry_hash, entry.time)
     if isinstance(body, CharterAdopt):
-        return replace(_charter_adopt(state, entry, here, body), head=head)
+        return replace(_charter_adopt(state, entry, here, body, verified), head=head)
     charter = state.adopted_charter(log)
     if charter is None:
         raise RuleError(
@@ -107,7 +116,7 @@ def check(state: LedgerView, entry: Entry, entry_hash: bytes) -> Effects:
             f"{log} is an observer: it witnesses, and keeps no parcels or certificates",
             code="participant.observer",
         )
-    signers = _check_signatures(state, charter, entry)
+    signers = _check_signatures(state, charter, entry, verified)
     return replace(_judge(state, charter, entry, here, signers), head=head)
 
 
@@ -144,7 +153,7 @@ def _judge(
 
 
 def _check_signatures(
-    state: LedgerView, charter: Charter, entry: Entry
+    state: LedgerView, charter: Charter, entry: Entry, verified: Verified = ()
 ) -> dict[str, OperatorState]:
     """Verify every signature; return the operators among the signers.
 
@@ -173,6 +182,8 @@ def _check_signatures(
                 )
             key = operator.public_key
             operators[sig.by] = operator
+        if (key, sig.sig, signed.record_hash) in verified:
+            continue  # this exact signature under this exact key was verified already
         if not crypto.verify(crypto.load_public_key(key), sig.sig, payload):
             raise RuleError(f"signature by {sig.by} does not verify", code="signature.invalid")
     if signed.type in _LOG_SIGNED and LOG_SIGNER not in {s.by for s in signed.sigs}:
@@ -185,7 +196,9 @@ def _check_signatures(
 # --- charter adoption ------------------------------------------------------------------------
 
 
-def _charter_adopt(state: LedgerView, entry: Entry, here: EntryRef, body: CharterAdopt) -> Effects:
+def _charter_adopt(
+    state: LedgerView, entry: Entry, here: EntryRef, body: CharterAdopt, verified: Verified
+) -> Effects:
     """The first entry adopts the genesis (its hash is the entry's ``prev``); each later
     adoption is the next version, valid under the TUF rule against the current one."""
     log = entry.signed.log
@@ -213,7 +226,7 @@ def _charter_adopt(state: LedgerView, entry: Entry, here: EntryRef, body: Charte
         raise RuleError(f"{log} is not a member of that charter", code="participant.unknown")
     # The first adoption is signed with the key it introduces; later ones with the key in force,
     # so a new log key is taken on only by a log already trusted.
-    _check_signatures(state, current or candidate, entry)
+    _check_signatures(state, current or candidate, entry, verified)
     return Effects(adoption=Adoption(body.version, body.charter, here))
 
 

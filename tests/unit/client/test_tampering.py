@@ -270,7 +270,9 @@ def _false_origin(world: World, c: Chain, lying: Lying) -> None:
 def _signatures_accepted(signer: str, kind: str) -> Callable[..., dict[str, OperatorState]]:
     """A ``_check_signatures`` that takes ``signer`` for an operator of ``kind``, unchecked."""
 
-    def accept(state: object, charter: object, entry: Entry) -> dict[str, OperatorState]:
+    def accept(
+        state: object, charter: object, entry: Entry, verified: object = ()
+    ) -> dict[str, OperatorState]:
         log = entry.signed.log
         fake = OperatorState(
             log=log,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node import crypto, merkle, notes
 from node.records import LOG_SIGNER, Entry
@@ -18,6 +19,7 @@ from node.replica import (
     list_evidence,
     quarantined,
     record_evidence,
+    verify_ahead,
 )
 from node.state import LedgerState, LedgerView
 from node.store import Store
@@ -159,5 +161,80 @@ def test_a_signed_entry_that_breaks_a_rule_is_evidence(tmp_path: Path) -> None:
         extend(writer, "BW", checkpoint, note, entries[:size])
     with replica.write() as writer:
         assert clear_quarantine(writer, "BW")
+    world.close()
+    replica.close()
+
+
+def test_signatures_verified_ahead_give_the_same_replica(origin: World, replica: Store) -> None:
+    entries, note, checkpoint = _export(origin, "BW")
+    keys = {op: key.public_key() for (log, op), key in origin.operator_keys.items() if log == "BW"}
+    raw_keys = {op: {crypto.public_key_bytes(k)} for op, k in keys.items()}
+    raw_keys[LOG_SIGNER] = {crypto.public_key_bytes(origin.members["BW"].log_key)}
+    ahead = verify_ahead(entries, raw_keys)
+    # Every signature of the log verified ahead (all its signers were known up front).
+    assert len(ahead) == sum(len(Entry.parse(e).signed.sigs) for e in entries)
+    with replica.write() as writer:
+        done = extend(writer, "BW", checkpoint, note, entries, verified=lambda offset: ahead)
+    assert done.size == checkpoint.size
+    origin.close()
+    replica.close()
+
+
+def test_a_verified_triple_never_covers_another_payload(tmp_path: Path) -> None:
+    world = World(store=tmp_path / "liar")
+    world.setup_log("BW")
+    assert world.store is not None
+    stranger = Ed25519PrivateKey.generate()
+    genuine, _ = world.signed_record(
+        "BW",
+        "parcel.produce",
+        {
+            "parcel": "P-1",
+            "mine": "mine",
+            "produced_on": world.today,
+            "centicarats": 5,
+            "hs_code": "7102.10",
+            "holder": "mine",
+        },
+        by="mine",
+    )
+    forged, _ = world.signed_record(
+        "BW",
+        "parcel.produce",
+        {
+            "parcel": "P-2",
+            "mine": "mine",
+            "produced_on": world.today,
+            "centicarats": 5,
+            "hs_code": "7102.10",
+            "holder": "mine",
+        },
+        by="mine",
+        key=stranger,
+    )
+    with world.store.write() as writer:
+        log = writer.log("BW")
+        size = log.size()
+        entry = Entry(seq=size, prev=log.leaf_hash(size - 1), time=world.time, signed=forged)
+        log.append(entry.encode(), forged.record_hash)
+        text = notes.Checkpoint(f"{NETWORK}/BW", size + 1, log.root(size + 1)).to_text()
+        log.put_checkpoint(
+            size + 1, notes.sign_note(text, f"{NETWORK}/BW", world.members["BW"].log_key)
+        )
+    entries, note, checkpoint = _export(world, "BW")
+    mine = crypto.public_key_bytes(world.operator_keys[("BW", "mine")])
+    # A triple for the genuine record, and one pairing the forged signature with the genuine
+    # record: neither may let the forged entry through.
+    lies = {
+        (mine, genuine.sigs[0].sig, genuine.record_hash),
+        (mine, forged.sigs[0].sig, genuine.record_hash),
+    }
+    replica = Store.open(tmp_path / "honest", map_size=1 << 30)
+    with replica.write() as writer:
+        LedgerState(writer, writer).put_charter(world.genesis)
+    with pytest.raises(InvalidEntryError) as found, replica.write() as writer:
+        extend(writer, "BW", checkpoint, note, entries, verified=lambda offset: lies)
+    assert found.value.evidence.code == "signature.invalid"
+    assert verify_ahead(entries[size:], {"mine": {mine}}) == frozenset()
     world.close()
     replica.close()
