@@ -106,17 +106,26 @@ def _status(error: LedgerError) -> int:
     return 400
 
 
-def problem(status: int, code: str, detail: str, *, title: str | None = None) -> JSONResponse:
-    """An RFC 9457 problem document."""
-    body = {
+def problem(status: int, code: str, detail: str) -> JSONResponse:
+    """An RFC 9457 problem document, as a response."""
+    headers = {"Retry-After": "1"} if status in (409, 503) else None
+    return JSONResponse(
+        _problem_body(status, code, detail),
+        status_code=status,
+        media_type=PROBLEM,
+        headers=headers,
+    )
+
+
+def _problem_body(status: int, code: str, detail: str) -> dict[str, Any]:
+    """The problem document itself (also one item's result in a batch)."""
+    return {
         "type": f"urn:kp-ledger:problem:{code}",
-        "title": title or code.replace(".", " ").replace("_", " "),
+        "title": code.replace(".", " ").replace("_", " "),
         "status": status,
         "detail": detail,
         "code": code,
     }
-    headers = {"Retry-After": "1"} if status in (409, 503) else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 class Problem(BaseModel):
@@ -272,13 +281,7 @@ def _receipt(
 
 
 def _problem_json(error: LedgerError) -> dict[str, Any]:
-    return {
-        "type": f"urn:kp-ledger:problem:{error.code}",
-        "title": error.code,
-        "status": _status(error),
-        "detail": error.message,
-        "code": error.code,
-    }
+    return _problem_body(_status(error), error.code, error.message)
 
 
 def _parcel(parcel: ParcelState) -> ParcelModel:
