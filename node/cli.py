@@ -12,6 +12,9 @@ Exit codes: 0 success; 1 the ledger refused (the error's code and message are pr
     kp-node operator revoke --dir DIR debswana --reason "licence withdrawn"
     kp-node operator list --dir DIR
     kp-node evidence list|clear --dir DIR [LOG]
+    kp-node charter successor CURRENT [--admit P.json] [--rotate P.json] [--suspend ID]
+        [--reinstate ID] [--threshold N] [--witness-quorum N] -o NEXT
+    kp-node backup --dir DIR --to BACKUP
     kp-node run --dir DIR
     kp-node devnet up --dir NET [--participants BW,CA,EU,AE,IN] [--observers WDC] [--base-port 8400]
     kp-node devnet scenario --dir NET
@@ -27,6 +30,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from node import crypto
@@ -35,8 +39,10 @@ from node.charter import (
     SignedCharter,
     load_participant_key_files,
     make_genesis,
+    make_successor,
     sign_charter,
     verify_chain,
+    with_status,
 )
 from node.config import Settings
 from node.datadir import DataDir, init_data_dir
@@ -95,6 +101,26 @@ def _parser() -> argparse.ArgumentParser:
     genesis.add_argument("--void-grace-days", type=int, default=14)
     genesis.add_argument("-o", "--output", type=Path, required=True)
     genesis.set_defaults(handler=_charter_genesis)
+    successor = charter_commands.add_parser(
+        "successor", help="the next version: admit, suspend, reinstate, rotate keys, policy"
+    )
+    successor.add_argument("current", type=Path, help="the version in force")
+    successor.add_argument(
+        "--admit", type=Path, action="append", default=[], help="a new member's participant.json"
+    )
+    successor.add_argument(
+        "--rotate",
+        type=Path,
+        action="append",
+        default=[],
+        help="a member's participant.json with its new keys",
+    )
+    successor.add_argument("--suspend", action="append", default=[], metavar="ID")
+    successor.add_argument("--reinstate", action="append", default=[], metavar="ID")
+    successor.add_argument("--threshold", type=int, help="new charter_threshold")
+    successor.add_argument("--witness-quorum", type=int, help="new witness_quorum")
+    successor.add_argument("-o", "--output", type=Path, required=True)
+    successor.set_defaults(handler=_charter_successor)
     sign = charter_commands.add_parser("sign", help="add this participant's signature")
     sign.add_argument("--dir", type=Path, required=True)
     sign.add_argument("--passphrase-env")
@@ -151,6 +177,11 @@ def _parser() -> argparse.ArgumentParser:
     clear.add_argument("--dir", type=Path, required=True)
     clear.add_argument("log")
     clear.set_defaults(handler=_evidence_clear)
+
+    backup = commands.add_parser("backup", help="copy the store, consistently, while it runs")
+    backup.add_argument("--dir", type=Path, required=True)
+    backup.add_argument("--to", type=Path, required=True, help="an empty or new directory")
+    backup.set_defaults(handler=_backup)
 
     run = commands.add_parser("run", help="serve the node")
     run.add_argument("--dir", type=Path, required=True)
@@ -239,6 +270,37 @@ def _charter_genesis(args: argparse.Namespace) -> int:
     charter = make_genesis(args.network, participants, policy)
     _write_charter(args.output, SignedCharter(charter, ()))
     print(charter.hash.hex())
+    return 0
+
+
+def _charter_successor(args: argparse.Namespace) -> int:
+    current = _read_charter(args.current).charter
+    members = dict(current.participants)
+    for participant in load_participant_key_files(args.admit):
+        if participant.id in members:
+            raise LedgerError(f"{participant.id} is already a member", code="charter.member_exists")
+        members[participant.id] = participant
+    for participant in load_participant_key_files(args.rotate):
+        if participant.id not in members:
+            raise LedgerError(
+                f"{participant.id} is not a member", code="charter.unknown_participant"
+            )
+        # New keys, same standing: the status stays what the charter says.
+        members[participant.id] = replace(participant, status=members[participant.id].status)
+    for member in args.suspend:
+        members = with_status(members, member, "suspended")
+    for member in args.reinstate:
+        members = with_status(members, member, "active")
+    policy = replace(
+        current.policy,
+        charter_threshold=args.threshold or current.policy.charter_threshold,
+        witness_quorum=(
+            current.policy.witness_quorum if args.witness_quorum is None else args.witness_quorum
+        ),
+    )
+    successor = make_successor(current, participants=members, policy=policy)
+    _write_charter(args.output, SignedCharter(successor, ()))
+    print(f"version {successor.version}: {successor.hash.hex()}")
     return 0
 
 
@@ -367,6 +429,17 @@ def _evidence_clear(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"{args.log}: {'quarantine lifted' if lifted else 'was not quarantined'}")
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    data = DataDir(args.dir)
+    store = data.open_store()
+    try:
+        store.backup(args.to)
+    finally:
+        store.close()
+    print(f"store of {args.dir} copied to {args.to}")
     return 0
 
 

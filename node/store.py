@@ -111,6 +111,20 @@ class Store:
     def close(self) -> None:
         self._env.close()
 
+    def backup(self, directory: Path | str) -> None:
+        """Copy the environment into ``directory`` (new or empty) as one consistent snapshot,
+        compacted, while writers go on: LMDB copies from a read transaction.
+
+        Raises:
+            StoreError: the copy failed (the target exists and is not empty, the disk is full).
+        """
+        target = Path(directory)
+        if target.exists() and any(target.iterdir()):
+            raise StoreError(f"{target} is not empty", code="store.backup")
+        target.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with self._translate("backup"):
+            self._env.copy(str(target), compact=True)
+
     @contextmanager
     def read(self) -> Iterator[StoreReader]:
         """A consistent read-only snapshot of every log."""

@@ -344,3 +344,67 @@ def test_metrics_exported(node: Node) -> None:
         "kp_log_size",
     ):
         assert name in text
+
+
+def test_charter_successor_suspends_by_threshold_and_backup_restores(
+    node: Node, tmp_path: Path
+) -> None:
+    root = node.root
+    genesis = root / "genesis.charter"
+    successor = tmp_path / "v2.charter"
+    # Suspending one of three members leaves one other active member to cosign each log.
+    refused = kp_node(
+        "charter", "successor", str(genesis), "--suspend", "IN", "-o", str(successor), check=False
+    )
+    assert "charter.quorum_unreachable" in refused.stderr
+    made = kp_node(
+        "charter",
+        "successor",
+        str(genesis),
+        "--suspend",
+        "IN",
+        "--witness-quorum",
+        "1",
+        "-o",
+        str(successor),
+    )
+    assert made.stdout.startswith("version 2: ")
+    genesis_hash = kp_node("charter", "verify", "--genesis", _genesis_hash(node), str(genesis))
+    assert "valid: version 1" in genesis_hash.stdout
+    # One signature is not the threshold (2 of the 3 members); two are.
+    kp_node("charter", "sign", "--dir", str(root / "BW"), str(successor))
+    short = kp_node(
+        "charter",
+        "verify",
+        "--genesis",
+        _genesis_hash(node),
+        str(genesis),
+        str(successor),
+        check=False,
+    )
+    assert short.returncode == 1
+    assert "threshold_not_met" in short.stderr
+    kp_node("charter", "sign", "--dir", str(root / "EU"), str(successor))
+    kp_node("charter", "sign", "--dir", str(root / "IN"), str(successor))
+    done = kp_node(
+        "charter", "verify", "--genesis", _genesis_hash(node), str(genesis), str(successor)
+    )
+    assert "valid: version 2" in done.stdout
+    adopted = kp_node("charter", "adopt", "--dir", str(root / "BW"), str(successor))
+    assert adopted.stdout.startswith("adopted in BW")
+    # A consistent copy of the store while the node serves, which opens on its own.
+    backup = tmp_path / "backup"
+    kp_node("backup", "--dir", str(root / "BW"), "--to", str(backup))
+    size = httpx.get(f"{node.url}/healthz").json()["size"]
+    from node.store import Store
+
+    copy = Store.open(backup, map_size=1 << 30)
+    try:
+        with copy.read() as reader:
+            assert reader.log("BW").size() == size
+    finally:
+        copy.close()
+
+
+def _genesis_hash(node: Node) -> str:
+    return str(httpx.get(f"{node.url}/v1/network").json()["genesis"])
