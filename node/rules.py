@@ -31,6 +31,7 @@ from node.records import (
     EntryRef,
     OperatorRegister,
     OperatorRevoke,
+    ParcelOutput,
     ParcelProduce,
     ParcelRef,
     ParcelTransfer,
@@ -303,14 +304,8 @@ class _Context:
             )
         self._operator(body.holder)
         self._not_after_today(body.produced_on, "produced_on")
-        parcel = ParcelState(
-            ref=ParcelRef(self.log, self.here.seq, self.here.hash, 0),
-            parcel=body.parcel,
-            holder=body.holder,
-            centicarats=body.centicarats,
-            hs_code=body.hs_code,
-            origins=(self.log,),  # DESIGN §6: the origin of a produced parcel is this participant
-        )
+        # DESIGN §6: the origin of a produced parcel is this participant.
+        parcel = self._created(0, body, holder=body.holder, origins=(self.log,))
         return Effects(parcels=(parcel,))
 
     def parcel_transform(self, body: ParcelTransform) -> Effects:
@@ -330,14 +325,7 @@ class _Context:
         origins = _union(p.origins for p in inputs)
         consumed = tuple(replace(p, consumed_by=self.here) for p in inputs)
         created = tuple(
-            ParcelState(
-                ref=ParcelRef(self.log, self.here.seq, self.here.hash, out),
-                parcel=output.parcel,
-                holder=actor.operator,
-                centicarats=output.centicarats,
-                hs_code=output.hs_code,
-                origins=origins,
-            )
+            self._created(out, output, holder=actor.operator, origins=origins)
             for out, output in enumerate(body.outputs)
         )
         return Effects(parcels=consumed + created)
@@ -454,14 +442,8 @@ class _Context:
             )
         self._operator(body.holder)
         created = tuple(
-            ParcelState(
-                ref=ParcelRef(self.log, self.here.seq, self.here.hash, out),
-                parcel=output.parcel,
-                holder=body.holder,
-                centicarats=output.centicarats,
-                hs_code=output.hs_code,
-                origins=certificate.origins,  # imported parcels inherit the certified origins
-            )
+            # Imported parcels inherit the certified origins.
+            self._created(out, output, holder=body.holder, origins=certificate.origins)
             for out, output in enumerate(body.parcels)
         )
         outcome = replace(certificate, outcome="confirmed", outcome_ref=self.here)
@@ -506,20 +488,31 @@ class _Context:
                 code="certificate.not_voidable",
             )
         released = tuple(
-            ParcelState(
-                ref=ParcelRef(self.log, self.here.seq, self.here.hash, out),
-                parcel=parcel.parcel,
-                holder=certificate.exporter,
-                centicarats=parcel.centicarats,
-                hs_code=parcel.hs_code,
-                origins=parcel.origins,
-            )
+            self._created(out, parcel, holder=certificate.exporter, origins=parcel.origins)
             for out, parcel in enumerate(self._parcel(r) for r in certificate.parcels)
         )
         voided = replace(certificate, voided=self.here)
         return Effects(parcels=released, certificates=(voided,))
 
     # shared checks ---------------------------------------------------------------------------
+
+    def _created(
+        self,
+        out: int,
+        source: ParcelProduce | ParcelOutput | ParcelState,
+        *,
+        holder: str,
+        origins: tuple[str, ...],
+    ) -> ParcelState:
+        """Output ``out`` of this entry: a new live parcel with ``source``'s id, mass and code."""
+        return ParcelState(
+            ref=ParcelRef(self.log, self.here.seq, self.here.hash, out),
+            parcel=source.parcel,
+            holder=holder,
+            centicarats=source.centicarats,
+            hs_code=source.hs_code,
+            origins=origins,
+        )
 
     def _actor(self, role: str) -> OperatorState:
         """The signing operator that holds ``role`` (the first such, in signature order)."""
