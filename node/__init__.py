@@ -18,6 +18,7 @@ __all__ = [
     "records",
     "rules",
     "sealing",
+    "sequencer_process",
     "state",
     "store",
 ]

@@ -751,7 +751,7 @@ async def submit_records(
                 code="request.batch_size",
                 status=400,
             )
-        results = await _submit_batch(node, items)
+        results = await _submit_batch(request, items)
         accepted = [r for r in results if isinstance(r, Receipt)]
         witnessed_ok = False
         if wait == "witnessed" and accepted:
@@ -765,7 +765,7 @@ async def submit_records(
                 out.append({"problem": _problem_json(result)})
         status = 202 if wait == "witnessed" and accepted and not witnessed_ok else 200
         return JSONResponse({"results": out}, status_code=status)
-    [outcome] = await _submit_batch(node, [value])
+    [outcome] = await _submit_batch(request, [value])
     if isinstance(outcome, LedgerError):
         raise outcome
     if wait == "committed":
@@ -793,9 +793,10 @@ async def _await_witnessed(request: Request, size: int) -> bool:
     return True
 
 
-async def _submit_batch(node: LedgerNode, items: list[Value]) -> list[Receipt | LedgerError]:
+async def _submit_batch(request: Request, items: list[Value]) -> list[Receipt | LedgerError]:
     """Shape-check each submission, queue the well-formed ones as one batch, and return one
     result per item, in order."""
+    node = _node(request)
     results: list[Receipt | LedgerError | None] = []
     queued: list[Submission] = []
     for item in items:
@@ -805,7 +806,10 @@ async def _submit_batch(node: LedgerNode, items: list[Value]) -> list[Receipt | 
         except LedgerError as exc:
             results.append(exc)
     if queued:
-        future = node.sequencer().submit_many(queued)
+        sequencer = request.app.state.sequencer
+        if sequencer is None:
+            raise NotAdoptedError("this node has adopted no charter yet")
+        future = sequencer.submit_many(queued)
         try:
             answers = await asyncio.wait_for(
                 asyncio.wrap_future(future), node.settings.request_timeout

@@ -18,10 +18,12 @@ import httpx
 from fastapi import FastAPI
 
 from node import api
-from node.ledger import LedgerNode, NotAdoptedError
+from node.ledger import LedgerNode
+from node.log import Sequencer
 from node.metrics import NodeMetrics
 from node.replica import list_evidence
 from node.replication import Replicator
+from node.sequencer_process import SequencerProcess
 
 __all__ = ["JsonLogFormatter", "configure_logging", "create_app"]
 
@@ -81,11 +83,15 @@ def create_app(node: LedgerNode) -> FastAPI:
             on_witnessed=on_witnessed,
         )
         app.state.replicator = replicator
-        try:
-            sequencer = node.sequencer()
-        except NotAdoptedError:
+        sequencer: Sequencer | SequencerProcess | None = None
+        if node.genesis() is None:
             log.warning("no charter adopted yet: records are refused until one is")
-            sequencer = None
+        elif node.data_dir is not None:
+            # Served from a data directory: the sequencer gets a process (and a core) of its own.
+            sequencer = SequencerProcess(node.data_dir)
+        else:
+            sequencer = node.sequencer()
+        app.state.sequencer = sequencer
         if sequencer is not None:
 
             def committed(batch: int, size: int, seconds: float) -> None:

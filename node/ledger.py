@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -46,18 +47,21 @@ class LedgerNode:
         self.log_key = log_key
         self.witness_key = witness_key
         self.log = settings.participant
+        self.data_dir: Path | None = None  # set when opened from a data directory
         self._sequencer: Sequencer | None = None
 
     @classmethod
     def open(cls, data_dir: DataDir) -> LedgerNode:
         """Open the node in ``data_dir``: settings, online keys, store."""
         settings = data_dir.settings()
-        return cls(
+        node = cls(
             settings,
             data_dir.open_store(settings),
             data_dir.key("log"),
             data_dir.key("witness"),
         )
+        node.data_dir = data_dir.root
+        return node
 
     def close(self) -> None:
         if self._sequencer is not None:

@@ -27,6 +27,7 @@ def test_node_package_lists_its_modules() -> None:
         "records",
         "rules",
         "sealing",
+        "sequencer_process",
         "state",
         "store",
     ]
