@@ -14,6 +14,8 @@ Evidence and quarantine live here too: a quarantined log is neither extended nor
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ __all__ = [
     "QuarantinedError",
     "ReplicaMismatchError",
     "clear_quarantine",
+    "exit_with_parent",
     "extend",
     "list_evidence",
     "quarantined",
@@ -228,6 +231,18 @@ def verify_ahead(
                     found.add((key, sig.sig, signed.record_hash))
                     break
     return frozenset(found)
+
+
+def exit_with_parent(parent: int) -> None:
+    """In a worker process: end it when the node that started it is gone (killed, even with
+    SIGKILL), so no worker outlives its node."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 # --- evidence and quarantine -------------------------------------------------------------------

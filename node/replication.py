@@ -19,6 +19,7 @@ import base64
 import contextlib
 import logging
 import multiprocessing
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -38,6 +39,7 @@ from node.replica import (
     InvalidEntryError,
     QuarantinedError,
     ReplicaMismatchError,
+    exit_with_parent,
     extend,
     quarantined,
     record_evidence,
@@ -263,7 +265,10 @@ class Replicator:
         if self._pool is None:
             # spawn: a forked child would inherit the open LMDB environment.
             self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=exit_with_parent,
+                initargs=(os.getpid(),),
             )
         chunks = [
             self._pool.submit(verify_ahead, entries[start : start + VERIFY_AHEAD_CHUNK], keys)
