@@ -809,10 +809,9 @@ async def _submit_batch(request: Request, items: list[Value]) -> list[Receipt | 
         sequencer = request.app.state.sequencer
         if sequencer is None:
             raise NotAdoptedError("this node has adopted no charter yet")
-        future = sequencer.submit_many(queued)
         try:
             answers = await asyncio.wait_for(
-                asyncio.wrap_future(future), node.settings.request_timeout
+                sequencer.submit_many(queued), node.settings.request_timeout
             )
         except TimeoutError as exc:
             raise ApiError(

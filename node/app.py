@@ -1,8 +1,8 @@
 """The node's ASGI application: the API of node/api.py around one ``LedgerNode``.
 
-``create_app`` does no I/O itself: the node is opened by the caller (``kp-node run``) and the
-sequencer thread starts in the application's lifespan, so the same app serves tests through
-``httpx.ASGITransport`` and production through uvicorn.
+``create_app`` does no I/O itself: the node is opened from its data directory by the caller
+(``kp-node run``), and the sequencer process and replication start in the application's
+lifespan.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from fastapi import FastAPI
 
 from node import api
 from node.ledger import LedgerNode
-from node.log import Sequencer
 from node.metrics import NodeMetrics
 from node.replica import list_evidence
 from node.replication import Replicator
@@ -83,16 +82,20 @@ def create_app(node: LedgerNode) -> FastAPI:
             on_witnessed=on_witnessed,
         )
         app.state.replicator = replicator
-        sequencer: Sequencer | SequencerProcess | None = None
+        sequencer: SequencerProcess | None = None
         if node.genesis() is None:
             log.warning("no charter adopted yet: records are refused until one is")
-        elif node.data_dir is not None:
-            # Served from a data directory: the sequencer gets a process (and a core) of its own.
-            sequencer = SequencerProcess(node.data_dir)
         else:
-            sequencer = node.sequencer()
-        app.state.sequencer = sequencer
-        if sequencer is not None:
+            # The sequencer gets a process (and a core) of its own (decision 0018).
+            if node.data_dir is None:
+                raise RuntimeError("a node is served from its data directory")
+            settings = node.settings
+            sequencer = SequencerProcess(
+                node.data_dir,
+                max_batch=settings.sequencer_max_batch,
+                max_delay=settings.sequencer_max_delay_ms / 1000,
+                max_queue=settings.sequencer_max_queue,
+            )
 
             def committed(batch: int, size: int, seconds: float) -> None:
                 metrics.batch_records.observe(batch)
@@ -107,10 +110,11 @@ def create_app(node: LedgerNode) -> FastAPI:
                         "ms": round(seconds * 1000, 2),
                     },
                 )
-                loop.call_soon_threadsafe(replicator.notify_commit)
+                replicator.notify_commit()
 
             sequencer.on_commit = committed
-            sequencer.start()
+            await sequencer.start()
+        app.state.sequencer = sequencer
         with node.store.read() as reader:
             for log_id in reader.logs():
                 metrics.log_size.labels(log_id).set(reader.log(log_id).size())
@@ -120,7 +124,7 @@ def create_app(node: LedgerNode) -> FastAPI:
         await replicator.stop()
         await client.aclose()
         if sequencer is not None:
-            sequencer.stop()  # finishes what is queued: every acknowledged record is committed
+            await sequencer.stop()  # finishes what it was sent: every acknowledged record is in
         log.info("stopped", extra={"log": node.log})
 
     app = FastAPI(

@@ -129,7 +129,7 @@ class Replicator:
             self._pool = None
 
     def notify_commit(self) -> None:
-        """Called (from the sequencer thread, via the loop) after each commit of our log."""
+        """Called on the event loop after each commit of our log."""
         self._commit.set()
 
     # --- pull ---------------------------------------------------------------------------------

@@ -2,18 +2,30 @@
 
 The HTTP process parses requests and answers them; the sequencer process validates (signature
 checks, the rules), appends and commits. Each has its own interpreter, so on a machine with two
-cores both work at once instead of taking turns under one interpreter lock. Work crosses a pipe
-as plain tuples; the sequencer process is the log's one writer, exactly as the thread was.
+cores both work at once instead of taking turns under one interpreter lock.
+
+Both ends speak over one socket pair with asyncio streams, on their event loops, with no threads:
+a handoff between threads in one interpreter costs more than a record's whole HTTP handling.
+Frames are a 4-byte length and a pickle (the peer is our own child). What the HTTP side submits
+in one turn of its event loop travels as one frame, and each commit is answered with one frame
+holding every result it settled, so a busy node exchanges a few frames per commit, not a few per
+record. The sequencer process is the log's one writer, exactly as the thread of
+``node.log.Sequencer`` is.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import contextlib
 import itertools
 import multiprocessing
-import threading
+import pickle
+import select
+import socket
+import struct
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -24,83 +36,152 @@ from node.log import Receipt, SequencerBusyError, SequencerStoppedError, Submiss
 __all__ = ["SequencerProcess"]
 
 _Result = Receipt | LedgerError
+_Request = tuple[int, list[tuple[bytes, bytes | None]]]  # request id, (record, disclosures)...
+
+_LENGTH = struct.Struct("!I")
+_START_SECONDS = 60.0  # opening a large store and its state can take a while
+_STOP_SECONDS = 30.0
+_READ_SIZE = 1 << 20
 
 
 class SequencerProcess:
     """Runs ``kp-node``'s sequencer for the data directory ``data_dir`` in a child process and
-    offers the ``submit_many`` of ``node.log.Sequencer``."""
+    offers ``submit_many`` on the event loop that started it.
 
-    def __init__(self, data_dir: Path) -> None:
+    Args:
+        data_dir: the node's data directory (the child opens it for itself).
+        max_batch: the most records one commit takes.
+        max_delay: seconds the sequencer waits for more records after the first of a batch.
+        max_queue: records submitted and not yet answered beyond this are refused with
+            ``SequencerBusyError``.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        max_batch: int = 256,
+        max_delay: float = 0.002,
+        max_queue: int = 10_000,
+    ) -> None:
         self.data_dir = data_dir
         self.on_commit: Callable[[int, int, float], None] | None = None
-        self._pending: dict[int, Future[list[_Result]]] = {}
+        """Called on the event loop after each commit with (records, new log size, seconds)."""
+        self._settings = (max_batch, max_delay)
+        self._max_queue = max_queue
+        self._queued = 0
+        self._pending: dict[int, tuple[asyncio.Future[list[_Result]], int]] = {}
+        self._outgoing: list[_Request] = []
         self._ids = itertools.count()
-        self._lock = threading.Lock()
-        self._conn: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
-        self._reader: threading.Thread | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._reading: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
+    @property
+    def pid(self) -> int | None:
+        """The child's process id, once started."""
+        return None if self._process is None else self._process.pid
+
+    async def start(self) -> None:
+        """Start the child and wait until its node is open.
+
+        Raises:
+            SequencerStoppedError: the child could not open the node (the reason is given).
+        """
+        ours, theirs = socket.socketpair()
         context = multiprocessing.get_context("spawn")  # no inherited LMDB environment
-        parent, child = context.Pipe()
         self._process = context.Process(
-            target=_serve, args=(str(self.data_dir), child), name="kp-sequencer", daemon=True
+            target=_serve,
+            args=(str(self.data_dir), theirs, *self._settings),
+            name="kp-sequencer",
+            daemon=True,
         )
         self._process.start()
-        child.close()
-        self._conn = parent
-        ready = parent.recv()
+        theirs.close()
+        reader, self._writer = await asyncio.open_unix_connection(sock=ours)
+        try:
+            ready = await asyncio.wait_for(_receive(reader), _START_SECONDS)
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError) as exc:
+            await self._end()
+            raise SequencerStoppedError(f"the sequencer process did not start: {exc!r}") from exc
         if ready != "ready":
+            await self._end()
             raise SequencerStoppedError(f"the sequencer process did not start: {ready}")
-        self._reader = threading.Thread(target=self._read, name="kp-sequencer-reader", daemon=True)
-        self._reader.start()
+        self._reading = asyncio.create_task(self._read(reader), name="kp-sequencer-results")
 
-    def stop(self) -> None:
-        """Let the sequencer finish what is queued (every acknowledged record is committed),
-        then end the process."""
-        if self._conn is None or self._process is None:
+    async def stop(self) -> None:
+        """Let the sequencer finish what it was sent (every acknowledged record is committed,
+        and answers still arrive meanwhile), then end the process."""
+        if self._writer is None:
             return
-        with self._lock:
-            self._conn.send(None)
-        self._process.join(timeout=30)
-        if self._reader is not None:
-            self._reader.join(timeout=5)
-        self._conn.close()
-        self._conn = None
+        self._flush()
+        _send(self._writer, None)
+        with contextlib.suppress(ConnectionError):  # the child is gone already
+            await self._writer.drain()
+        if self._process is not None:
+            await asyncio.to_thread(self._process.join, _STOP_SECONDS)
+        await self._end()
 
-    def submit_many(self, submissions: Sequence[Submission]) -> Future[list[_Result]]:
-        """Queue submissions in the sequencer process; one future for their results, in order."""
-        future: Future[list[_Result]] = Future()
-        if self._conn is None:
+    def submit_many(self, submissions: Sequence[Submission]) -> asyncio.Future[list[_Result]]:
+        """Queue submissions in the sequencer process; one future for their results, in order.
+
+        Must be called on the event loop that started the process.
+
+        Raises:
+            SequencerStoppedError: the sequencer process is not running.
+            SequencerBusyError: too many records are waiting.
+        """
+        if self._writer is None or self._reading is None or self._reading.done():
             raise SequencerStoppedError("the sequencer is not running")
+        if self._queued + len(submissions) > self._max_queue:
+            raise SequencerBusyError("too many records waiting; retry later")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[_Result]] = loop.create_future()
         request = next(self._ids)
-        with self._lock:
-            self._pending[request] = future
-            self._conn.send((request, [(s.record, s.disclosures) for s in submissions]))
+        self._pending[request] = (future, len(submissions))
+        self._queued += len(submissions)
+        if not self._outgoing:  # the first this turn: send them all at the end of the turn
+            loop.call_soon(self._flush)
+        self._outgoing.append((request, [(s.record, s.disclosures) for s in submissions]))
         return future
 
-    def _read(self) -> None:
-        assert self._conn is not None  # noqa: S101 - set before this thread starts
+    def _flush(self) -> None:
+        if self._outgoing and self._writer is not None:
+            _send(self._writer, self._outgoing)
+        self._outgoing = []
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
         try:
             while True:
-                message = self._conn.recv()
-                if message[0] == "commit":
-                    if self.on_commit is not None:
-                        self.on_commit(*message[1:])
-                    continue
-                _, request, results = message
-                with self._lock:
-                    future = self._pending.pop(request)
-                if isinstance(results, str):
-                    future.set_exception(LedgerError(results, code="sequencer.failed"))
-                else:
-                    future.set_result([_result(r) for r in results])
-        except (EOFError, OSError):
-            pass
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        for future in pending.values():
-            future.set_exception(SequencerStoppedError("the sequencer process ended"))
+                settled, commit = await _receive(reader)
+                if commit is not None and self.on_commit is not None:
+                    self.on_commit(*commit)
+                for request, results in settled:
+                    future, count = self._pending.pop(request)
+                    self._queued -= count
+                    if future.cancelled():  # its request timed out
+                        continue
+                    if isinstance(results, str):  # the commit failed: nothing of it is in
+                        future.set_exception(LedgerError(results, code="sequencer.failed"))
+                    else:
+                        future.set_result([_result(r) for r in results])
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the process ended
+        finally:
+            pending, self._pending, self._queued = self._pending, {}, 0
+            for future, _ in pending.values():
+                if not future.done():
+                    future.set_exception(SequencerStoppedError("the sequencer process ended"))
+
+    async def _end(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._reading is not None:
+            await self._reading  # the stream is closed: it ends, failing what is left
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
+            await asyncio.to_thread(self._process.join)
 
 
 def _result(item: tuple[Any, ...]) -> _Result:
@@ -110,7 +191,7 @@ def _result(item: tuple[Any, ...]) -> _Result:
     return _ERROR_CLASSES.get(kind, LedgerError)(message, code=code)
 
 
-# Refusals cross the pipe by class name, so the HTTP side maps them to the same statuses.
+# Refusals cross the socket by class name, so the HTTP side maps them to the same statuses.
 _ERROR_CLASSES: dict[str, type[LedgerError]] = {
     **{
         name: value
@@ -122,50 +203,120 @@ _ERROR_CLASSES: dict[str, type[LedgerError]] = {
 }
 
 
-def _serve(data_dir: str, conn: Connection) -> None:
-    """The sequencer process: one ``LedgerNode`` and its sequencer, fed through ``conn``."""
+def _send(writer: asyncio.StreamWriter, message: object) -> None:
+    frame = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    writer.write(_LENGTH.pack(len(frame)) + frame)  # buffered: the event loop never blocks
+
+
+async def _receive(reader: asyncio.StreamReader) -> Any:
+    (length,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
+    return pickle.loads(await reader.readexactly(length))  # noqa: S301 - our own child
+
+
+# --- the child ---------------------------------------------------------------------------------
+
+
+def _serve(data_dir: str, sock: socket.socket, max_batch: int, max_delay: float) -> None:
+    """The sequencer process: one ``LedgerNode`` and its sequencer, fed through ``sock``.
+
+    One thread, blocking: it reads what has arrived, commits a batch, answers it, and goes on.
+    It ends when told to (after what it was sent) or when the HTTP process is gone."""
     from node.datadir import DataDir
     from node.ledger import LedgerNode
 
-    lock = threading.Lock()
-
-    def send(message: object) -> None:
-        with lock:
-            conn.send(message)
-
+    sock.setblocking(True)
     try:
         node = LedgerNode.open(DataDir(Path(data_dir)))
         sequencer = node.sequencer()
     except LedgerError as exc:
-        conn.send(f"{exc.code}: {exc.message}")
+        _send_frame(sock, f"{exc.code}: {exc.message}")
         return
-    sequencer.on_commit = lambda batch, size, seconds: send(("commit", batch, size, seconds))
-    sequencer.start()
-    send("ready")
+    commits: list[tuple[int, int, float]] = []
+    sequencer.on_commit = lambda *commit: commits.append(commit)
+    arrivals = _Arrivals(sock)
     try:
-        while True:
-            message = conn.recv()
-            if message is None:
-                break
-            request, items = message
-
-            def done(future: Future[list[_Result]], request: int = request) -> None:
-                try:
-                    results = [_encoded(r) for r in future.result()]
-                except BaseException as exc:  # the batch's transaction failed
-                    send(("done", request, str(exc)))
-                    return
-                send(("done", request, results))
-
+        _send_frame(sock, "ready")
+        while requests := arrivals.next_batch(max_batch, max_delay):
+            settled: list[tuple[int, list[tuple[Any, ...]] | str]]
+            commits.clear()
             try:
-                sequencer.submit_many([Submission(r, d) for r, d in items]).add_done_callback(done)
-            except LedgerError as exc:
-                send(("done", request, [_encoded(exc)] * len(items)))
-    except (EOFError, OSError):
-        pass
+                results = sequencer.append_batch(
+                    [Submission(r, d) for _, items in requests for r, d in items]
+                )
+            except Exception as exc:  # the transaction aborted: nobody's record is in
+                settled = [(request, str(exc)) for request, _ in requests]
+            else:
+                encoded = iter([_encoded(r) for r in results])
+                settled = [(request, [next(encoded) for _ in items]) for request, items in requests]
+            _send_frame(sock, (settled, commits[0] if commits else None))
+    except OSError:
+        pass  # the HTTP process is gone: nobody is left to answer
     finally:
-        sequencer.stop()
         node.close()
+        sock.close()
+
+
+class _Arrivals:
+    """The requests read from the HTTP process and not yet committed, in arrival order."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._buffer = bytearray()
+        self._waiting: collections.deque[_Request] = collections.deque()
+        self._records = 0
+        self._ended = False  # told to stop, or the HTTP process is gone: nothing more comes
+
+    def next_batch(self, max_batch: int, max_delay: float) -> list[_Request]:
+        """The requests of the next commit: whatever is waiting, or arrives within
+        ``max_delay`` of the first, up to ``max_batch`` records (a request is never split, and
+        one larger than that is a batch of its own). Empty: nothing is left, nothing will come.
+        """
+        while not self._waiting and not self._ended:
+            self._read(None)
+        deadline = time.monotonic() + max_delay
+        while self._records < max_batch and not self._ended:
+            remaining = deadline - time.monotonic()
+            self._read(max(0.0, remaining))  # with nothing left to wait: what has arrived
+            if remaining <= 0:
+                break
+        batch: list[_Request] = []
+        count = 0
+        while self._waiting and (not batch or count + len(self._waiting[0][1]) <= max_batch):
+            request = self._waiting.popleft()
+            batch.append(request)
+            count += len(request[1])
+        self._records -= count
+        return batch
+
+    def _read(self, timeout: float | None) -> None:
+        """Wait up to ``timeout`` seconds (None: for ever) for data, and take in every whole
+        frame that has arrived."""
+        readable, _, _ = select.select([self._sock], [], [], timeout)
+        if not readable:
+            return
+        data = self._sock.recv(_READ_SIZE)
+        if not data:
+            self._ended = True
+            return
+        self._buffer += data
+        while len(self._buffer) >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(self._buffer)
+            end = _LENGTH.size + length
+            if len(self._buffer) < end:
+                break
+            message = pickle.loads(self._buffer[_LENGTH.size : end])  # noqa: S301 - our parent
+            del self._buffer[:end]
+            if message is None:
+                self._ended = True
+                return
+            for request in message:
+                self._waiting.append(request)
+                self._records += len(request[1])
+
+
+def _send_frame(sock: socket.socket, message: object) -> None:
+    frame = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    sock.sendall(_LENGTH.pack(len(frame)) + frame)
 
 
 def _encoded(result: _Result) -> tuple[Any, ...]:

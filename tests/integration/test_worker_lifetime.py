@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.support.network import REPO
+from tests.support.network import REPO, devnet
 
 PARENT = """
 import multiprocessing, os, sys, time
@@ -39,3 +39,21 @@ def test_a_verifying_worker_ends_when_its_node_is_killed(tmp_path: Path) -> None
     while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not Path(f"/proc/{worker}").exists(), "the worker outlived its node"
+
+
+def test_every_child_of_a_served_node_ends_when_it_is_killed(tmp_path: Path) -> None:
+    with devnet(tmp_path / "net", participants="BW") as net:
+        node = int(net.description["participants"]["BW"]["pid"])
+        children = [
+            int(pid)
+            for pid in subprocess.run(
+                ["pgrep", "-P", str(node)], capture_output=True, text=True, check=False
+            ).stdout.split()
+        ]
+        assert children, "a served node runs its sequencer in a child process"
+        os.kill(node, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{c}").exists() for c in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = [c for c in children if Path(f"/proc/{c}").exists()]
+        assert not left, f"children {left} outlived their node"
