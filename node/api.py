@@ -38,14 +38,15 @@ from node.errors import (
     StoreError,
 )
 from node.ledger import LedgerNode, NotAdoptedError
-from node.log import Receipt, SequencerBusyError, SequencerStoppedError, Submission
+from node.log import Receipt, SequencerBusyError, SequencerStoppedError
 from node.metrics import NodeMetrics
 from node.notes import TlogProof
-from node.records import EntryRef, SignedRecord
+from node.records import EntryRef
 from node.replica import Evidence, InvalidEntryError, list_evidence, quarantined
 from node.replication import PeerError, Replicator
 from node.rules import entry_date
 from node.sealing import parse_disclosures
+from node.sequencer_process import Outcome, SequencerProcess
 from node.state import CertificateState, LedgerView, OperatorState, ParcelState
 from node.witness import (
     MAX_REQUEST_BYTES,
@@ -372,6 +373,9 @@ def _known_log(node: LedgerNode, log_id: str) -> int:
 # --- routes ----------------------------------------------------------------------------------
 
 router = APIRouter()
+# The hot route, submission, has a router of its own that is mounted first: FastAPI tries routes
+# in order, so every submission would otherwise pay for matching all the reads before it.
+submissions = APIRouter()
 LogId = Annotated[str, Path(pattern=_LOG_ID, description="participant id, e.g. BW")]
 EntryHash = Annotated[str, Path(pattern=_HASH_HEX, description="hex entry hash")]
 
@@ -698,7 +702,7 @@ def evidence(request: Request) -> list[dict[str, Any]]:
     return [_json(item) for item in found]
 
 
-@router.post(
+@submissions.post(
     "/v1/records",
     tags=["records"],
     response_model=ReceiptModel | BatchResponse,
@@ -742,16 +746,8 @@ async def submit_records(
             status=415,
         )
     body = await _read_body(request, node.settings.max_body_bytes)
-    value = decode(body, max_size=node.settings.max_body_bytes)
-    if isinstance(value, dict) and set(value) == {"batch"}:
-        items = value["batch"]
-        if not isinstance(items, list) or not 1 <= len(items) <= node.settings.max_batch_records:
-            raise ApiError(
-                f"a batch holds 1 to {node.settings.max_batch_records} submissions",
-                code="request.batch_size",
-                status=400,
-            )
-        results = await _submit_batch(request, items)
+    batch, results = await _sequenced(request, body)
+    if batch:
         accepted = [r for r in results if isinstance(r, Receipt)]
         witnessed_ok = False
         if wait == "witnessed" and accepted:
@@ -765,13 +761,32 @@ async def submit_records(
                 out.append({"problem": _problem_json(result)})
         status = 202 if wait == "witnessed" and accepted and not witnessed_ok else 200
         return JSONResponse({"results": out}, status_code=status)
-    [outcome] = await _submit_batch(request, [value])
+    [outcome] = results
     if isinstance(outcome, LedgerError):
         raise outcome
     if wait == "committed":
         return JSONResponse(_receipt(outcome))
     done = await _await_witnessed(request, outcome.seq + 1)
     return JSONResponse(_receipt(outcome, node, done), status_code=200 if done else 202)
+
+
+async def _sequenced(request: Request, body: bytes) -> Outcome:
+    """Hand a body to the sequencer process, which decodes and shape-checks it, and validates,
+    appends and commits its records; whether it was a batch, and one result per record."""
+    sequencer: SequencerProcess | None = request.app.state.sequencer
+    if sequencer is None:
+        raise NotAdoptedError("this node has adopted no charter yet")
+    try:
+        return await asyncio.wait_for(
+            sequencer.submit(body), _node(request).settings.request_timeout
+        )
+    except TimeoutError as exc:
+        raise ApiError(
+            "the sequencer did not answer in time; the records may still be appended, "
+            "and submitting them again returns their receipts",
+            code="sequencer.timeout",
+            status=503,
+        ) from exc
 
 
 async def _await_witnessed(request: Request, size: int) -> bool:
@@ -791,49 +806,6 @@ async def _await_witnessed(request: Request, size: int) -> bool:
         except TimeoutError:
             return False
     return True
-
-
-async def _submit_batch(request: Request, items: list[Value]) -> list[Receipt | LedgerError]:
-    """Shape-check each submission, queue the well-formed ones as one batch, and return one
-    result per item, in order."""
-    node = _node(request)
-    results: list[Receipt | LedgerError | None] = []
-    queued: list[Submission] = []
-    for item in items:
-        try:
-            queued.append(_submission(item))
-            results.append(None)
-        except LedgerError as exc:
-            results.append(exc)
-    if queued:
-        sequencer = request.app.state.sequencer
-        if sequencer is None:
-            raise NotAdoptedError("this node has adopted no charter yet")
-        try:
-            answers = await asyncio.wait_for(
-                sequencer.submit_many(queued), node.settings.request_timeout
-            )
-        except TimeoutError as exc:
-            raise ApiError(
-                "the sequencer did not answer in time; the records may still be appended, "
-                "and submitting them again returns their receipts",
-                code="sequencer.timeout",
-                status=503,
-            ) from exc
-        pending = iter(answers)
-        results = [next(pending) if r is None else r for r in results]
-    return [r for r in results if r is not None]
-
-
-def _submission(item: Value) -> Submission:
-    if not isinstance(item, dict) or not {"signed"} <= item.keys() <= {"signed", "disclosures"}:
-        raise RecordError("a submission is {signed, disclosures?}", code="request.submission_shape")
-    # The body was decoded strictly, so this re-encoding is the record's canonical bytes; its
-    # shape is checked here, once, and malformed records never queue.
-    signed = encode(item["signed"])
-    parsed = SignedRecord.from_value(item["signed"], raw=signed)
-    disclosed = item.get("disclosures")
-    return Submission(signed, None if disclosed is None else encode(disclosed), parsed)
 
 
 # --- witness --------------------------------------------------------------------------------------
@@ -1113,6 +1085,7 @@ def install(app: FastAPI, node: LedgerNode, metrics: NodeMetrics) -> None:
     """Mount the routes, the error handlers and the request log on ``app``."""
     app.state.node = node
     app.state.metrics = metrics
+    app.include_router(submissions)
     app.include_router(router)
     app.include_router(explorer.router)
     _document_problems(app)

@@ -20,7 +20,15 @@ import msgpack
 
 from node.errors import EncodingError
 
-__all__ = ["MAX_DEPTH", "Value", "decode", "decode_trusted", "encode", "encode_map"]
+__all__ = [
+    "MAX_DEPTH",
+    "Value",
+    "decode",
+    "decode_trusted",
+    "encode",
+    "encode_map",
+    "encode_trusted",
+]
 
 Value: TypeAlias = (
     "bool | int | str | bytes | list[Value] | tuple[Value, ...] | dict[str, Value] | None"
@@ -109,6 +117,17 @@ def decode(data: bytes, *, max_size: int) -> Value:
         )
     result: Value = value
     return result
+
+
+def encode_trusted(value: Value) -> bytes:
+    """Encode a value that ``decode`` returned (or part of one), without walking it again.
+
+    Such a value is canonical already: its maps are in key order and its types are those of
+    DESIGN §4, so the packer alone gives the canonical bytes. Anything built in code goes
+    through ``encode``.
+    """
+    packed: bytes = msgpack.packb(value, use_bin_type=True)
+    return packed
 
 
 def decode_trusted(data: bytes) -> Value:

@@ -1,8 +1,10 @@
 """The sequencer in a process of its own, beside the HTTP server.
 
-The HTTP process parses requests and answers them; the sequencer process validates (signature
-checks, the rules), appends and commits. Each has its own interpreter, so on a machine with two
-cores both work at once instead of taking turns under one interpreter lock.
+The HTTP process frames requests and answers them; the sequencer process takes each
+``POST /v1/records`` body as it came, decodes it strictly, checks its shape, validates every record
+(signatures, the rules), appends and commits. Each has its own interpreter, so on a machine with
+two cores both work at once instead of taking turns under one interpreter lock, and a record is
+decoded once, where it is validated.
 
 Both ends speak over one socket pair with asyncio streams, on their event loops, with no threads:
 a handoff between threads in one interpreter costs more than a record's whole HTTP handling.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import gc
 import itertools
 import multiprocessing
 import pickle
@@ -25,18 +28,23 @@ import select
 import socket
 import struct
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from node import errors
-from node.errors import LedgerError
+from node.config import Settings
+from node.encoding import Value, decode, encode_trusted
+from node.errors import LedgerError, RecordError
 from node.log import Receipt, SequencerBusyError, SequencerStoppedError, Submission
+from node.records import SignedRecord
 
-__all__ = ["SequencerProcess"]
+__all__ = ["Outcome", "SequencerProcess"]
 
 _Result = Receipt | LedgerError
-_Request = tuple[int, list[tuple[bytes, bytes | None]]]  # request id, (record, disclosures)...
+Outcome = tuple[bool, list[_Result]]
+"""What became of a body: whether it was a ``{batch}``, and per record its receipt or refusal."""
 
 _LENGTH = struct.Struct("!I")
 _START_SECONDS = 60.0  # opening a large store and its state can take a while
@@ -46,13 +54,13 @@ _READ_SIZE = 1 << 20
 
 class SequencerProcess:
     """Runs ``kp-node``'s sequencer for the data directory ``data_dir`` in a child process and
-    offers ``submit_many`` on the event loop that started it.
+    offers ``submit`` on the event loop that started it.
 
     Args:
-        data_dir: the node's data directory (the child opens it for itself).
+        data_dir: the node's data directory (the child opens it, with its settings, for itself).
         max_batch: the most records one commit takes.
         max_delay: seconds the sequencer waits for more records after the first of a batch.
-        max_queue: records submitted and not yet answered beyond this are refused with
+        max_queue: requests submitted and not yet answered beyond this are refused with
             ``SequencerBusyError``.
     """
 
@@ -69,9 +77,8 @@ class SequencerProcess:
         """Called on the event loop after each commit with (records, new log size, seconds)."""
         self._settings = (max_batch, max_delay)
         self._max_queue = max_queue
-        self._queued = 0
-        self._pending: dict[int, tuple[asyncio.Future[list[_Result]], int]] = {}
-        self._outgoing: list[_Request] = []
+        self._pending: dict[int, asyncio.Future[Outcome]] = {}
+        self._outgoing: list[tuple[int, bytes]] = []
         self._ids = itertools.count()
         self._process: multiprocessing.process.BaseProcess | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -122,27 +129,28 @@ class SequencerProcess:
             await asyncio.to_thread(self._process.join, _STOP_SECONDS)
         await self._end()
 
-    def submit_many(self, submissions: Sequence[Submission]) -> asyncio.Future[list[_Result]]:
-        """Queue submissions in the sequencer process; one future for their results, in order.
+    def submit(self, body: bytes) -> asyncio.Future[Outcome]:
+        """Queue a ``POST /v1/records`` body in the sequencer process.
 
-        Must be called on the event loop that started the process.
+        Must be called on the event loop that started the process. The future fails with a
+        ``LedgerError`` if the body as a whole is refused (not canonical msgpack, a batch of the
+        wrong size); each record's own refusal is among the results.
 
         Raises:
             SequencerStoppedError: the sequencer process is not running.
-            SequencerBusyError: too many records are waiting.
+            SequencerBusyError: too many requests are waiting.
         """
         if self._writer is None or self._reading is None or self._reading.done():
             raise SequencerStoppedError("the sequencer is not running")
-        if self._queued + len(submissions) > self._max_queue:
-            raise SequencerBusyError("too many records waiting; retry later")
+        if len(self._pending) >= self._max_queue:
+            raise SequencerBusyError("too many requests waiting; retry later")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[_Result]] = loop.create_future()
+        future: asyncio.Future[Outcome] = loop.create_future()
         request = next(self._ids)
-        self._pending[request] = (future, len(submissions))
-        self._queued += len(submissions)
+        self._pending[request] = future
         if not self._outgoing:  # the first this turn: send them all at the end of the turn
             loop.call_soon(self._flush)
-        self._outgoing.append((request, [(s.record, s.disclosures) for s in submissions]))
+        self._outgoing.append((request, body))
         return future
 
     def _flush(self) -> None:
@@ -156,20 +164,22 @@ class SequencerProcess:
                 settled, commit = await _receive(reader)
                 if commit is not None and self.on_commit is not None:
                     self.on_commit(*commit)
-                for request, results in settled:
-                    future, count = self._pending.pop(request)
-                    self._queued -= count
+                for request, outcome in settled:
+                    future = self._pending.pop(request)
                     if future.cancelled():  # its request timed out
                         continue
-                    if isinstance(results, str):  # the commit failed: nothing of it is in
-                        future.set_exception(LedgerError(results, code="sequencer.failed"))
+                    if isinstance(outcome, str):  # the commit failed: nothing of it is in
+                        future.set_exception(LedgerError(outcome, code="sequencer.failed"))
+                    elif outcome[0] == "error":  # the body as a whole was refused
+                        future.set_exception(_refusal(outcome))
                     else:
-                        future.set_result([_result(r) for r in results])
+                        batch, results = outcome
+                        future.set_result((batch, [_result(r) for r in results]))
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the process ended
         finally:
-            pending, self._pending, self._queued = self._pending, {}, 0
-            for future, _ in pending.values():
+            pending, self._pending = self._pending, {}
+            for future in pending.values():
                 if not future.done():
                     future.set_exception(SequencerStoppedError("the sequencer process ended"))
 
@@ -185,8 +195,10 @@ class SequencerProcess:
 
 
 def _result(item: tuple[Any, ...]) -> _Result:
-    if item[0] == "receipt":
-        return Receipt(*item[1:])
+    return Receipt(*item[1:]) if item[0] == "receipt" else _refusal(item)
+
+
+def _refusal(item: tuple[Any, ...]) -> LedgerError:
     _, kind, code, message = item
     return _ERROR_CLASSES.get(kind, LedgerError)(message, code=code)
 
@@ -231,23 +243,22 @@ def _serve(data_dir: str, sock: socket.socket, max_batch: int, max_delay: float)
     except LedgerError as exc:
         _send_frame(sock, f"{exc.code}: {exc.message}")
         return
+    gc.freeze()  # the open node lives as long as the process: no collection need walk it again
     commits: list[tuple[int, int, float]] = []
     sequencer.on_commit = lambda *commit: commits.append(commit)
-    arrivals = _Arrivals(sock)
+    arrivals = _Arrivals(sock, node.settings)
     try:
         _send_frame(sock, "ready")
         while requests := arrivals.next_batch(max_batch, max_delay):
-            settled: list[tuple[int, list[tuple[Any, ...]] | str]]
+            queued = [item for r in requests for item in r.items if isinstance(item, Submission)]
             commits.clear()
             try:
-                results = sequencer.append_batch(
-                    [Submission(r, d) for _, items in requests for r, d in items]
-                )
+                results = iter(sequencer.append_batch(queued) if queued else [])
             except Exception as exc:  # the transaction aborted: nobody's record is in
-                settled = [(request, str(exc)) for request, _ in requests]
+                failed = str(exc)
+                settled = [(r.id, _encoded(r.refusal) if r.refusal else failed) for r in requests]
             else:
-                encoded = iter([_encoded(r) for r in results])
-                settled = [(request, [next(encoded) for _ in items]) for request, items in requests]
+                settled = [(r.id, r.outcome(results)) for r in requests]
             _send_frame(sock, (settled, commits[0] if commits else None))
     except OSError:
         pass  # the HTTP process is gone: nobody is left to answer
@@ -256,11 +267,70 @@ def _serve(data_dir: str, sock: socket.socket, max_batch: int, max_delay: float)
         sock.close()
 
 
+@dataclass(slots=True)
+class _Request:
+    """A ``POST /v1/records`` body as the sequencer process took it in."""
+
+    id: int
+    batch: bool = False  # sent as {batch: [...]}
+    items: list[Submission | LedgerError] = field(default_factory=list)  # queued, or refused
+    refusal: LedgerError | None = None  # the body as a whole was refused
+
+    @property
+    def records(self) -> int:
+        return sum(isinstance(item, Submission) for item in self.items)
+
+    def outcome(self, results: Iterator[_Result]) -> tuple[Any, ...]:
+        """What the HTTP process hears: the refusal of the body, or (batch, per record its
+        receipt or refusal), taking this request's results from ``results`` in order."""
+        if self.refusal is not None:
+            return _encoded(self.refusal)
+        return (
+            self.batch,
+            [_encoded(next(results) if isinstance(i, Submission) else i) for i in self.items],
+        )
+
+
+def _parse(request: int, body: bytes, settings: Settings) -> _Request:
+    """Decode a body strictly and check its shape: ``{signed, disclosures?}`` or
+    ``{batch: [...]}`` of 1 to ``max_batch_records`` of them."""
+    try:
+        value = decode(body, max_size=settings.max_body_bytes)
+        if isinstance(value, dict) and set(value) == {"batch"}:
+            items = value["batch"]
+            if not isinstance(items, list) or not 1 <= len(items) <= settings.max_batch_records:
+                raise RecordError(
+                    f"a batch holds 1 to {settings.max_batch_records} submissions",
+                    code="request.batch_size",
+                )
+            return _Request(request, True, [_submission(item) for item in items])
+        return _Request(request, False, [_submission(value)])
+    except LedgerError as exc:
+        return _Request(request, refusal=exc)
+
+
+def _submission(item: Value) -> Submission | LedgerError:
+    try:
+        if not isinstance(item, dict) or not {"signed"} <= item.keys() <= {"signed", "disclosures"}:
+            raise RecordError(
+                "a submission is {signed, disclosures?}", code="request.submission_shape"
+            )
+        # The body was decoded strictly, so its parts are canonical already: these are the
+        # record's bytes. Its shape is checked here, once, and malformed records never queue.
+        signed = encode_trusted(item["signed"])
+        parsed = SignedRecord.from_value(item["signed"], raw=signed)
+        disclosed = item.get("disclosures")
+        return Submission(signed, None if disclosed is None else encode_trusted(disclosed), parsed)
+    except LedgerError as exc:
+        return exc
+
+
 class _Arrivals:
     """The requests read from the HTTP process and not yet committed, in arrival order."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, settings: Settings) -> None:
         self._sock = sock
+        self._settings = settings
         self._buffer = bytearray()
         self._waiting: collections.deque[_Request] = collections.deque()
         self._records = 0
@@ -281,10 +351,10 @@ class _Arrivals:
                 break
         batch: list[_Request] = []
         count = 0
-        while self._waiting and (not batch or count + len(self._waiting[0][1]) <= max_batch):
+        while self._waiting and (not batch or count + self._waiting[0].records <= max_batch):
             request = self._waiting.popleft()
             batch.append(request)
-            count += len(request[1])
+            count += request.records
         self._records -= count
         return batch
 
@@ -309,9 +379,10 @@ class _Arrivals:
             if message is None:
                 self._ended = True
                 return
-            for request in message:
-                self._waiting.append(request)
-                self._records += len(request[1])
+            for request, body in message:
+                parsed = _parse(request, body, self._settings)
+                self._waiting.append(parsed)
+                self._records += parsed.records
 
 
 def _send_frame(sock: socket.socket, message: object) -> None:

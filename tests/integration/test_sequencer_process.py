@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from node.datadir import DataDir
-from node.encoding import encode
-from node.errors import LedgerError, RuleError
-from node.log import Receipt, SequencerBusyError, SequencerStoppedError, Submission
-from node.sequencer_process import SequencerProcess
+from node.encoding import Value, encode
+from node.errors import EncodingError, LedgerError, RecordError, RuleError
+from node.log import Receipt, SequencerBusyError, SequencerStoppedError
+from node.sequencer_process import Outcome, SequencerProcess
 from tests.support.network import Devnet, Submitter, devnet, kp_node
 
 
@@ -34,7 +34,8 @@ def _data_dir(net: Devnet) -> Path:
 _parcels = iter(range(1_000_000))
 
 
-def _produce(net: Devnet, *, by: str = "mine") -> Submission:
+def _produce(net: Devnet, *, by: str = "mine") -> dict[str, Value]:
+    """A ``{signed}`` submission producing a new parcel at BW's mine, signed by ``by``."""
     submitter = Submitter(net, "BW")
     try:
         value = submitter.signed(
@@ -51,7 +52,11 @@ def _produce(net: Devnet, *, by: str = "mine") -> Submission:
         )
     finally:
         submitter.close()
-    return Submission(encode(value["signed"]))
+    return value
+
+
+def _body(*submissions: dict[str, Value], batch: bool = True) -> bytes:
+    return encode({"batch": list(submissions)}) if batch else encode(submissions[0])
 
 
 def _log_size(net: Devnet) -> int:
@@ -63,29 +68,35 @@ def _log_size(net: Devnet) -> int:
         store.close()
 
 
-def test_requests_from_one_turn_are_answered_in_order(net: Devnet) -> None:
+def test_bodies_from_one_turn_are_decoded_validated_and_answered_in_order(net: Devnet) -> None:
     good = [_produce(net) for _ in range(5)]
     refused = _produce(net, by="trader")  # a trader mines nothing
     before = _log_size(net)
     commits: list[tuple[int, int, float]] = []
 
-    async def run() -> list[list[Receipt | LedgerError]]:
+    async def run() -> list[Outcome | BaseException]:
         sequencer = SequencerProcess(_data_dir(net))
         sequencer.on_commit = lambda *commit: commits.append(commit)
         await sequencer.start()
         try:
             futures = [
-                sequencer.submit_many(good[:2]),
-                sequencer.submit_many([good[2], refused, good[3]]),
-                sequencer.submit_many([good[4]]),
+                sequencer.submit(_body(*good[:2])),
+                sequencer.submit(_body(good[2], refused, {"signed": 1}, good[3])),
+                sequencer.submit(b"\xc1"),  # not msgpack at all
+                sequencer.submit(_body(good[4], batch=False)),
             ]
-            return list(await asyncio.gather(*futures))
+            return list(await asyncio.gather(*futures, return_exceptions=True))
         finally:
             await sequencer.stop()
 
-    first, second, third = asyncio.run(run())
-    assert [type(r) for r in second] == [Receipt, RuleError, Receipt]
-    receipts = [r for r in first + second + third if isinstance(r, Receipt)]
+    first, second, garbage, single = asyncio.run(run())
+    assert isinstance(first, tuple)
+    assert isinstance(second, tuple)
+    assert isinstance(single, tuple)
+    assert isinstance(garbage, EncodingError)
+    assert [type(r) for r in second[1]] == [Receipt, RuleError, RecordError, Receipt]
+    assert [first[0], second[0], single[0]] == [True, True, False]
+    receipts = [r for r in first[1] + second[1] + single[1] if isinstance(r, Receipt)]
     assert [r.seq for r in receipts] == list(range(before, before + 5))
     assert sum(batch for batch, _, _ in commits) == 5
     assert commits[-1][1] == before + 5
@@ -93,21 +104,22 @@ def test_requests_from_one_turn_are_answered_in_order(net: Devnet) -> None:
 
 
 def test_a_full_queue_refuses_and_nothing_is_lost_on_stop(net: Devnet) -> None:
-    records = [_produce(net) for _ in range(40)]
+    bodies = [_body(_produce(net), batch=False) for _ in range(31)]
     before = _log_size(net)
 
     async def run() -> list[Receipt | LedgerError]:
         sequencer = SequencerProcess(_data_dir(net), max_batch=8, max_queue=30)
         await sequencer.start()
         try:
-            accepted = [sequencer.submit_many([r]) for r in records[:30]]
+            accepted = [sequencer.submit(body) for body in bodies[:30]]
             with pytest.raises(SequencerBusyError):
-                sequencer.submit_many(records[30:])
+                sequencer.submit(bodies[30])
         finally:
             await sequencer.stop()  # at once: what it was sent is still committed and answered
-        return [result for done in accepted for result in done.result()]
+        return [result for done in accepted for result in done.result()[1]]
 
     results = asyncio.run(run())
+    assert len(results) == 30
     assert all(isinstance(r, Receipt) for r in results)
     assert _log_size(net) == before + 30
 
@@ -119,13 +131,13 @@ def test_a_killed_child_fails_what_is_waiting(net: Devnet) -> None:
         child = sequencer.pid
         assert child is not None
         os.kill(child, signal.SIGSTOP)  # hold it, so the record is surely waiting
-        waiting = sequencer.submit_many([_produce(net)])
+        waiting = sequencer.submit(_body(_produce(net)))
         await asyncio.sleep(0.1)
         os.kill(child, signal.SIGKILL)
         with pytest.raises(SequencerStoppedError):
             await asyncio.wait_for(waiting, 10)
         with pytest.raises(SequencerStoppedError):
-            sequencer.submit_many([_produce(net)])
+            sequencer.submit(_body(_produce(net)))
         await sequencer.stop()
 
     asyncio.run(run())

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.encoding import MAX_DEPTH, decode, encode
+from node.encoding import MAX_DEPTH, decode, encode, encode_trusted
 from node.errors import EncodingError
 
 LIMIT = 1 << 20
@@ -35,6 +35,15 @@ def test_round_trip(value: object) -> None:
     data = encode(value)  # type: ignore[arg-type]
     assert decode(data, max_size=LIMIT) == value
     assert encode(decode(data, max_size=LIMIT)) == data
+
+
+@given(values)
+def test_a_decoded_value_and_its_parts_encode_trusted_as_canonical(value: object) -> None:
+    decoded = decode(encode(value), max_size=LIMIT)  # type: ignore[arg-type]
+    assert encode_trusted(decoded) == encode(decoded)
+    parts = list(decoded.values()) if isinstance(decoded, dict) else decoded
+    for part in parts if isinstance(parts, list) else []:
+        assert encode_trusted(part) == encode(part)
 
 
 @given(st.dictionaries(st.text(max_size=8), scalars, min_size=2, max_size=6))
