@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
 import time
 from typing import Annotated, Any, Literal
@@ -40,7 +41,6 @@ from node.errors import (
 from node.ledger import LedgerNode, NotAdoptedError
 from node.log import Receipt, SequencerBusyError, SequencerStoppedError
 from node.metrics import NodeMetrics
-from node.notes import TlogProof
 from node.records import EntryRef
 from node.replica import Evidence, InvalidEntryError, list_evidence, quarantined
 from node.replication import PeerError, Replicator
@@ -257,28 +257,17 @@ def _json(value: Value) -> Any:
     return value
 
 
-def _receipt(
-    receipt: Receipt, node: LedgerNode | None = None, witnessed_now: bool = False
-) -> dict[str, Any]:
+def _receipt(receipt: Receipt, node: LedgerNode, witnessed_now: bool) -> dict[str, Any]:
     """The receipt as sent (``ReceiptModel``); when witnessed, against the newest witnessed
-    checkpoint. Built as a plain dict: batches send hundreds."""
-    checkpoint, proof = receipt.checkpoint, receipt.proof
-    if witnessed_now and node is not None:
+    checkpoint."""
+    if witnessed_now:
         with node.store.read() as reader:
             size = witnessed(reader, node.log)
             note = reader.log(node.log).checkpoint(size)
             if note is not None and size > receipt.seq:
-                checkpoint = note
                 proof = tuple(reader.log(node.log).inclusion_proof(receipt.seq, size))
-    return {
-        "entry_hash": receipt.entry_hash.hex(),
-        "log": receipt.log,
-        "seq": receipt.seq,
-        "checkpoint": checkpoint,
-        "proof": [_b64(h) for h in proof],
-        "tlog_proof": TlogProof(receipt.seq, proof, checkpoint).to_text(),
-        "witnessed": witnessed_now,
-    }
+                receipt = dataclasses.replace(receipt, checkpoint=note, proof=proof)
+    return receipt.to_json(witnessed=witnessed_now)
 
 
 def _problem_json(error: LedgerError) -> dict[str, Any]:
@@ -746,14 +735,14 @@ async def submit_records(
             status=415,
         )
     body = await _read_body(request, node.settings.max_body_bytes)
-    batch, results = await _sequenced(request, body)
-    if batch:
-        accepted = [r for r in results if isinstance(r, Receipt)]
+    outcome = await _sequenced(request, body)
+    if outcome.batch:
+        accepted = [r for r in outcome.results if isinstance(r, Receipt)]
         witnessed_ok = False
         if wait == "witnessed" and accepted:
             witnessed_ok = await _await_witnessed(request, max(r.seq for r in accepted) + 1)
         out: list[dict[str, Any]] = []
-        for result in results:
+        for result in outcome.results:
             if isinstance(result, Receipt):
                 out.append({"receipt": _receipt(result, node, witnessed_ok)})
             else:
@@ -761,13 +750,14 @@ async def submit_records(
                 out.append({"problem": _problem_json(result)})
         status = 202 if wait == "witnessed" and accepted and not witnessed_ok else 200
         return JSONResponse({"results": out}, status_code=status)
-    [outcome] = results
-    if isinstance(outcome, LedgerError):
-        raise outcome
-    if wait == "committed":
-        return JSONResponse(_receipt(outcome))
-    done = await _await_witnessed(request, outcome.seq + 1)
-    return JSONResponse(_receipt(outcome, node, done), status_code=200 if done else 202)
+    [result] = outcome.results
+    if isinstance(result, LedgerError):
+        raise result
+    if wait == "committed" and outcome.receipt_json is not None:
+        return Response(outcome.receipt_json, media_type="application/json")
+    done = wait == "witnessed" and await _await_witnessed(request, result.seq + 1)
+    status = 202 if wait == "witnessed" and not done else 200
+    return JSONResponse(_receipt(result, node, done), status_code=status)
 
 
 async def _sequenced(request: Request, body: bytes) -> Outcome:

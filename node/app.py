@@ -29,15 +29,25 @@ __all__ = ["JsonLogFormatter", "configure_logging", "create_app"]
 
 log = logging.getLogger("kp.node")
 
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
 class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
+    """One JSON object per line: time, level, logger, message and any ``extra`` fields.
+
+    It runs for every request, so the time text is made once a second, not once a line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._time = ""
 
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second, self._time = second, self.formatTime(record, "%Y-%m-%dT%H:%M:%S")
         line: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "time": self._time,
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

@@ -42,9 +42,10 @@ class Settings:
         witness_timeout: seconds ``?wait=witnessed`` waits for the witness quorum before 202.
         replication_interval: seconds between anti-entropy rounds with each peer.
         peer_timeout: seconds any one request to a peer may take.
-        sequencer_max_batch: most records in one durable commit.
-        sequencer_max_delay_ms: how long the sequencer waits to fill a batch.
-        sequencer_max_queue: submissions waiting beyond this get 503.
+        sequencer_max_batch: most records in one durable commit (an HTTP batch is never split).
+        sequencer_max_delay_ms: how long the sequencer waits to fill a commit; 0 takes what
+            arrived while the previous one ran.
+        sequencer_max_queue: requests waiting for the sequencer beyond this get 503.
         auth_max_age: seconds a signed member request stays valid.
         map_size: LMDB address space, bytes (the file grows only as used).
         log_level: ``DEBUG``, ``INFO``, ``WARNING`` or ``ERROR``.
@@ -63,8 +64,8 @@ class Settings:
     witness_timeout: float = 10.0
     replication_interval: float = 2.0
     peer_timeout: float = 5.0
-    sequencer_max_batch: int = 256
-    sequencer_max_delay_ms: float = 2.0
+    sequencer_max_batch: int = 16  # decision 0019: small commits pipeline with HTTP
+    sequencer_max_delay_ms: float = 0.0
     sequencer_max_queue: int = 10_000
     auth_max_age: int = 300
     map_size: int = 1 << 40

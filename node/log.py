@@ -11,6 +11,7 @@ A resubmitted record (same signing payload) is answered with the receipt of its 
 
 from __future__ import annotations
 
+import base64
 import queue
 import threading
 import time
@@ -23,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from node import crypto, merkle, rules
 from node.errors import DisclosureError, LedgerError, RecordError, SignatureError
-from node.notes import Checkpoint, sign_note
+from node.notes import Checkpoint, TlogProof, sign_note
 from node.records import MAX_ENTRY_SIZE, Entry, SignedRecord
 from node.sealing import check_disclosures, encode_disclosures, parse_disclosures
 from node.state import LedgerState
@@ -62,6 +63,19 @@ class Receipt:
     seq: int
     checkpoint: str  # the signed C2SP checkpoint note of the commit that included the entry
     proof: tuple[bytes, ...]  # RFC 9162 inclusion proof of seq in that checkpoint's tree
+
+    def to_json(self, *, witnessed: bool = False) -> dict[str, Any]:
+        """The receipt as the API sends it (its ``ReceiptModel``); ``witnessed``: whether the
+        checkpoint carries the witness quorum."""
+        return {
+            "entry_hash": self.entry_hash.hex(),
+            "log": self.log,
+            "seq": self.seq,
+            "checkpoint": self.checkpoint,
+            "proof": [base64.b64encode(h).decode() for h in self.proof],
+            "tlog_proof": TlogProof(self.seq, self.proof, self.checkpoint).to_text(),
+            "witnessed": witnessed,
+        }
 
 
 class SignatureCheck:

@@ -22,6 +22,7 @@ import collections
 import contextlib
 import gc
 import itertools
+import json
 import multiprocessing
 import pickle
 import select
@@ -43,8 +44,24 @@ from node.records import SignedRecord
 __all__ = ["Outcome", "SequencerProcess"]
 
 _Result = Receipt | LedgerError
-Outcome = tuple[bool, list[_Result]]
-"""What became of a body: whether it was a ``{batch}``, and per record its receipt or refusal."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of a ``POST /v1/records`` body.
+
+    Attributes:
+        batch: whether it was a ``{batch: [...]}``.
+        results: per record, in order, its receipt or its refusal.
+        receipt_json: a single record's receipt as the JSON the API answers with, rendered in
+            the sequencer process, which has time to spare, rather than in the HTTP process,
+            which has none.
+    """
+
+    batch: bool
+    results: list[_Result]
+    receipt_json: bytes | None = None
+
 
 _LENGTH = struct.Struct("!I")
 _START_SECONDS = 60.0  # opening a large store and its state can take a while
@@ -173,8 +190,8 @@ class SequencerProcess:
                     elif outcome[0] == "error":  # the body as a whole was refused
                         future.set_exception(_refusal(outcome))
                     else:
-                        batch, results = outcome
-                        future.set_result((batch, [_result(r) for r in results]))
+                        batch, results, rendered = outcome
+                        future.set_result(Outcome(batch, [_result(r) for r in results], rendered))
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the process ended
         finally:
@@ -281,14 +298,16 @@ class _Request:
         return sum(isinstance(item, Submission) for item in self.items)
 
     def outcome(self, results: Iterator[_Result]) -> tuple[Any, ...]:
-        """What the HTTP process hears: the refusal of the body, or (batch, per record its
-        receipt or refusal), taking this request's results from ``results`` in order."""
+        """What the HTTP process hears: the refusal of the body, or the fields of its
+        ``Outcome``, taking this request's results from ``results`` in order."""
         if self.refusal is not None:
             return _encoded(self.refusal)
-        return (
-            self.batch,
-            [_encoded(next(results) if isinstance(i, Submission) else i) for i in self.items],
-        )
+        mine = [next(results) if isinstance(i, Submission) else i for i in self.items]
+        rendered = None
+        if not self.batch and isinstance(mine[0], Receipt):
+            # As JSONResponse renders it.
+            rendered = json.dumps(mine[0].to_json(), separators=(",", ":")).encode()
+        return (self.batch, [_encoded(r) for r in mine], rendered)
 
 
 def _parse(request: int, body: bytes, settings: Settings) -> _Request:

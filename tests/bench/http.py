@@ -7,14 +7,18 @@ Prints, from one run on this machine (it is shared and noisy, so every baseline 
 the same run, just before or after what it is compared with):
   (a) requests/s of a trivial FastAPI endpoint served as ``kp-node run`` serves a node (one
       uvicorn process, same options), each a POST of a signed record's bytes: the HTTP ceiling;
-  (b) single-record ``POST /v1/records`` accepted per second by a devnet node, durable commits,
-      32 concurrent clients, with p50/p99 latency; (b)/(a), target >= 0.5;
-  (c) records/s submitted in batches of 100 by 4 concurrent clients, against the sequencer's
-      in-process rate under the full KP rules (``tests.bench.append``); (c)/in-process,
-      target >= 0.7;
-  and for each HTTP phase the CPU used, in cores, by the server, the load generator and the other
-  devnet node (which witnesses and replicates the log meanwhile): a server near 1.0 is bound by
-  its one interpreter, a generator near 1.0 would be measuring itself.
+  (b) single-record ``POST /v1/records`` accepted per second by a node of a one-participant
+      devnet, durable commits, 32 concurrent clients, with p50/p99 latency; (b)/(a), target
+      >= 0.5;
+  (c) records/s submitted in batches of 100 by 4 concurrent clients to that node, against the
+      sequencer's in-process rate under the full KP rules (``tests.bench.append``);
+      (c)/in-process, target >= 0.7;
+  (b') (b) again on a two-participant devnet, whose other node replicates, re-validates and
+      witnesses the log on the same two cores meanwhile: what a node loses to a peer sharing
+      its machine (in production peers are other participants' machines);
+  and for each HTTP phase the CPU used, in cores, by the node's HTTP process, its sequencer
+  process, the load generator and the other devnet node: a process near 1.0 is bound by its one
+  interpreter, a generator near 1.0 would be measuring itself.
 
 The load generator is a process of its own, apart from every server. It speaks HTTP/1.1 with
 keep-alive over plain asyncio streams, one connection per client and one request in flight on
@@ -198,11 +202,13 @@ async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 @dataclass(frozen=True)
 class Phase:
-    """A generator run and the CPU, in cores, used meanwhile by the server under test, the
-    generator, and the server's peers (the other devnet nodes: witnessing and replication)."""
+    """A generator run and the CPU, in cores, used meanwhile by the server under test (its
+    process, and its children: a node's sequencer process), the generator, and the server's
+    peers (the other devnet nodes: witnessing and replication)."""
 
     load: Load
     server_cores: float
+    children_cores: float
     generator_cores: float
     peer_cores: float
 
@@ -240,11 +246,26 @@ def _drive_phase(
             drive, port, path, bodies, clients=clients, warmup=warmup, seconds=PHASE_SECONDS
         ).result(timeout=PHASE_SECONDS + 2 * STALL_SECONDS)
 
-    load, (server, generated, peers) = _cores_while(run, [[server_pid], [generator_pid], peer_pids])
+    groups = [[server_pid], _children(server_pid), [generator_pid], peer_pids]
+    load, (server, children, generated, peers) = _cores_while(run, groups)
     if load.refusals:
         shown = "; ".join(f"{s} {b.decode(errors='replace')}" for s, b in load.refused)
         raise RuntimeError(f"{what}: {load.refusals} answers were not 200: {shown}")
-    return Phase(load, server, generated, peers)
+    return Phase(load, server, children, generated, peers)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # ended meanwhile
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
 
 
 def _wait_serving(url: str, body: bytes) -> None:
@@ -331,6 +352,10 @@ def batches(submissions: list[bytes]) -> list[bytes]:
     return [encode({"batch": items[i : i + BATCH]}) for i in range(0, len(items), BATCH)]
 
 
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
 def _log_size(url: str) -> int:
     size: int = httpx.get(f"{url}/healthz", timeout=10).json()["size"]
     return size
@@ -372,15 +397,15 @@ def _row(label: str, value: str, note: str = "") -> None:
 
 def _cores(phase: Phase) -> str:
     return (
-        f"cores: server {phase.server_cores:.2f}, generator {phase.generator_cores:.2f}, "
-        f"devnet peers {phase.peer_cores:.2f}"
+        f"cores: HTTP {phase.server_cores:.2f}, sequencer {phase.children_cores:.2f}, "
+        f"generator {phase.generator_cores:.2f}, devnet peer {phase.peer_cores:.2f}"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=10_000, help="(a) timed requests")
-    parser.add_argument("--records", type=int, default=3_000, help="(b) timed single records")
+    parser.add_argument("--requests", type=int, default=20_000, help="(a) timed requests")
+    parser.add_argument("--records", type=int, default=15_000, help="(b) timed single records")
     parser.add_argument(
         "--batched", type=int, default=20_000, help=f"(c) timed records, a multiple of {BATCH}"
     )
@@ -394,45 +419,46 @@ def main() -> None:
         ProcessPoolExecutor(max_workers=1, mp_context=spawn) as generator,
     ):
         generator_pid = generator.submit(os.getpid).result()  # up before any clock starts
-        with devnet(Path(tmp) / "net", participants="BW,EU") as net:
+
+        def single_records(net: Devnet, what: str, prefix: str) -> Phase:
             url = net.url("BW")
-            port = int(url.rsplit(":", 1)[1])
             pids = {m: int(p["pid"]) for m, p in net.description["participants"].items()}
-            node_pid, peer_pids = pids.pop("BW"), list(pids.values())
-            # Every record is signed and encoded before any clock starts.
-            single = produce_submissions(net, "S", WARMUP + args.records)
-            batched = batches(
-                produce_submissions(net, "B", BATCH_CLIENTS * BATCH + batched_records)
-            )
-
-            # (a) right before (b): same machine, same minute.
-            ceiling = trivial_ceiling(
-                generator, generator_pid, [node_pid, *peer_pids], single[-1], args.requests
-            )
-
+            node_pid = pids.pop("BW")
+            bodies = produce_submissions(net, prefix, WARMUP + args.records)  # before any clock
             before = _log_size(url)
-            accepted = _drive_phase(
-                "(b) POST /v1/records",
+            phase = _drive_phase(
+                what,
                 generator,
                 generator_pid,
                 node_pid,
-                peer_pids,
-                port,
+                list(pids.values()),
+                _port(url),
                 "/v1/records",
-                single,
+                bodies,
                 clients=CLIENTS,
                 warmup=WARMUP,
             )
-            _require_appended("(b)", url, before, WARMUP + accepted.load.requests)
+            _require_appended(what, url, before, WARMUP + phase.load.requests)
+            return phase
 
+        with devnet(Path(tmp) / "one", participants="BW") as net:
+            url = net.url("BW")
+            node_pid = int(net.description["participants"]["BW"]["pid"])
+            batched = batches(
+                produce_submissions(net, "B", BATCH_CLIENTS * BATCH + batched_records)
+            )
+            # (a) right before (b): same machine, same minute.
+            body = produce_submissions(net, "T", 1)[0]
+            ceiling = trivial_ceiling(generator, generator_pid, [node_pid], body, args.requests)
+            accepted = single_records(net, "(b) POST /v1/records", "S")
             before = _log_size(url)
             in_batches = _drive_phase(
                 "(c) POST /v1/records batches",
                 generator,
                 generator_pid,
                 node_pid,
-                peer_pids,
-                port,
+                [],
+                _port(url),
                 "/v1/records",
                 batched,
                 clients=BATCH_CLIENTS,
@@ -441,17 +467,19 @@ def main() -> None:
             _require_appended(
                 "(c)", url, before, (BATCH_CLIENTS + in_batches.load.requests) * BATCH
             )
-        # Right after (c), with every server stopped: the sequencer alone, same kind of records.
+        with devnet(Path(tmp) / "two", participants="BW,EU") as net:
+            shared = single_records(net, "(b') POST /v1/records beside a peer", "P")
+        # Right after, with every server stopped: the sequencer alone, same kind of records.
         in_process = rules_appends_per_second(Path(tmp) / "rules", batched_records)
     seconds = time.perf_counter() - started
 
-    a, b, c = ceiling.load, accepted.load, in_batches.load
+    a, b, c, p = ceiling.load, accepted.load, in_batches.load, shared.load
     c_rate = c.rate * BATCH
     print(f"machine: {machine()}")
     _row(
         "(a) trivial FastAPI POST requests/s",
         f"{a.rate:.0f}",
-        f"({a.requests} requests of {len(single[-1])} bytes, {CLIENTS} clients)",
+        f"({a.requests} requests of {len(body)} bytes, {CLIENTS} clients)",
     )
     _row(
         "    latency p50 / p99, ms",
@@ -485,6 +513,16 @@ def main() -> None:
         f"({batched_records} records, tests.bench.append)",
     )
     _row("    ratio (c)/in-process", f"{c_rate / in_process:.2f}", "target >= 0.7")
+    _row(
+        "(b') the same beside a replicating peer",
+        f"{p.rate:.0f}",
+        f"({p.requests} records; (b')/(a) {p.rate / a.rate:.2f})",
+    )
+    _row(
+        "    latency p50 / p99, ms",
+        f"{p.percentile(50) * 1e3:.1f} / {p.percentile(99) * 1e3:.1f}",
+        f"({_cores(shared)})",
+    )
     _row("    whole run, s", f"{seconds:.1f}")
 
 

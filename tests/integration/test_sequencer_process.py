@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
@@ -90,13 +91,21 @@ def test_bodies_from_one_turn_are_decoded_validated_and_answered_in_order(net: D
             await sequencer.stop()
 
     first, second, garbage, single = asyncio.run(run())
-    assert isinstance(first, tuple)
-    assert isinstance(second, tuple)
-    assert isinstance(single, tuple)
+    assert isinstance(first, Outcome)
+    assert isinstance(second, Outcome)
+    assert isinstance(single, Outcome)
     assert isinstance(garbage, EncodingError)
-    assert [type(r) for r in second[1]] == [Receipt, RuleError, RecordError, Receipt]
-    assert [first[0], second[0], single[0]] == [True, True, False]
-    receipts = [r for r in first[1] + second[1] + single[1] if isinstance(r, Receipt)]
+    assert [type(r) for r in second.results] == [Receipt, RuleError, RecordError, Receipt]
+    assert [first.batch, second.batch, single.batch] == [True, True, False]
+    # A single record's receipt comes rendered as the API's JSON; a batch's are rendered there.
+    assert first.receipt_json is None
+    assert single.receipt_json is not None
+    [receipt] = single.results
+    assert isinstance(receipt, Receipt)
+    assert json.loads(single.receipt_json) == receipt.to_json()
+    receipts = [
+        r for r in first.results + second.results + single.results if isinstance(r, Receipt)
+    ]
     assert [r.seq for r in receipts] == list(range(before, before + 5))
     assert sum(batch for batch, _, _ in commits) == 5
     assert commits[-1][1] == before + 5
@@ -116,7 +125,7 @@ def test_a_full_queue_refuses_and_nothing_is_lost_on_stop(net: Devnet) -> None:
                 sequencer.submit(bodies[30])
         finally:
             await sequencer.stop()  # at once: what it was sent is still committed and answered
-        return [result for done in accepted for result in done.result()[1]]
+        return [result for done in accepted for result in done.result().results]
 
     results = asyncio.run(run())
     assert len(results) == 30
