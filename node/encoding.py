@@ -7,9 +7,10 @@ One value has exactly one encoding:
 * map keys are sorted by their UTF-8 bytes, without duplicates;
 * integers take their smallest msgpack form, which msgpack-python's packer always chooses.
 
-``decode`` is strict: it bounds the input, unpacks, re-encodes and rejects the input unless the
-bytes are identical. That single comparison catches unsorted or duplicate keys, non-minimal
-integers, str8 where fixstr fits, and any other second spelling of a value.
+``decode`` is strict: it bounds the input, unpacks, checks the types and that every map's keys
+are in order, re-packs and rejects the input unless the bytes are identical. That comparison
+catches duplicate keys, non-minimal integers, str8 where fixstr fits, and any other second
+spelling of a value.
 """
 
 from __future__ import annotations
@@ -110,9 +111,10 @@ def decode(data: bytes, *, max_size: int) -> Value:
         raise EncodingError(
             f"malformed msgpack ({type(exc).__name__}: {exc})", code="encoding.malformed"
         ) from exc
-    if encode(value) != bytes(data):
+    _check_decoded(value, 0)
+    if msgpack.packb(value, use_bin_type=True) != bytes(data):
         raise EncodingError(
-            "not the canonical encoding (key order, duplicate keys or integer width)",
+            "not the canonical encoding (duplicate keys, integer or length width)",
             code="encoding.non_canonical",
         )
     result: Value = value
@@ -148,6 +150,38 @@ def _refuse_ext(code: int, data: bytes) -> object:
 
 
 _SCALARS = frozenset({type(None), bool, str, bytes})
+_DECODED_SCALARS = _SCALARS | {int}  # an unpacked int is within the msgpack range already
+
+
+def _check_decoded(value: object, depth: int) -> None:
+    """Check what the unpacker returned against DESIGN §4, without rebuilding it as ``encode``
+    does: the types (no float), str map keys, the depth, and every map's keys in order (which
+    the packer, keeping insertion order, would not notice)."""
+    kind = type(value)
+    if kind in _DECODED_SCALARS:
+        return
+    if kind is not list and kind is not dict:
+        raise EncodingError(
+            f"type {kind.__name__} is not allowed in canonical msgpack",
+            code="encoding.unsupported_type",
+        )
+    if depth >= MAX_DEPTH:
+        raise EncodingError(f"nesting deeper than {MAX_DEPTH}", code="encoding.too_deep")
+    if kind is list:
+        for item in cast(list[object], value):
+            _check_decoded(item, depth + 1)
+        return
+    mapping = cast(dict[object, object], value)
+    keys = list(mapping)
+    for key in keys:
+        if type(key) is not str:
+            raise EncodingError(
+                f"map key {key!r} is not a string", code="encoding.unsupported_type"
+            )
+    if keys != sorted(cast(list[str], keys)):  # code-point order is UTF-8 byte order
+        raise EncodingError("map keys are not in canonical order", code="encoding.non_canonical")
+    for item in mapping.values():
+        _check_decoded(item, depth + 1)
 
 
 def _canonical(value: object, depth: int) -> object:
