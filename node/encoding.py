@@ -111,10 +111,15 @@ def decode(data: bytes, *, max_size: int) -> Value:
         raise EncodingError(
             f"malformed msgpack ({type(exc).__name__}: {exc})", code="encoding.malformed"
         ) from exc
-    _check_decoded(value, 0)
+    try:
+        _check_decoded(value, 0)
+    except EncodingError as exc:
+        if exc.code == "encoding.non_canonical":
+            _canonical(value, 0)  # a type outside §4 anywhere is named before a key order
+        raise
     if msgpack.packb(value, use_bin_type=True) != bytes(data):
         raise EncodingError(
-            "not the canonical encoding (duplicate keys, integer or length width)",
+            "not the canonical encoding (key order, duplicate keys or integer width)",
             code="encoding.non_canonical",
         )
     result: Value = value
@@ -154,9 +159,9 @@ _DECODED_SCALARS = _SCALARS | {int}  # an unpacked int is within the msgpack ran
 
 
 def _check_decoded(value: object, depth: int) -> None:
-    """Check what the unpacker returned against DESIGN §4, without rebuilding it as ``encode``
-    does: the types (no float), str map keys, the depth, and every map's keys in order (which
-    the packer, keeping insertion order, would not notice)."""
+    """Check what the unpacker returned against DESIGN §4 without rebuilding it as ``encode``
+    does: its types (no float), string keys, depth, and every map's keys in order, which the
+    packer, keeping insertion order, would not notice."""
     kind = type(value)
     if kind in _DECODED_SCALARS:
         return

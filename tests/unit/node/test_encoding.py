@@ -56,6 +56,14 @@ def test_unsorted_keys_rejected(value: dict[str, object]) -> None:
     assert err.value.code == "encoding.non_canonical"
 
 
+def test_a_type_outside_the_model_is_named_before_a_key_order() -> None:
+    # Unsorted outer keys, and a float deep inside a later value: the float is what is named.
+    data = msgpack.packb({"b": {"y": 1, "x": 2}, "a": [1, {"f": 1.5}]}, use_bin_type=True)
+    with pytest.raises(EncodingError) as err:
+        decode(data, max_size=LIMIT)
+    assert err.value.code == "encoding.unsupported_type"
+
+
 @given(st.integers(min_value=0, max_value=2**32 - 1))
 def test_wide_integer_rejected(n: int) -> None:
     # uint 64 (0xcf) is never the smallest form for a value below 2**32.
