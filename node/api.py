@@ -369,9 +369,18 @@ LogId = Annotated[str, Path(pattern=_LOG_ID, description="participant id, e.g. B
 EntryHash = Annotated[str, Path(pattern=_HASH_HEX, description="hex entry hash")]
 
 
-@router.get("/healthz", response_model=Health, tags=["operations"])
+@router.get(
+    "/healthz",
+    response_model=Health,
+    tags=["operations"],
+    responses={503: {"model": Problem, "description": "the sequencer process has ended"}},
+)
 def healthz(request: Request) -> Health:
-    """Liveness: the node answers and its store reads."""
+    """Liveness: the node answers, its store reads and, once a charter is adopted, its
+    sequencer process takes records (503 ``sequencer.stopped`` if it ended)."""
+    sequencer: SequencerProcess | None = getattr(request.app.state, "sequencer", None)
+    if sequencer is not None and not sequencer.running:
+        raise SequencerStoppedError("the sequencer process has ended; restart the node")
     node = _node(request)
     with node.store.read() as reader:
         size = reader.log(node.log).size()

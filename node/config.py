@@ -46,6 +46,8 @@ class Settings:
         sequencer_max_delay_ms: how long the sequencer waits to fill a commit; 0 takes what
             arrived while the previous one ran.
         sequencer_max_queue: requests waiting for the sequencer beyond this get 503.
+        sequencer_max_queue_bytes: bytes of request bodies waiting for the sequencer beyond
+            this get 503 (one body is always taken); at least ``max_body_bytes``, at most 1 GiB.
         auth_max_age: seconds a signed member request stays valid.
         map_size: LMDB address space, bytes (the file grows only as used).
         log_level: ``DEBUG``, ``INFO``, ``WARNING`` or ``ERROR``.
@@ -67,6 +69,7 @@ class Settings:
     sequencer_max_batch: int = 16  # decision 0019: small commits pipeline with HTTP
     sequencer_max_delay_ms: float = 0.0
     sequencer_max_queue: int = 10_000
+    sequencer_max_queue_bytes: int = 64 * 1024 * 1024
     auth_max_age: int = 300
     map_size: int = 1 << 40
     log_level: str = "INFO"
@@ -84,6 +87,7 @@ class Settings:
             "peer_timeout",
             "sequencer_max_batch",
             "sequencer_max_queue",
+            "sequencer_max_queue_bytes",
             "auth_max_age",
             "map_size",
         )
@@ -92,6 +96,8 @@ class Settings:
                 raise ConfigError(f"{name} must be positive")
         if not 0 < self.port < 65536:
             raise ConfigError(f"port {self.port} is not a TCP port")
+        if not self.max_body_bytes <= self.sequencer_max_queue_bytes <= 1 << 30:
+            raise ConfigError("sequencer_max_queue_bytes must be from max_body_bytes to 1 GiB")
         if self.sequencer_max_delay_ms < 0:
             raise ConfigError("sequencer_max_delay_ms must not be negative")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):

@@ -6,13 +6,14 @@ The HTTP process frames requests and answers them; the sequencer process takes e
 two cores both work at once instead of taking turns under one interpreter lock, and a record is
 decoded once, where it is validated.
 
-Both ends speak over one socket pair with asyncio streams, on their event loops, with no threads:
-a handoff between threads in one interpreter costs more than a record's whole HTTP handling.
-Frames are a 4-byte length and a pickle (the peer is our own child). What the HTTP side submits
-in one turn of its event loop travels as one frame, and each commit is answered with one frame
-holding every result it settled, so a busy node exchanges a few frames per commit, not a few per
-record. The sequencer process is the log's one writer, exactly as the thread of
-``node.log.Sequencer`` is.
+The two speak over one socket pair: asyncio streams on the HTTP side's event loop, a blocking
+loop of one thread in the sequencer process. No thread hands work to another, because such a
+handoff under one interpreter lock costs more than a record's whole HTTP handling. Frames are a
+4-byte length and a pickle (the peer is our own child). What the HTTP side submits in one turn of
+its event loop travels as one frame, and each commit is answered with one frame holding every
+result it settled, so a busy node exchanges a few frames per commit, not a few per record. The
+sequencer process is the log's one writer, with ``node.log.Sequencer.append_batch`` (decision
+0019).
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ import contextlib
 import gc
 import itertools
 import json
+import logging
 import multiprocessing
 import pickle
 import select
+import signal
 import socket
 import struct
 import time
@@ -37,7 +40,7 @@ from typing import Any
 from node import errors
 from node.config import Settings
 from node.encoding import Value, decode, encode_trusted
-from node.errors import LedgerError, RecordError
+from node.errors import LedgerError, RecordError, StoreError
 from node.log import Receipt, SequencerBusyError, SequencerStoppedError, Submission
 from node.records import SignedRecord
 
@@ -63,6 +66,8 @@ class Outcome:
     receipt_json: bytes | None = None
 
 
+log = logging.getLogger("kp.node")
+
 _LENGTH = struct.Struct("!I")
 _START_SECONDS = 60.0  # opening a large store and its state can take a while
 _STOP_SECONDS = 30.0
@@ -74,27 +79,22 @@ class SequencerProcess:
     offers ``submit`` on the event loop that started it.
 
     Args:
-        data_dir: the node's data directory (the child opens it, with its settings, for itself).
-        max_batch: the most records one commit takes.
-        max_delay: seconds the sequencer waits for more records after the first of a batch.
+        data_dir: the node's data directory. The child opens it for itself and commits by its
+            settings (``sequencer_max_batch``, ``sequencer_max_delay_ms``).
         max_queue: requests submitted and not yet answered beyond this are refused with
             ``SequencerBusyError``.
+        max_queue_bytes: so are bodies beyond this many bytes waiting (one is always taken).
     """
 
-    def __init__(
-        self,
-        data_dir: Path,
-        *,
-        max_batch: int = 256,
-        max_delay: float = 0.002,
-        max_queue: int = 10_000,
-    ) -> None:
+    def __init__(self, data_dir: Path, *, max_queue: int, max_queue_bytes: int) -> None:
         self.data_dir = data_dir
         self.on_commit: Callable[[int, int, float], None] | None = None
         """Called on the event loop after each commit with (records, new log size, seconds)."""
-        self._settings = (max_batch, max_delay)
         self._max_queue = max_queue
-        self._pending: dict[int, asyncio.Future[Outcome]] = {}
+        self._max_queue_bytes = max_queue_bytes
+        self._pending: dict[int, tuple[asyncio.Future[Outcome], int]] = {}  # future, body size
+        self._queued_bytes = 0
+        self._stopping = False
         self._outgoing: list[tuple[int, bytes]] = []
         self._ids = itertools.count()
         self._process: multiprocessing.process.BaseProcess | None = None
@@ -106,6 +106,11 @@ class SequencerProcess:
         """The child's process id, once started."""
         return None if self._process is None else self._process.pid
 
+    @property
+    def running(self) -> bool:
+        """Whether the child is up and taking submissions."""
+        return self._reading is not None and not self._reading.done() and not self._stopping
+
     async def start(self) -> None:
         """Start the child and wait until its node is open.
 
@@ -116,7 +121,7 @@ class SequencerProcess:
         context = multiprocessing.get_context("spawn")  # no inherited LMDB environment
         self._process = context.Process(
             target=_serve,
-            args=(str(self.data_dir), theirs, *self._settings),
+            args=(str(self.data_dir), theirs),
             name="kp-sequencer",
             daemon=True,
         )
@@ -138,6 +143,7 @@ class SequencerProcess:
         and answers still arrive meanwhile), then end the process."""
         if self._writer is None:
             return
+        self._stopping = True
         self._flush()
         _send(self._writer, None)
         with contextlib.suppress(ConnectionError):  # the child is gone already
@@ -151,29 +157,45 @@ class SequencerProcess:
 
         Must be called on the event loop that started the process. The future fails with a
         ``LedgerError`` if the body as a whole is refused (not canonical msgpack, a batch of the
-        wrong size); each record's own refusal is among the results.
+        wrong size) or its commit failed; each record's own refusal is among the results.
 
         Raises:
             SequencerStoppedError: the sequencer process is not running.
-            SequencerBusyError: too many requests are waiting.
+            SequencerBusyError: too many requests, or too many bytes of them, are waiting.
         """
-        if self._writer is None or self._reading is None or self._reading.done():
+        if self._writer is None or not self.running:
             raise SequencerStoppedError("the sequencer is not running")
-        if len(self._pending) >= self._max_queue:
+        if len(self._pending) >= self._max_queue or (
+            self._pending and self._queued_bytes + len(body) > self._max_queue_bytes
+        ):
             raise SequencerBusyError("too many requests waiting; retry later")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = loop.create_future()
         request = next(self._ids)
-        self._pending[request] = future
+        self._pending[request] = (future, len(body))
+        self._queued_bytes += len(body)
         if not self._outgoing:  # the first this turn: send them all at the end of the turn
             loop.call_soon(self._flush)
         self._outgoing.append((request, body))
         return future
 
     def _flush(self) -> None:
-        if self._outgoing and self._writer is not None:
-            _send(self._writer, self._outgoing)
-        self._outgoing = []
+        outgoing, self._outgoing = self._outgoing, []
+        if not outgoing or self._writer is None:
+            return
+        try:
+            _send(self._writer, outgoing)  # at most max_queue_bytes of bodies: the length fits
+        except Exception as exc:  # nothing of it reached the sequencer
+            log.exception("could not hand requests to the sequencer process")
+            for request, _ in outgoing:
+                self._settle(request).set_exception(
+                    SequencerStoppedError(f"the sequencer was not reached: {exc}")
+                )
+
+    def _settle(self, request: int) -> asyncio.Future[Outcome]:
+        future, size = self._pending.pop(request)
+        self._queued_bytes -= size
+        return future
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         try:
@@ -182,21 +204,20 @@ class SequencerProcess:
                 if commit is not None and self.on_commit is not None:
                     self.on_commit(*commit)
                 for request, outcome in settled:
-                    future = self._pending.pop(request)
+                    future = self._settle(request)
                     if future.cancelled():  # its request timed out
                         continue
-                    if isinstance(outcome, str):  # the commit failed: nothing of it is in
-                        future.set_exception(LedgerError(outcome, code="sequencer.failed"))
-                    elif outcome[0] == "error":  # the body as a whole was refused
-                        future.set_exception(_refusal(outcome))
-                    else:
-                        batch, results, rendered = outcome
+                    if outcome[0] == "done":
+                        _, batch, results, rendered = outcome
                         future.set_result(Outcome(batch, [_result(r) for r in results], rendered))
+                    else:  # the body as a whole was refused, or its commit failed
+                        future.set_exception(_refusal(outcome))
         except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the process ended
+            if not self._stopping:
+                log.error("the sequencer process ended: records are refused until a restart")
         finally:
-            pending, self._pending = self._pending, {}
-            for future in pending.values():
+            pending, self._pending, self._queued_bytes = self._pending, {}, 0
+            for future, _ in pending.values():
                 if not future.done():
                     future.set_exception(SequencerStoppedError("the sequencer process ended"))
 
@@ -245,14 +266,18 @@ async def _receive(reader: asyncio.StreamReader) -> Any:
 # --- the child ---------------------------------------------------------------------------------
 
 
-def _serve(data_dir: str, sock: socket.socket, max_batch: int, max_delay: float) -> None:
+def _serve(data_dir: str, sock: socket.socket) -> None:
     """The sequencer process: one ``LedgerNode`` and its sequencer, fed through ``sock``.
 
     One thread, blocking: it reads what has arrived, commits a batch, answers it, and goes on.
-    It ends when told to (after what it was sent) or when the HTTP process is gone."""
+    It ends when told to (after what it was sent) or when the HTTP process is gone, and only
+    then: the signals that stop a node (Ctrl-C, a service manager's SIGTERM to the whole group)
+    are for the HTTP process, which drains and then tells it."""
     from node.datadir import DataDir
     from node.ledger import LedgerNode
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sock.setblocking(True)
     try:
         node = LedgerNode.open(DataDir(Path(data_dir)))
@@ -260,10 +285,13 @@ def _serve(data_dir: str, sock: socket.socket, max_batch: int, max_delay: float)
     except LedgerError as exc:
         _send_frame(sock, f"{exc.code}: {exc.message}")
         return
+    gc.collect()
     gc.freeze()  # the open node lives as long as the process: no collection need walk it again
     commits: list[tuple[int, int, float]] = []
     sequencer.on_commit = lambda *commit: commits.append(commit)
     arrivals = _Arrivals(sock, node.settings)
+    max_batch = node.settings.sequencer_max_batch
+    max_delay = node.settings.sequencer_max_delay_ms / 1000
     try:
         _send_frame(sock, "ready")
         while requests := arrivals.next_batch(max_batch, max_delay):
@@ -272,8 +300,8 @@ def _serve(data_dir: str, sock: socket.socket, max_batch: int, max_delay: float)
             try:
                 results = iter(sequencer.append_batch(queued) if queued else [])
             except Exception as exc:  # the transaction aborted: nobody's record is in
-                failed = str(exc)
-                settled = [(r.id, _encoded(r.refusal) if r.refusal else failed) for r in requests]
+                failure = exc if isinstance(exc, LedgerError) else StoreError(str(exc))
+                settled = [(r.id, r.outcome(iter([]), failure)) for r in requests]
             else:
                 settled = [(r.id, r.outcome(results)) for r in requests]
             _send_frame(sock, (settled, commits[0] if commits else None))
@@ -297,17 +325,23 @@ class _Request:
     def records(self) -> int:
         return sum(isinstance(item, Submission) for item in self.items)
 
-    def outcome(self, results: Iterator[_Result]) -> tuple[Any, ...]:
-        """What the HTTP process hears: the refusal of the body, or the fields of its
-        ``Outcome``, taking this request's results from ``results`` in order."""
+    def outcome(
+        self, results: Iterator[_Result], failure: LedgerError | None = None
+    ) -> tuple[Any, ...]:
+        """What the HTTP process hears: ``("done", *fields of its Outcome)`` with this request's
+        results taken from ``results`` in order, or an error: the refusal of the body, or
+        ``failure``, the commit's, if any of its records were in that commit."""
         if self.refusal is not None:
             return _encoded(self.refusal)
+        if failure is not None and self.records:
+            return _encoded(failure)
         mine = [next(results) if isinstance(i, Submission) else i for i in self.items]
         rendered = None
         if not self.batch and isinstance(mine[0], Receipt):
-            # As JSONResponse renders it.
-            rendered = json.dumps(mine[0].to_json(), separators=(",", ":")).encode()
-        return (self.batch, [_encoded(r) for r in mine], rendered)
+            rendered = json.dumps(  # as Starlette's JSONResponse renders it
+                mine[0].to_json(), ensure_ascii=False, separators=(",", ":")
+            ).encode()
+        return ("done", self.batch, [_encoded(r) for r in mine], rendered)
 
 
 def _parse(request: int, body: bytes, settings: Settings) -> _Request:

@@ -9,11 +9,12 @@ import signal
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from node.datadir import DataDir
 from node.encoding import Value, encode
-from node.errors import EncodingError, LedgerError, RecordError, RuleError
+from node.errors import EncodingError, LedgerError, RecordError, RuleError, StoreError
 from node.log import Receipt, SequencerBusyError, SequencerStoppedError
 from node.sequencer_process import Outcome, SequencerProcess
 from tests.support.network import Devnet, Submitter, devnet, kp_node
@@ -60,6 +61,12 @@ def _body(*submissions: dict[str, Value], batch: bool = True) -> bytes:
     return encode({"batch": list(submissions)}) if batch else encode(submissions[0])
 
 
+def _sequencer(
+    net: Devnet, *, max_queue: int = 100, max_queue_bytes: int = 1 << 24
+) -> SequencerProcess:
+    return SequencerProcess(_data_dir(net), max_queue=max_queue, max_queue_bytes=max_queue_bytes)
+
+
 def _log_size(net: Devnet) -> int:
     store = DataDir(_data_dir(net)).open_store()
     try:
@@ -76,7 +83,7 @@ def test_bodies_from_one_turn_are_decoded_validated_and_answered_in_order(net: D
     commits: list[tuple[int, int, float]] = []
 
     async def run() -> list[Outcome | BaseException]:
-        sequencer = SequencerProcess(_data_dir(net))
+        sequencer = _sequencer(net)
         sequencer.on_commit = lambda *commit: commits.append(commit)
         await sequencer.start()
         try:
@@ -117,7 +124,7 @@ def test_a_full_queue_refuses_and_nothing_is_lost_on_stop(net: Devnet) -> None:
     before = _log_size(net)
 
     async def run() -> list[Receipt | LedgerError]:
-        sequencer = SequencerProcess(_data_dir(net), max_batch=8, max_queue=30)
+        sequencer = _sequencer(net, max_queue=30)
         await sequencer.start()
         try:
             accepted = [sequencer.submit(body) for body in bodies[:30]]
@@ -133,9 +140,57 @@ def test_a_full_queue_refuses_and_nothing_is_lost_on_stop(net: Devnet) -> None:
     assert _log_size(net) == before + 30
 
 
+def test_waiting_bytes_are_bounded_but_one_body_is_always_taken(net: Devnet) -> None:
+    bodies = [_body(_produce(net), batch=False) for _ in range(3)]
+
+    async def run() -> list[Receipt | LedgerError]:
+        sequencer = _sequencer(net, max_queue_bytes=len(bodies[0]) + 10)
+        await sequencer.start()
+        try:
+            first = sequencer.submit(bodies[0] * 3)  # over the bound alone: taken (and refused)
+            with pytest.raises(SequencerBusyError):
+                sequencer.submit(bodies[1])
+            with pytest.raises(EncodingError):  # trailing bytes
+                await first
+            second = await sequencer.submit(bodies[1])  # the queue is empty again
+            return second.results
+        finally:
+            await sequencer.stop()
+
+    [receipt] = asyncio.run(run())
+    assert isinstance(receipt, Receipt)
+
+
+def test_a_failed_commit_fails_its_records_and_answers_the_rest(
+    net: Devnet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The child opens the store with a map no larger than the file: the next growth fails.
+    monkeypatch.setenv("KP_NODE_MAP_SIZE", "65536")
+    monkeypatch.setenv("KP_NODE_SEQUENCER_MAX_BATCH", "1000")
+    big = _body(*[_produce(net) for _ in range(300)])
+    malformed = _body({"signed": 1}, {"nonsense": True})
+    before = _log_size(net)
+
+    async def run() -> list[Outcome | BaseException]:
+        sequencer = _sequencer(net)
+        await sequencer.start()
+        try:
+            in_one_commit = [sequencer.submit(malformed), sequencer.submit(big)]
+            return list(await asyncio.gather(*in_one_commit, return_exceptions=True))
+        finally:
+            await sequencer.stop()
+
+    refused, failed = asyncio.run(run())
+    assert isinstance(failed, StoreError), failed
+    assert failed.code == "store.full"
+    assert isinstance(refused, Outcome)
+    assert [type(r) for r in refused.results] == [RecordError, RecordError]
+    assert _log_size(net) == before
+
+
 def test_a_killed_child_fails_what_is_waiting(net: Devnet) -> None:
     async def run() -> None:
-        sequencer = SequencerProcess(_data_dir(net))
+        sequencer = _sequencer(net)
         await sequencer.start()
         child = sequencer.pid
         assert child is not None
@@ -145,6 +200,7 @@ def test_a_killed_child_fails_what_is_waiting(net: Devnet) -> None:
         os.kill(child, signal.SIGKILL)
         with pytest.raises(SequencerStoppedError):
             await asyncio.wait_for(waiting, 10)
+        assert not sequencer.running
         with pytest.raises(SequencerStoppedError):
             sequencer.submit(_body(_produce(net)))
         await sequencer.stop()
@@ -168,6 +224,43 @@ def test_a_child_that_cannot_open_the_node_says_why(tmp_path: Path) -> None:
 
     async def run() -> None:
         with pytest.raises(SequencerStoppedError, match="did not start"):
-            await SequencerProcess(tmp_path / "XX").start()
+            await SequencerProcess(tmp_path / "XX", max_queue=1, max_queue_bytes=1).start()
 
     asyncio.run(run())
+
+
+def test_a_served_node_whose_sequencer_died_says_so(tmp_path: Path) -> None:
+    with devnet(tmp_path / "net", participants="BW") as served:
+        url = served.url("BW")
+        node = int(served.description["participants"]["BW"]["pid"])
+        assert httpx.get(f"{url}/healthz").status_code == 200
+        # Alone in its network, the node replicates nothing: the one process it spawned (beside
+        # multiprocessing's resource tracker) is the sequencer.
+        [child] = [
+            int(p.name)
+            for p in Path("/proc").iterdir()
+            if p.name.isdigit()
+            and (p / "stat").exists()
+            and int((p / "stat").read_text().rsplit(")", 1)[1].split()[1]) == node
+            and b"spawn_main" in (p / "cmdline").read_bytes()
+        ]
+        # Ctrl-C or a service manager's SIGTERM reaches the whole group: only the HTTP process
+        # acts on them (it drains, then tells the sequencer to stop).
+        os.kill(child, signal.SIGINT)
+        os.kill(child, signal.SIGTERM)
+        time.sleep(0.5)
+        assert httpx.get(f"{url}/healthz").status_code == 200
+        os.kill(child, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{url}/healthz").status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        health = httpx.get(f"{url}/healthz")
+        assert health.status_code == 503
+        assert health.json()["code"] == "sequencer.stopped"
+        posted = httpx.post(
+            f"{url}/v1/records",
+            content=_body(_produce(served), batch=False),
+            headers={"content-type": "application/msgpack"},
+        )
+        assert posted.status_code == 503
+        assert posted.json()["code"] == "sequencer.stopped"
