@@ -446,7 +446,8 @@ def _backup(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import uvicorn  # the server only where it serves
 
-    from node.app import configure_logging, create_app
+    from node.app import create_app
+    from node.jsonlog import configure_logging
 
     data = DataDir(args.dir)
     node = LedgerNode.open(data)

@@ -41,6 +41,7 @@ from node import errors
 from node.config import Settings
 from node.encoding import Value, decode, encode_trusted
 from node.errors import LedgerError, RecordError, StoreError
+from node.jsonlog import configure_logging
 from node.log import Receipt, SequencerBusyError, SequencerStoppedError, Submission
 from node.records import SignedRecord
 
@@ -188,9 +189,11 @@ class SequencerProcess:
         except Exception as exc:  # nothing of it reached the sequencer
             log.exception("could not hand requests to the sequencer process")
             for request, _ in outgoing:
-                self._settle(request).set_exception(
-                    SequencerStoppedError(f"the sequencer was not reached: {exc}")
-                )
+                future = self._settle(request)
+                if not future.done():
+                    future.set_exception(
+                        SequencerStoppedError(f"the sequencer was not reached: {exc}")
+                    )
 
     def _settle(self, request: int) -> asyncio.Future[Outcome]:
         future, size = self._pending.pop(request)
@@ -285,6 +288,7 @@ def _serve(data_dir: str, sock: socket.socket) -> None:
     except LedgerError as exc:
         _send_frame(sock, f"{exc.code}: {exc.message}")
         return
+    configure_logging(node.settings.log_level)
     gc.collect()
     gc.freeze()  # the open node lives as long as the process: no collection need walk it again
     commits: list[tuple[int, int, float]] = []
@@ -360,6 +364,10 @@ def _parse(request: int, body: bytes, settings: Settings) -> _Request:
         return _Request(request, False, [_submission(value)])
     except LedgerError as exc:
         return _Request(request, refusal=exc)
+    except Exception:  # a body no check foresaw must not take the log's one writer down
+        log.exception("a submission could not be read")
+        unreadable = RecordError("the submission could not be read", code="request.unreadable")
+        return _Request(request, refusal=unreadable)
 
 
 def _submission(item: Value) -> Submission | LedgerError:

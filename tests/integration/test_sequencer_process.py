@@ -12,10 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from node import sequencer_process
+from node.config import Settings
 from node.datadir import DataDir
 from node.encoding import Value, encode
 from node.errors import EncodingError, LedgerError, RecordError, RuleError, StoreError
 from node.log import Receipt, SequencerBusyError, SequencerStoppedError
+from node.records import SignedRecord
 from node.sequencer_process import Outcome, SequencerProcess
 from tests.support.network import Devnet, Submitter, devnet, kp_node
 
@@ -264,3 +267,18 @@ def test_a_served_node_whose_sequencer_died_says_so(tmp_path: Path) -> None:
         )
         assert posted.status_code == 503
         assert posted.json()["code"] == "sequencer.stopped"
+
+
+def test_a_body_that_trips_an_unforeseen_error_is_refused_not_fatal(
+    net: Devnet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unforeseen(*args: object, **kwargs: object) -> None:
+        raise TypeError("a shape no check foresaw")
+
+    body = _body(_produce(net), batch=False)
+    monkeypatch.setattr(SignedRecord, "from_value", unforeseen)
+    settings = Settings(participant="BW", network="kp.devnet")
+    parsed = sequencer_process._parse(7, body, settings)
+    assert parsed.refusal is not None
+    assert parsed.refusal.code == "request.unreadable"
+    assert parsed.records == 0
