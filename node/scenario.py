@@ -24,6 +24,7 @@ __all__ = ["ScenarioError", "run_scenario"]
 
 MEMBERS = ("BW", "CA", "EU", "AE", "IN")
 PENDING_SECONDS = 30.0
+SETTLE_SECONDS = 60.0
 
 
 class ScenarioError(LedgerError):
@@ -63,6 +64,46 @@ class _Participant:
             time.sleep(0.2)
 
 
+def _settle(clients: dict[str, LedgerClient]) -> None:
+    """Wait until every node serves every log witnessed at its full size.
+
+    Each record was answered once its own node's checkpoint was witnessed. The copies on the
+    other nodes, and the cosignatures those copies carry, follow in the background (replication,
+    and the sharing of witnessed checkpoints). Whoever verifies next may ask any node, so the
+    scenario ends only when they all agree.
+
+    Raises:
+        ScenarioError: the network did not settle within ``SETTLE_SECONDS``.
+    """
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        sizes = {m: _size(clients[m].checkpoint(m, latest=True)) for m in MEMBERS}
+        behind = [
+            f"{holder}'s copy of {log}"
+            for holder, client in clients.items()
+            for log in MEMBERS
+            if _witnessed_size(client, log) < sizes[log]
+        ]
+        if not behind:
+            return
+        if time.monotonic() > deadline:
+            raise ScenarioError(f"not witnessed at full size in time: {', '.join(behind)}")
+        time.sleep(0.2)
+
+
+def _witnessed_size(client: LedgerClient, log: str) -> int:
+    try:
+        return _size(client.checkpoint(log))
+    except ProblemError as missing:
+        if missing.code != "checkpoint.unwitnessed":
+            raise
+        return 0
+
+
+def _size(checkpoint: str) -> int:
+    return int(checkpoint.split("\n")[1])  # origin, size, root hash (c2sp.org/tlog-checkpoint)
+
+
 def _ref(receipt: dict[str, Any], out: int | None = None) -> list[Value]:
     ref: list[Value] = [receipt["log"], receipt["seq"], bytes.fromhex(receipt["entry_hash"])]
     return ref if out is None else [*ref, out]
@@ -72,8 +113,12 @@ def run_scenario(description: dict[str, Any]) -> dict[str, str]:
     """Run the scenario against the network ``description`` (devnet.json); return each step's
     entry hash, ``final`` being India's confirmation of the UAE re-export.
 
+    It returns once every node serves every log witnessed at its full size, so that a verifier
+    asking any node next sees the whole chain witnessed.
+
     Raises:
-        ScenarioError: a participant is missing or a node refused a record.
+        ScenarioError: a participant is missing, a node refused a record, or the network did not
+            settle in time.
     """
     members = description["participants"]
     missing = [m for m in MEMBERS if m not in members]
@@ -254,6 +299,7 @@ def run_scenario(description: dict[str, Any]) -> dict[str, str]:
         )
         final = confirm("IN", re_export, "IN-AE-1", 1_079_000, "7102.10", "in_confirms_ae")
         steps["final"] = final["entry_hash"]
+        _settle(clients)
     finally:
         for client in clients.values():
             client.close()
