@@ -1,3 +1,3 @@
 """KP Ledger client: SDK, verification and the ``kp`` command line (never imports the server)."""
 
-__all__ = ["audit", "cli", "online", "sdk", "stats", "verify"]
+__all__ = ["audit", "cli", "findings", "online", "replay", "sdk", "stats", "verify"]

@@ -8,10 +8,10 @@ them. This module takes what was downloaded and decides; it reads no network and
   trusted genesis.
 - ``compare_checkpoint``: another node's checkpoint of the same log agrees with those entries
   (same root at its size, or a consistency proof when it is ahead).
-- ``replay_logs``: every entry of every log through ``node.rules.check`` over an in-memory
-  ``LedgerState`` — the one validation function every node runs — each log in seq order, the logs
-  interleaved as their references require (as ``client.verify`` replays a bundle). The result
-  keeps the accepted entries, the final state and every parcel's chain of custody.
+- ``replay_logs``: every entry of every log through the one replay (``client.replay``, the same
+  that verifies a bundle) under the charter chain verified from the trusted genesis, each entry
+  judged under the version its log had adopted; ``custody_of`` reads each parcel's chain of
+  custody from what it accepted.
 
 Findings reuse ``client.verify.Finding``: a stable code, the log and seq, and why.
 """
@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from client.verify import Finding
+from client.findings import Finding
+from client.replay import Replay, replay, trusted_charters
 from node import merkle, notes, rules
 from node.charter import Charter, SignedCharter
-from node.errors import LedgerError, PendingError, RuleError
+from node.errors import LedgerError
 from node.records import (
     CertificateConfirm,
     CertificateIssue,
@@ -38,16 +39,14 @@ from node.records import (
     ParcelTransfer,
     ParcelTransform,
 )
-from node.state import Effects, LedgerState, MemoryKeyValue, ParcelState
+from node.state import Effects, ParcelState
 
 __all__ = [
     "MAX_AUDIT_ENTRIES",
-    "Accepted",
     "AuditReport",
     "CustodyEvent",
     "LogCheck",
     "ParcelCustody",
-    "Replay",
     "check_log",
     "compare_checkpoint",
     "custody_of",
@@ -220,15 +219,6 @@ def compare_checkpoint(
 
 
 @dataclass(frozen=True, slots=True)
-class Accepted:
-    """An entry the rules accepted, with what it changed."""
-
-    ref: EntryRef
-    entry: Entry
-    effects: Effects
-
-
-@dataclass(frozen=True, slots=True)
 class CustodyEvent:
     """A parcel changed hands or ended: created, transferred or consumed by an entry."""
 
@@ -270,100 +260,29 @@ class ParcelCustody:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Replay:
-    """The outcome of replaying whole logs.
-
-    Attributes:
-        state: the ledger state after every accepted entry.
-        accepted: the accepted entries in the order they were replayed.
-        findings: every entry the rules refused, and every entry left waiting for a reference
-            no audited log holds.
-        custody: each parcel's holders, from its creation to its consumption.
-    """
-
-    state: LedgerState
-    accepted: tuple[Accepted, ...]
-    findings: tuple[Finding, ...]
-    custody: Mapping[ParcelRef, tuple[CustodyEvent, ...]] = field(default_factory=dict)
-
-
 def replay_logs(
     charters: Iterable[SignedCharter],
+    genesis: bytes,
     logs: Mapping[str, Sequence[bytes]],
     *,
     on_entry: Callable[[str, int], None] | None = None,
 ) -> Replay:
-    """Run every entry of ``logs`` through ``rules.check``, as a node replicating them would.
-
-    Each log is replayed in seq order; the logs are interleaved so that an entry waits
-    (``PendingError``) until the entry of another log it references has been replayed. An
-    entry the rules refuse is a finding, and stays in its log's place so later seqs line up.
+    """Run every entry of whole ``logs`` through the one replay (``client.replay``).
 
     Args:
-        charters: the charter documents the logs adopt (published before the replay).
+        charters: every charter version the node serves (``GET /v1/charters``): they must form
+            one chain from ``genesis``, and each entry is judged under the version its log had
+            adopted.
+        genesis: the trusted genesis hash.
         logs: each log's raw entries, ``0 .. size-1``.
         on_entry: called with ``(log, seq)`` after each entry is decided (progress).
+
+    Raises:
+        CharterError: the versions do not chain from the trusted genesis.
     """
-    kv = MemoryKeyValue()
-    state = LedgerState(kv, kv)
-    for signed in charters:
-        state.put_charter(signed)
-    for log in logs:
-        kv.logs[log] = []
-    accepted: list[Accepted] = []
-    findings: list[Finding] = []
-    parcels: dict[ParcelRef, ParcelState] = {}
-    custody: dict[ParcelRef, list[CustodyEvent]] = {}
-    waiting: dict[str, LedgerError] = {}
-    progress = True
-    while progress:
-        progress = False
-        for log in sorted(logs):
-            queue, held = logs[log], kv.logs[log]
-            while len(held) < len(queue):
-                seq = len(held)
-                raw = queue[seq]
-                digest = merkle.leaf_hash(raw)
-                try:
-                    entry = Entry.parse(raw)
-                    if entry.seq != seq or entry.signed.log != log:
-                        raise RuleError(
-                            f"entry at {log}/{seq} says it is {entry.signed.log}/{entry.seq}",
-                            code="entry.order",
-                        )
-                    effects = rules.check(state, entry, digest)
-                except PendingError as pending:
-                    waiting[log] = pending  # another log's entry must come first
-                    break
-                except LedgerError as broken:
-                    findings.append(Finding(broken.code, broken.message, log=log, seq=seq))
-                else:
-                    ref = EntryRef(log, seq, digest)
-                    state.apply(log, effects)
-                    accepted.append(Accepted(ref, entry, effects))
-                    _record_custody(ref, entry, effects, parcels, custody)
-                waiting.pop(log, None)
-                held.append(raw)
-                progress = True
-                if on_entry is not None:
-                    on_entry(log, seq)
-    for log, reason in sorted(waiting.items()):
-        findings.append(
-            Finding(
-                "audit.incomplete",
-                f"{log}/{len(kv.logs[log])} and after wait for what no audited log holds: "
-                f"{reason.message}",
-                log=log,
-                seq=len(kv.logs[log]),
-            )
-        )
-    return Replay(
-        state,
-        tuple(accepted),
-        tuple(findings),
-        {ref: tuple(events) for ref, events in custody.items()},
-    )
+    chain = trusted_charters(charters, genesis)
+    whole = {log: dict(enumerate(entries)) for log, entries in logs.items()}
+    return replay(chain, whole, waiting_code="audit.incomplete", on_entry=on_entry)
 
 
 def _record_custody(
@@ -392,8 +311,13 @@ def _record_custody(
 
 def custody_of(replay: Replay, log: str, operator: str) -> list[ParcelCustody]:
     """Every parcel of ``log`` that ``operator`` held at some point, with all its holders."""
+    parcels: dict[ParcelRef, ParcelState] = {}
+    custody: dict[ParcelRef, list[CustodyEvent]] = {}
+    for accepted in replay.accepted:
+        if accepted.ref.log == log:
+            _record_custody(accepted.ref, accepted.entry, accepted.effects, parcels, custody)
     found = []
-    for ref, events in sorted(replay.custody.items()):
+    for ref, events in sorted(custody.items()):
         if ref.log != log or not any(e.holder == operator for e in events):
             continue
         state = replay.state.parcel(ref.log, ref.seq, ref.out)
@@ -401,7 +325,7 @@ def custody_of(replay: Replay, log: str, operator: str) -> list[ParcelCustody]:
             continue
         found.append(
             ParcelCustody(
-                ref, state.parcel, state.centicarats, state.hs_code, state.origins, events
+                ref, state.parcel, state.centicarats, state.hs_code, state.origins, tuple(events)
             )
         )
     return found

@@ -51,7 +51,6 @@ from client.audit import (
     MAX_AUDIT_ENTRIES,
     AuditReport,
     LogCheck,
-    Replay,
     check_log,
     compare_checkpoint,
     custody_of,
@@ -60,13 +59,14 @@ from client.audit import (
     replay_logs,
 )
 from client.online import verify_online
+from client.replay import Replay, trusted_charters
 from client.sdk import ClientError, LedgerClient, NodeUnavailableError, Operator, ProblemError
 from client.stats import Statistics, Tally, compute_statistics, movements
 from client.verify import MAX_BUNDLE_BYTES, Finding, Step, Verdict, check_bundle
 from node import crypto, merkle, notes
-from node.charter import Charter, SignedCharter, verify_genesis
+from node.charter import Charter, SignedCharter
 from node.encoding import Value
-from node.errors import LedgerError
+from node.errors import CharterError, LedgerError
 from node.records import (
     HS_CODES,
     TRANSFORM_KINDS,
@@ -1002,7 +1002,6 @@ def _collect(
     client = nodes.clients[primary]
     findings: list[Finding] = []
     try:
-        signed = SignedCharter.parse(base64.b64decode(network["charter"]["document"]))
         genesis = bytes.fromhex(str(network["genesis"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ClientError(f"{primary} served a malformed network", code="client.malformed") from exc
@@ -1011,11 +1010,15 @@ def _collect(
             Finding("audit.wrong_network", f"{primary} is of the network {genesis.hex()}")
         )
     anchor = trust or genesis
-    if signed.charter.version == 1:
-        try:
-            verify_genesis(signed, anchor)
-        except LedgerError as exc:
-            findings.append(Finding(exc.code, f"the charter {primary} serves: {exc.message}"))
+    try:
+        # Every version from the genesis, checked against the trusted hash: each log is judged
+        # under the version it had adopted, the genesis for every founding log's entry 0.
+        chain = trusted_charters(client.charters(), anchor)
+    except CharterError as exc:
+        raise _UndecidedError(
+            f"the charter versions {primary} serves do not chain from the trusted genesis: "
+            f"{exc.code}: {exc.message}"
+        ) from exc
     held = {str(item["log"]): item for item in client.logs()}
     queue = sorted(held) if selected is None else list(dict.fromkeys(selected))
     for log in queue:
@@ -1045,14 +1048,15 @@ def _collect(
                 if other not in entries and other not in queue and other in held:
                     queue.append(other)  # its certificates and parcels are needed to judge
         task = bar.add_task("replay", total=total)
-        replay = replay_logs([signed], entries, on_entry=lambda log, seq: bar.advance(task))
+        replay = replay_logs(chain, anchor, entries, on_entry=lambda log, seq: bar.advance(task))
     checks = [
-        check_log(log, checkpoints[log], entries[log], signed.charter, anchor) for log in entries
+        check_log(log, checkpoints[log], entries[log], _charter_of(replay, log, chain), anchor)
+        for log in entries
     ]
     return _Ledger(
         network=str(network.get("network", "")),
         genesis=genesis.hex(),
-        charter=signed.charter,
+        charter=chain[-1].charter,
         primary=primary,
         checks=checks,
         entries=entries,
@@ -1060,6 +1064,11 @@ def _collect(
         replay=replay,
         findings=findings,
     )
+
+
+def _charter_of(replay: Replay, log: str, chain: list[SignedCharter]) -> Charter:
+    """The charter ``log`` adopted last: its checkpoints are signed with the log key it gives."""
+    return replay.state.adopted_charter(log) or chain[-1].charter
 
 
 def _download(client: LedgerClient, log: str, size: int, bar: Progress) -> list[bytes]:
@@ -1089,9 +1098,8 @@ def _cross_examine(nodes: _Nodes, ledger: _Ledger, out: _Output) -> list[Finding
                     size = notes.Checkpoint.parse(notes.parse_note(str(note)).text).size
                     ours = len(leaves[log])
                     proof = client.consistency_proof(log, ours, size) if size > ours > 0 else None
-                    findings += compare_checkpoint(
-                        log, url, str(note), leaves[log], ledger.charter, proof
-                    )
+                    charter = ledger.replay.state.adopted_charter(log) or ledger.charter
+                    findings += compare_checkpoint(log, url, str(note), leaves[log], charter, proof)
             for evidence in client.evidence():
                 if evidence.get("log") in leaves:
                     findings.append(

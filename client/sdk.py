@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from node.charter import SignedCharter
 from node.encoding import Value, decode, encode
 from node.errors import LedgerError
 from node.httpsig import HttpxSigner
@@ -111,6 +112,19 @@ class LedgerClient:
 
     def network(self) -> dict[str, Any]:
         return self._object("/v1/network")
+
+    def charters(self) -> list[SignedCharter]:
+        """Every charter version the node holds from the genesis, oldest first (unverified:
+        check them with ``client.replay.trusted_charters`` against the genesis you trust)."""
+        found = self._object("/v1/charters").get("charters")
+        if not isinstance(found, list):
+            raise ClientError(f"{self.url} served no charter list", code="client.malformed")
+        try:
+            return [SignedCharter.parse(base64.b64decode(c["document"])) for c in found]
+        except (KeyError, TypeError, ValueError, LedgerError) as exc:
+            raise ClientError(
+                f"{self.url} served a malformed charter: {exc}", code="client.malformed"
+            ) from exc
 
     def logs(self) -> list[dict[str, Any]]:
         return self._array("/v1/logs")

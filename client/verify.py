@@ -5,34 +5,43 @@ first. The checks, in order: the bundle's form; the charter chain from the trust
 (TUF rule); each log's checkpoint — the log key's signature and the witness quorum of cosignatures
 from other members; each entry — its hash, and its c2sp.org/tlog-proof leading to that
 checkpoint; then every rule of DESIGN §6 along the DAG, by replaying the bundle's entries through
-the same ``rules.check`` every node runs (mass balance at each step, origins, addressing, expiry,
-signatures and roles, status at the time). Nothing here reads the network or a disk.
+the same ``rules.check`` every node runs (``client.replay``: mass balance at each step, origins,
+addressing, expiry, signatures and roles, status at the time); and last the status of the
+subject's certificate — usable, confirmed, rejected, voided or expired — with the entries that
+prove it, as of the checkpoints that vouch for it (DESIGN §9). Nothing here reads the network or
+a disk; the verifier's date is passed in.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from client.findings import Finding
+from client.replay import Replay, replay, trusted_charters
 from node import merkle, notes, rules
 from node.bundle import BUNDLE_MEDIA_TYPE
-from node.charter import Charter, SignedCharter, verify_chain
-from node.errors import LedgerError, PendingError, RuleError
+from node.charter import Charter, SignedCharter
+from node.errors import LedgerError
 from node.records import (
     CertificateConfirm,
     CertificateIssue,
+    CertificateReject,
+    CertificateVoid,
+    CharterAdopt,
     Entry,
     EntryRef,
     ParcelProduce,
     ParcelTransform,
 )
-from node.state import LedgerState, MemoryKeyValue
 
 __all__ = [
     "MAX_BUNDLE_BYTES",
+    "CertificateStatus",
     "Finding",
     "Step",
     "Verdict",
@@ -43,21 +52,10 @@ __all__ = [
 
 MAX_BUNDLE_BYTES = 32 * 1024 * 1024
 MAX_BUNDLE_ENTRIES = 100_000
-_INCOMPLETE = {"parcel.unknown", "certificate.unknown", "reference.unknown", "reference.mismatch"}
 
 
 class VerificationError(LedgerError):
     code = "verify.invalid"
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One thing wrong with a bundle: a stable code, where, and why."""
-
-    code: str
-    detail: str
-    log: str | None = None
-    seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,17 +71,82 @@ class Step:
     centicarats: int | None
     origins: tuple[str, ...]
     witnesses: int
+    status: str | None = None  # a certificate's status, as the bundle proves it
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateStatus:
+    """What became of the subject's certificate, and the entries that prove it (DESIGN §9).
+
+    ``state`` is one of ``STATES``: *usable* (issued, unexpired, neither confirmed, rejected nor
+    voided), *confirmed*, *rejected*, *voided* or *expired*. Only a usable certificate may be
+    accepted for import. Absence of an outcome cannot be proven by a bundle: it holds as of the
+    checkpoints of the importer's and the issuer's logs in it (``as_of``, the newest cosignature
+    time they carry), which the witness quorum vouches for (decision 0017).
+    """
+
+    STATES = ("usable", "confirmed", "rejected", "voided", "expired")
+
+    state: str
+    number: str
+    issuer: str
+    importing: str
+    entry: str  # the certificate's entry hash
+    issued_on: str
+    expires_on: str
+    decided_by: str | None = None  # the entry hash that confirmed, rejected or voided it
+    decided_on: str | None = None  # that entry's date
+    received_on: str | None = None  # a confirmation's date of receipt
+    as_of: str | None = None  # ISO time up to which the logs behind the status are witnessed
+    as_of_sizes: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def usable(self) -> bool:
+        return self.state == "usable"
+
+    @property
+    def headline(self) -> str:
+        """The status in words a border officer cannot misread."""
+        if self.state == "confirmed":
+            return (
+                f"CONFIRMED by {self.importing} on {self.received_on}, not usable again"
+                f" (recorded {self.decided_on})"
+            )
+        if self.state == "rejected":
+            return f"REJECTED by {self.importing} on {self.decided_on}, not usable"
+        if self.state == "voided":
+            return f"VOIDED by {self.issuer} on {self.decided_on}, not usable"
+        if self.state == "expired":
+            return f"EXPIRED on {self.expires_on}, never confirmed, not usable"
+        as_of = f" (as of {self.as_of})" if self.as_of else ""
+        return f"USABLE for import into {self.importing} until {self.expires_on}{as_of}"
+
+    def to_json(self) -> dict[str, Any]:
+        document = _fields_of(self)
+        document["as_of_sizes"] = dict(self.as_of_sizes)
+        document["usable"] = self.usable
+        document["headline"] = self.headline
+        return document
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """``VALID`` when nothing was found, else ``INVALID`` with the findings."""
+    """``VALID`` when nothing was found, else ``INVALID`` with the findings.
+
+    ``certificate`` is the status of the subject's certificate (the subject itself, or the one
+    it confirms, rejects or voids); a valid verdict on a certificate that is not usable never
+    reads as a plain VALID (``headline``). ``notes`` are facts a reader must know that break no
+    rule: an entry judged under a charter version the network has since superseded, a
+    confirmation recorded late.
+    """
 
     subject: str
     network: str
     findings: tuple[Finding, ...]
     chain: tuple[Step, ...] = field(default=())
     origins: tuple[str, ...] = ()
+    certificate: CertificateStatus | None = None
+    notes: tuple[Finding, ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -93,18 +156,35 @@ class Verdict:
     def status(self) -> str:
         return "VALID" if self.valid else "INVALID"
 
+    @property
+    def usable(self) -> bool | None:
+        """Whether the subject's certificate may be accepted now; None when there is none."""
+        return None if self.certificate is None else self.valid and self.certificate.usable
+
+    @property
+    def headline(self) -> str:
+        if not self.valid:
+            return f"INVALID — {self.findings[0].code}: {self.findings[0].detail}"
+        if self.certificate is None:
+            return "VALID"
+        return f"VALID — {self.certificate.headline}"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "status": self.status,
+            "headline": self.headline,
+            "usable": self.usable,
             "subject": self.subject,
             "network": self.network,
+            "certificate": None if self.certificate is None else self.certificate.to_json(),
             "origins": list(self.origins),
             "findings": [_fields_of(f) for f in self.findings],
+            "notes": [_fields_of(n) for n in self.notes],
             "chain": [_fields_of(s) for s in self.chain],
         }
 
 
-def _fields_of(item: Finding | Step) -> dict[str, Any]:
+def _fields_of(item: Finding | Step | CertificateStatus) -> dict[str, Any]:
     # JSON has no tuples: lists, so that a verdict survives a round trip through JSON.
     return {
         name: list(value) if isinstance(value := getattr(item, name), tuple) else value
@@ -112,22 +192,34 @@ def _fields_of(item: Finding | Step) -> dict[str, Any]:
     }
 
 
-def verify_bundle(bundle: bytes | dict[str, Any], genesis: bytes) -> Verdict:
+def verify_bundle(
+    bundle: bytes | dict[str, Any], genesis: bytes, *, today: str | None = None
+) -> Verdict:
     """Like ``check_bundle``, raising on the first finding.
 
     Raises:
         VerificationError: with the first finding's code.
     """
-    verdict = check_bundle(bundle, genesis)
+    verdict = check_bundle(bundle, genesis, today=today)
     if verdict.findings:
         first = verdict.findings[0]
         raise VerificationError(first.detail, code=first.code)
     return verdict
 
 
-def check_bundle(bundle: bytes | dict[str, Any], genesis: bytes) -> Verdict:
+def check_bundle(
+    bundle: bytes | dict[str, Any], genesis: bytes, *, today: str | None = None
+) -> Verdict:
     """Check every claim of a bundle against the trusted genesis hash; never raises for a bad
-    bundle, it says so in the verdict."""
+    bundle, it says so in the verdict.
+
+    Args:
+        bundle: the bundle, as bytes or parsed JSON.
+        genesis: the trusted genesis hash (the network id).
+        today: the verifier's date (``YYYY-MM-DD``, UTC) that expiry is judged against; the
+            system clock's when not given.
+    """
+    today = today or datetime.datetime.now(datetime.UTC).date().isoformat()
     findings: list[Finding] = []
     try:
         parsed = _parse(bundle)
@@ -135,18 +227,26 @@ def check_bundle(bundle: bytes | dict[str, Any], genesis: bytes) -> Verdict:
         return Verdict("", "", (Finding(exc.code, exc.message),))
     subject = str(parsed.get("subject", ""))
     network = str(parsed.get("network", ""))
-    charter = _check_charters(parsed, genesis, findings)
-    if charter is None:
+    chain = _check_charters(parsed, genesis, findings)
+    if not chain:
         return Verdict(subject, network, tuple(findings))
-    checkpoints = _check_checkpoints(parsed, charter, findings)
+    checkpoints = _check_checkpoints(parsed, chain, findings)
     entries = _check_entries(parsed, checkpoints, findings)
     if not any(ref.hash.hex() == subject for ref in entries):
         findings.append(Finding("bundle.no_subject", "the subject is not among the entries"))
-    replayed = _replay(parsed, charter, entries, findings)
-    chain, origins = _summary(entries, checkpoints, replayed)
-    if not any(step.type == "parcel.produce" for step in chain) and not findings:
+    logs: dict[str, dict[int, bytes]] = {}
+    for ref, raw in entries.items():
+        logs.setdefault(ref.log, {})[ref.seq] = raw
+    replayed = replay(chain, logs, waiting_code="bundle.incomplete", sparse=True)
+    findings.extend(replayed.findings)
+    steps, origins = _summary(entries, checkpoints, replayed, today)
+    if not any(step.type == "parcel.produce" for step in steps) and not findings:
         findings.append(Finding("bundle.no_mine", "the chain reaches no production"))
-    return Verdict(subject, network, tuple(findings), tuple(chain), origins)
+    status = _status(subject, entries, checkpoints, replayed, today)
+    notes_found = _superseded(replayed, chain) + _late_confirmations(replayed)
+    return Verdict(
+        subject, network, tuple(findings), tuple(steps), origins, status, tuple(notes_found)
+    )
 
 
 # --- form ----------------------------------------------------------------------------------------
@@ -184,18 +284,18 @@ def _b64(text: Any) -> bytes:
 
 def _check_charters(
     bundle: dict[str, Any], genesis: bytes, findings: list[Finding]
-) -> Charter | None:
+) -> list[SignedCharter]:
+    """The bundle's charter versions as one chain from the trusted genesis, or ``[]``."""
     try:
-        versions = [SignedCharter.parse(_b64(c)) for c in bundle["charters"]]
         if bundle.get("genesis") != genesis.hex():
             raise VerificationError(
                 "the bundle is of another network than the trusted genesis",
                 code="bundle.wrong_network",
             )
-        return verify_chain(sorted(versions, key=lambda v: v.charter.version), genesis)
+        return trusted_charters((SignedCharter.parse(_b64(c)) for c in bundle["charters"]), genesis)
     except LedgerError as exc:
         findings.append(Finding(exc.code, exc.message))
-        return None
+        return []
 
 
 # --- checkpoints ---------------------------------------------------------------------------------
@@ -206,40 +306,78 @@ class _Checkpoint:
     checkpoint: notes.Checkpoint
     note: str
     witnesses: int
+    witnessed_at: int = 0  # the newest cosignature's timestamp (POSIX seconds)
 
 
 def _check_checkpoints(
-    bundle: dict[str, Any], charter: Charter, findings: list[Finding]
+    bundle: dict[str, Any], chain: list[SignedCharter], findings: list[Finding]
 ) -> dict[str, _Checkpoint]:
+    """Each log's checkpoint, signed by the log key in force at its size and cosigned by the
+    quorum of the newest charter's witnesses."""
+    latest = chain[-1].charter
+    adopted = _adopted_versions(bundle)
     found: dict[str, _Checkpoint] = {}
     for log, note in bundle["checkpoints"].items():
-        member = charter.participants.get(log)
-        if member is None or not isinstance(note, str):
+        if log not in latest.participants or not isinstance(note, str):
             findings.append(Finding("checkpoint.unknown_log", f"no member {log!r}", log=log))
             continue
-        vkey = charter.log_verifier_key(log)
         try:
-            text, _ = notes.verify_note(note, [vkey])
+            size = notes.Checkpoint.parse(notes.parse_note(note).text).size
+            charter = _charter_at(chain, adopted.get(log, []), size)
+            text, _ = notes.verify_note(note, [charter.log_verifier_key(log)])
             checkpoint = notes.Checkpoint.parse(text)
             if checkpoint.origin != charter.origin(log):
                 raise VerificationError(
                     "checkpoint of another origin", code="checkpoint.wrong_origin"
                 )
-            witnesses = notes.cosigners(note, charter.cosigner_keys(exclude=log))
+            witnesses = notes.cosigners(note, latest.cosigner_keys(exclude=log))
         except LedgerError as exc:
             findings.append(Finding(exc.code, f"checkpoint of {log}: {exc.message}", log=log))
             continue
-        if len(witnesses) < charter.policy.witness_quorum:
+        if len(witnesses) < latest.policy.witness_quorum:
             findings.append(
                 Finding(
                     "checkpoint.not_witnessed",
                     f"checkpoint of {log} has {len(witnesses)} cosignatures, "
-                    f"the charter asks {charter.policy.witness_quorum}",
+                    f"the charter asks {latest.policy.witness_quorum}",
                     log=log,
                 )
             )
-        found[log] = _Checkpoint(checkpoint, note, len(witnesses))
+        found[log] = _Checkpoint(
+            checkpoint, note, len(witnesses), max(witnesses.values(), default=0)
+        )
     return found
+
+
+def _adopted_versions(bundle: dict[str, Any]) -> dict[str, list[tuple[int, int]]]:
+    """``(seq, version)`` of every charter adoption the bundle claims, per log.
+
+    Read before the entries are checked: a claim only chooses which log key a checkpoint must
+    verify with. A false claim makes that check, or the adoption's own replay, fail.
+    """
+    claims: dict[str, list[tuple[int, int]]] = {}
+    for item in bundle["entries"]:
+        try:
+            entry = Entry.parse(_b64(item["entry"]))
+        except (LedgerError, KeyError, TypeError):
+            continue  # the entry checks report it
+        if isinstance(entry.signed.body, CharterAdopt):
+            claims.setdefault(entry.signed.log, []).append((entry.seq, entry.signed.body.version))
+    return claims
+
+
+def _charter_at(chain: list[SignedCharter], adoptions: list[tuple[int, int]], size: int) -> Charter:
+    """The charter a log had adopted when it signed a checkpoint of ``size`` entries."""
+    versions = [version for seq, version in adoptions if seq < size]
+    if not versions:
+        return chain[-1].charter
+    version = max(versions)
+    if not 1 <= version <= len(chain):
+        raise VerificationError(
+            f"a log adopted version {version}, which the bundle's chain lacks",
+            code="bundle.incomplete",
+        )
+    return chain[version - 1].charter
 
 
 # --- entries -------------------------------------------------------------------------------------
@@ -267,6 +405,8 @@ def _check_entries(
             merkle.verify_inclusion(
                 digest, seq, held.checkpoint.size, list(proof.hashes), held.checkpoint.root
             )
+            if EntryRef(log, seq, digest) in entries:
+                raise VerificationError(f"entry {log}/{seq} twice", code="bundle.malformed")
             entries[EntryRef(log, seq, digest)] = raw
         except (KeyError, TypeError, ValueError) as exc:
             findings.append(Finding("bundle.malformed", f"malformed entry item: {exc}"))
@@ -276,96 +416,132 @@ def _check_entries(
     return entries
 
 
-# --- rules ---------------------------------------------------------------------------------------
+# --- status --------------------------------------------------------------------------------------
 
 
-class _PartialLogs(MemoryKeyValue):
-    """The bundle's entries as the logs the rules look into: sparse, sized by the checkpoints."""
-
-    def __init__(self, sizes: dict[str, int], entries: dict[EntryRef, bytes]) -> None:
-        super().__init__()
-        self.sizes = sizes
-        self.by_position = {(ref.log, ref.seq): raw for ref, raw in entries.items()}
-
-    def log_size(self, log: str) -> int:
-        return self.sizes.get(log, 0)
-
-    def entry_bytes(self, log: str, seq: int) -> bytes | None:
-        return self.by_position.get((log, seq))
-
-
-def _replay(
-    bundle: dict[str, Any],
-    charter: Charter,
+def _status(
+    subject: str,
     entries: dict[EntryRef, bytes],
-    findings: list[Finding],
-) -> set[EntryRef]:
-    """Run every entry through the rules, each log in seq order, logs interleaved as their
-    references require. Returns the entries that passed."""
-    sizes = {log: c.checkpoint.size for log, c in _sizes(bundle, entries).items()}
-    kv = _PartialLogs(sizes, entries)
-    state = LedgerState(kv, kv)
-    for raw in bundle["charters"]:
-        state.put_charter(SignedCharter.parse(_b64(raw)))
-    queues = {
-        log: sorted((r for r in entries if r.log == log), key=lambda r: r.seq)
-        for log in {r.log for r in entries}
-    }
-    passed: set[EntryRef] = set()
-    stuck: dict[EntryRef, LedgerError] = {}
-    progress = True
-    while progress:
-        progress = False
-        for log, queue in queues.items():
-            while queue:
-                ref = queue[0]
-                try:
-                    entry = Entry.parse(entries[ref])
-                    if entry.seq != ref.seq or entry.signed.log != ref.log:
-                        raise RuleError("entry is not where its proof puts it", code="entry.order")
-                    effects = rules.check(state, entry, ref.hash)
-                except PendingError as waiting:
-                    stuck[ref] = waiting
-                    break
-                except RuleError as broken:
-                    if broken.code in _INCOMPLETE:
-                        stuck[ref] = broken  # perhaps another log's entry comes first
-                        break
-                    findings.append(Finding(broken.code, broken.message, log=log, seq=ref.seq))
-                    queue.pop(0)
-                    progress = True
-                    continue
-                except LedgerError as broken:
-                    findings.append(Finding(broken.code, broken.message, log=log, seq=ref.seq))
-                    queue.pop(0)
-                    progress = True
-                    continue
-                state.apply(log, effects)
-                stuck.pop(ref, None)
-                passed.add(ref)
-                queue.pop(0)
-                progress = True
-    for ref, reason in stuck.items():
-        findings.append(
+    checkpoints: dict[str, _Checkpoint],
+    replayed: Replay,
+    today: str,
+) -> CertificateStatus | None:
+    """The status of the subject's certificate, from the replayed state (DESIGN §9)."""
+    found = [a for a in replayed.accepted if a.ref.hash.hex() == subject]
+    if not found:
+        return None
+    body = found[0].entry.signed.body
+    if isinstance(body, CertificateConfirm | CertificateReject | CertificateVoid):
+        ref = body.certificate
+    elif isinstance(body, CertificateIssue):
+        ref = found[0].ref
+    else:
+        return None
+    certificate = replayed.state.certificate(ref.log, ref.seq)
+    if certificate is None:
+        return None
+    state = certificate.status(today)
+    decided = certificate.voided if state == "voided" else certificate.outcome_ref
+    decided_entry = None if decided is None else entries.get(decided)
+    received_on = decided_on = None
+    if decided_entry is not None:
+        decision = Entry.parse(decided_entry)
+        decided_on = rules.entry_date(decision.time)
+        if isinstance(decision.signed.body, CertificateConfirm):
+            received_on = decision.signed.body.received_on
+    vouching = [checkpoints[log] for log in (ref.log, certificate.importing) if log in checkpoints]
+    witnessed_at = min((c.witnessed_at for c in vouching), default=0)
+    return CertificateStatus(
+        state=state,
+        number=certificate.number,
+        issuer=ref.log,
+        importing=certificate.importing,
+        entry=ref.hash.hex(),
+        issued_on=certificate.issued_on,
+        expires_on=certificate.expires_on,
+        decided_by=None if decided is None or state == "expired" else decided.hash.hex(),
+        decided_on=decided_on,
+        received_on=received_on,
+        as_of=_iso(witnessed_at) if witnessed_at else None,
+        as_of_sizes=tuple(
+            (log, checkpoints[log].checkpoint.size)
+            for log in sorted({ref.log, certificate.importing})
+            if log in checkpoints
+        ),
+    )
+
+
+def _iso(seconds: int) -> str:
+    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# --- notes: true, and breaking no rule -----------------------------------------------------------
+
+
+def _superseded(replayed: Replay, chain: list[SignedCharter]) -> list[Finding]:
+    """Entries judged under a charter version after which the network suspended a participant
+    they involve (decision 0023): valid history, which a reader must still be told about."""
+    found: list[Finding] = []
+    latest = len(chain)
+    for accepted in replayed.accepted:
+        entry, ref = accepted.entry, accepted.ref
+        adoptions = [a for a in replayed.state.adoptions(ref.log) if a.entry.seq < ref.seq]
+        if not adoptions or adoptions[-1].version >= latest:
+            continue
+        judged_under = adoptions[-1].version
+        involved = {ref.log}
+        body = entry.signed.body
+        if isinstance(body, CertificateIssue):
+            involved.add(body.importing)
+        elif isinstance(body, CertificateConfirm):
+            involved.add(body.certificate.log)
+        else:
+            if not isinstance(body, ParcelProduce | ParcelTransform):
+                continue
+        for later in chain[judged_under:]:
+            suspended = sorted(
+                p
+                for p in involved
+                if (member := later.charter.participants.get(p)) is not None
+                and member.status == "suspended"
+            )
+            if suspended:
+                found.append(
+                    Finding(
+                        "charter.superseded",
+                        f"{entry.signed.type} judged under charter version {judged_under}; "
+                        f"version {later.charter.version} suspends {', '.join(suspended)}",
+                        log=ref.log,
+                        seq=ref.seq,
+                    )
+                )
+                break
+    return found
+
+
+def _late_confirmations(replayed: Replay) -> list[Finding]:
+    """Confirmations recorded after the certificate expired (allowed within the void grace
+    period when the goods were received in time), so a reader sees the delay."""
+    found: list[Finding] = []
+    for accepted in replayed.accepted:
+        body = accepted.entry.signed.body
+        if not isinstance(body, CertificateConfirm):
+            continue
+        certificate = replayed.state.certificate(body.certificate.log, body.certificate.seq)
+        recorded = rules.entry_date(accepted.entry.time)
+        if certificate is None or recorded <= certificate.expires_on:
+            continue
+        found.append(
             Finding(
-                "bundle.incomplete",
-                f"entry {ref.log}/{ref.seq} depends on what the bundle lacks: {reason.message}",
-                log=ref.log,
-                seq=ref.seq,
+                "confirmation.late",
+                f"certificate {certificate.number} received {body.received_on}, expired "
+                f"{certificate.expires_on}, confirmation recorded {recorded}",
+                log=accepted.ref.log,
+                seq=accepted.ref.seq,
             )
         )
-    return passed
-
-
-def _sizes(bundle: dict[str, Any], entries: dict[EntryRef, bytes]) -> dict[str, _Checkpoint]:
-    out: dict[str, _Checkpoint] = {}
-    for log, note in bundle["checkpoints"].items():
-        try:
-            text = notes.parse_note(str(note)).text
-            out[log] = _Checkpoint(notes.Checkpoint.parse(text), str(note), 0)
-        except LedgerError:
-            continue
-    return out
+    return found
 
 
 # --- summary -------------------------------------------------------------------------------------
@@ -374,14 +550,15 @@ def _sizes(bundle: dict[str, Any], entries: dict[EntryRef, bytes]) -> dict[str, 
 def _summary(
     entries: dict[EntryRef, bytes],
     checkpoints: dict[str, _Checkpoint],
-    replayed: set[EntryRef],
+    replayed: Replay,
+    today: str,
 ) -> tuple[list[Step], tuple[str, ...]]:
     """The parcel-moving entries in time order, and the mining origins they start from."""
     steps = []
-    for ref in sorted(replayed, key=lambda r: (r.log, r.seq)):
-        entry = Entry.parse(entries[ref])
+    for accepted in sorted(replayed.accepted, key=lambda a: (a.ref.log, a.ref.seq)):
+        ref, entry = accepted.ref, accepted.entry
         body = entry.signed.body
-        certificate = centicarats = None
+        certificate = centicarats = status = None
         step_origins: tuple[str, ...] = ()
         if isinstance(body, ParcelProduce):
             centicarats, step_origins = body.centicarats, (ref.log,)
@@ -389,6 +566,9 @@ def _summary(
             centicarats = sum(o.centicarats for o in body.outputs)
         elif isinstance(body, CertificateIssue):
             certificate, centicarats, step_origins = body.number, body.centicarats, body.origins
+            state = replayed.state.certificate(ref.log, ref.seq)
+            if state is not None:
+                status = state.status(today)
         elif isinstance(body, CertificateConfirm):
             centicarats = body.centicarats_received
         else:
@@ -405,6 +585,7 @@ def _summary(
                 centicarats=centicarats,
                 origins=step_origins,
                 witnesses=held.witnesses if held else 0,
+                status=status,
             )
         )
     # Every parcel in the DAG descends from these productions: the subject's mining origins.

@@ -216,7 +216,7 @@ class ParcelModel(BaseModel):
 class CertificateModel(BaseModel):
     ref: list[Any]
     number: str
-    status: str = Field(description="issued, confirmed, rejected, voided or expired")
+    status: str = Field(description="usable, confirmed, rejected, voided or expired")
     exporter: str
     importing: str
     parcels: list[list[Any]]
@@ -289,19 +289,11 @@ def _parcel(parcel: ParcelState) -> ParcelModel:
     )
 
 
-def certificate_status(certificate: CertificateState, today: str) -> str:
-    if certificate.voided is not None:
-        return "voided"
-    if certificate.outcome is not None:
-        return certificate.outcome
-    return "expired" if today > certificate.expires_on else "issued"
-
-
 def _certificate(certificate: CertificateState, today: str) -> CertificateModel:
     return CertificateModel(
         ref=_ref(certificate.ref) or [],
         number=certificate.number,
-        status=certificate_status(certificate, today),
+        status=certificate.status(today),
         exporter=certificate.exporter,
         importing=certificate.importing,
         parcels=[[p.log, p.seq, p.hash.hex(), p.out] for p in certificate.parcels],
@@ -431,6 +423,26 @@ def network(request: Request) -> dict[str, Any]:
         },
         "policy": charter.policy.to_value(),
         "participants": members,
+    }
+
+
+@router.get("/v1/charters", tags=["network"], responses=_ERRORS)
+def charters(request: Request) -> dict[str, Any]:
+    """Every charter version from the genesis, oldest first: the chain this node trusts.
+
+    An auditor replays each log under the version it had adopted, so it needs them all, not
+    only the newest; it verifies the chain against its own trusted genesis hash.
+    """
+    node = _node(request)
+    genesis = node.genesis()
+    if genesis is None:
+        raise NotAdoptedError("this node has adopted no charter yet")
+    return {
+        "genesis": genesis.hex(),
+        "charters": [
+            {"version": c.charter.version, "hash": c.hash.hex(), "document": _b64(c.encode())}
+            for c in node.charter_chain()
+        ],
     }
 
 

@@ -3,7 +3,7 @@
 A bundle is JSON, media type ``application/vnd.kp-ledger.bundle.v1+json``::
 
     {"media_type": ..., "network": "kp.example", "genesis": <hex>, "subject": <hex entry hash>,
-     "charters": [<base64 signed charter>, ...],          # genesis first, each version once
+     "charters": [<base64 signed charter>, ...],          # the chain from the genesis, in order
      "checkpoints": {<log>: <checkpoint note>, ...},       # one per log, cosignatures attached
      "entries": [{"log", "seq", "hash": <hex>, "entry": <base64 canonical entry>,
                   "proof": <c2sp.org/tlog-proof text>}]}  # the DAG and what checks it
@@ -17,11 +17,18 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from node.charter import SignedCharter, longest_chain
 from node.errors import PendingError
 from node.notes import TlogProof
 from node.provenance import Provenance, provenance
-from node.records import EntryRef
-from node.state import LedgerView
+from node.records import (
+    CertificateConfirm,
+    CertificateIssue,
+    CertificateReject,
+    CertificateVoid,
+    EntryRef,
+)
+from node.state import CertificateState, LedgerView
 from node.store import StoreReader
 from node.witness import witnessed
 
@@ -33,28 +40,41 @@ BUNDLE_MEDIA_TYPE = "application/vnd.kp-ledger.bundle.v1+json"
 def build_bundle(reader: StoreReader, network: str, subject: EntryRef) -> dict[str, Any]:
     """The bundle of ``subject`` from one store snapshot.
 
+    Beside the subject's DAG it carries what its status rests on (DESIGN §9): for a certificate,
+    or an entry that confirms, rejects or voids one, the confirmation, rejection and void this
+    store holds (each with its own DAG), and a checkpoint of the importer's and the issuer's log,
+    so a verifier can say "usable as of" them; every charter adoption of each log up to its
+    checkpoint, so each checkpoint is verified with the log key in force at its size; and the
+    whole charter chain this store trusts, so entries judged under an older version can be told
+    apart from what the network decided since.
+
     Raises:
         PendingError: the store lacks an entry of the DAG, or a log has no checkpoint covering
             the entries the bundle needs.
     """
     view = LedgerView(reader, reader)
     dag: Provenance = provenance(view, subject)
-    refs = sorted(
-        set(dag.entries) | set(dag.operators) | set(dag.adoptions), key=lambda r: (r.log, r.seq)
-    )
+    genesis = dag.charters[0] if dag.charters else b""
+    wanted = set(dag.entries) | set(dag.operators) | set(dag.adoptions)
+    certificate = _certificate_of(view, subject)
+    status_logs: set[str] = set()
+    if certificate is not None:
+        status_logs = {certificate.ref.log, certificate.importing}
+        for decided in (certificate.outcome_ref, certificate.voided):
+            if decided is not None and decided != subject:
+                more = provenance(view, decided)
+                wanted |= set(more.entries) | set(more.operators) | set(more.adoptions)
     checkpoints: dict[str, tuple[int, str]] = {}
-    for log in sorted({r.log for r in refs}):
-        needed = max(r.seq for r in refs if r.log == log) + 1
-        # Verifiers trust witnessed checkpoints only (DESIGN §8); the newest signed one is
-        # used only while none covers the entries yet, and the verdict will say so.
-        size = witnessed(reader, log)
-        note = reader.log(log).checkpoint(size) if size >= needed else None
-        chosen = (size, note) if note is not None else reader.log(log).latest_checkpoint()
-        if chosen is None or chosen[0] < needed:
-            raise PendingError(f"log {log} has no checkpoint covering its entries yet")
-        checkpoints[log] = chosen
+    for log in sorted({r.log for r in wanted} | status_logs):
+        needed = max((r.seq for r in wanted if r.log == log), default=-1) + 1
+        if log in status_logs and reader.log(log).size() == 0:
+            continue  # an importer whose log is not replicated here yet vouches for nothing
+        checkpoints[log] = _checkpoint(reader, log, needed)
+    for log, (size, _) in checkpoints.items():
+        # The adoptions in force up to the checkpoint: its signature is by the key they give.
+        wanted |= {a.entry for a in view.adoptions(log) if a.entry.seq < size}
     entries = []
-    for ref in refs:
+    for ref in sorted(wanted, key=lambda r: (r.log, r.seq)):
         log_reader = reader.log(ref.log)
         size, note = checkpoints[ref.log]
         proof = TlogProof(ref.seq, tuple(log_reader.inclusion_proof(ref.seq, size)), note)
@@ -67,16 +87,12 @@ def build_bundle(reader: StoreReader, network: str, subject: EntryRef) -> dict[s
                 "proof": proof.to_text(),
             }
         )
-    charters = []
-    for charter_hash in _charter_chain(view, dag):
-        signed = view.charter(charter_hash)
-        if signed is None:
-            raise PendingError(f"charter {charter_hash.hex()} not held", code="charter.unknown")
-        charters.append(base64.b64encode(signed.encode()).decode())
+    published = (SignedCharter.parse(raw) for _, raw in reader.scan("charters", b""))
+    charters = [base64.b64encode(c.encode()).decode() for c in longest_chain(genesis, published)]
     return {
         "media_type": BUNDLE_MEDIA_TYPE,
         "network": network,
-        "genesis": dag.charters[0].hex() if dag.charters else "",
+        "genesis": genesis.hex(),
         "subject": subject.hash.hex(),
         "charters": charters,
         "checkpoints": {log: note for log, (_, note) in checkpoints.items()},
@@ -84,11 +100,29 @@ def build_bundle(reader: StoreReader, network: str, subject: EntryRef) -> dict[s
     }
 
 
-def _charter_chain(view: LedgerView, dag: Provenance) -> list[bytes]:
-    """Every charter version the DAG's logs adopted, by version (each log adopts every version
-    in turn, so together they form the chain from the genesis)."""
-    by_version: dict[int, bytes] = {}
-    for log in sorted({r.log for r in dag.entries}):
-        for adoption in view.adoptions(log):
-            by_version.setdefault(adoption.version, adoption.charter)
-    return [by_version[v] for v in sorted(by_version)]
+def _certificate_of(view: LedgerView, subject: EntryRef) -> CertificateState | None:
+    """The certificate whose status a verdict on ``subject`` states: the subject itself, or the
+    certificate it confirms, rejects or voids."""
+    entry = view.entry(subject.log, subject.seq)
+    if entry is None:
+        return None
+    body = entry.signed.body
+    if isinstance(body, CertificateConfirm | CertificateReject | CertificateVoid):
+        return view.certificate(body.certificate.log, body.certificate.seq)
+    if isinstance(body, CertificateIssue):
+        return view.certificate(subject.log, subject.seq)
+    return None
+
+
+def _checkpoint(reader: StoreReader, log: str, needed: int) -> tuple[int, str]:
+    """The newest witnessed checkpoint of ``log`` covering ``needed`` entries.
+
+    Verifiers trust witnessed checkpoints only (DESIGN §8); the newest signed one is used only
+    while none covers the entries yet, and the verdict will say so.
+    """
+    size = witnessed(reader, log)
+    note = reader.log(log).checkpoint(size) if size >= max(needed, 1) else None
+    chosen = (size, note) if note is not None else reader.log(log).latest_checkpoint()
+    if chosen is None or chosen[0] < needed:
+        raise PendingError(f"log {log} has no checkpoint covering its entries yet")
+    return chosen

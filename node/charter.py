@@ -63,6 +63,7 @@ __all__ = [
     "check_genesis",
     "check_successor",
     "load_participant_key_files",
+    "longest_chain",
     "make_genesis",
     "make_successor",
     "parse_participant_key_file",
@@ -866,6 +867,35 @@ def verify_chain(versions: Sequence[SignedCharter], genesis_hash: bytes) -> Char
     for candidate in versions[1:]:
         current = verify_successor(current, candidate)
     return current
+
+
+def longest_chain(genesis_hash: bytes, documents: Iterable[SignedCharter]) -> list[SignedCharter]:
+    """The longest chain of ``documents`` from the genesis, under the TUF rule.
+
+    A store keeps every charter document it was given, adopted or not; this is the part of them
+    that a verifier trusting ``genesis_hash`` would accept, oldest first. A document that does
+    not verify as the next version ends the chain (a second candidate of one version is tried
+    too, so a junk document cannot hide a valid one).
+
+    Returns:
+        The chain, or ``[]`` when the genesis is not among the documents or does not verify.
+    """
+    by_version: dict[int, list[SignedCharter]] = {}
+    for signed in documents:
+        by_version.setdefault(signed.charter.version, []).append(signed)
+    genesis = [c for c in by_version.get(1, []) if c.hash == genesis_hash]
+    if not genesis or not check_genesis(genesis[0], genesis_hash).ok:
+        return []
+    chain = [genesis[0]]
+    while True:
+        following = [
+            candidate
+            for candidate in by_version.get(len(chain) + 1, [])
+            if check_successor(chain[-1].charter, candidate).ok
+        ]
+        if not following:
+            return chain
+        chain.append(following[0])
 
 
 def _signed_with(public_key: bytes, signature: CharterSignature, payload: bytes) -> bool:

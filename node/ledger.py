@@ -15,7 +15,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node import crypto
-from node.charter import Charter, SignedCharter, verify_chain, verify_genesis
+from node.charter import Charter, SignedCharter, longest_chain
 from node.config import Settings
 from node.datadir import DataDir
 from node.encoding import Value
@@ -92,13 +92,19 @@ class LedgerNode:
             if adopted is not None:
                 return adopted
             published = [SignedCharter.parse(raw) for _, raw in reader.scan("charters", b"")]
-        chain = sorted(published, key=lambda c: c.charter.version)
-        if not chain or chain[0].charter.version != 1:
-            return None
-        try:
-            return verify_chain(chain, chain[0].hash)
-        except LedgerError:
-            return verify_genesis(chain[0], chain[0].hash)
+        geneses = [c for c in published if c.charter.version == 1]
+        chain = longest_chain(geneses[0].hash, published) if len(geneses) == 1 else []
+        return chain[-1].charter if chain else None
+
+    def charter_chain(self) -> list[SignedCharter]:
+        """Every charter version this store holds that chains from the genesis this log adopted
+        (TUF rule), oldest first: adopted ones and published ones not adopted yet."""
+        genesis = self.genesis()
+        if genesis is None:
+            return []
+        with self.store.read() as reader:
+            published = [SignedCharter.parse(raw) for _, raw in reader.scan("charters", b"")]
+        return longest_chain(genesis, published)
 
     def operators(self) -> list[OperatorState]:
         """Every operator ever registered in this node's log."""

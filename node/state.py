@@ -178,6 +178,15 @@ class CertificateState:
     outcome_ref: EntryRef | None = None
     voided: EntryRef | None = None
 
+    def status(self, today: str) -> str:
+        """``usable``, ``confirmed``, ``rejected``, ``voided`` or ``expired`` on ``today``
+        (DESIGN §9): only a usable certificate may be accepted for import."""
+        if self.voided is not None:
+            return "voided"
+        if self.outcome is not None:
+            return self.outcome
+        return "expired" if today > self.expires_on else "usable"
+
     def to_value(self) -> dict[str, Value]:
         return {
             "hash": self.ref.hash,

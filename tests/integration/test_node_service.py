@@ -248,7 +248,7 @@ def test_records_receipts_proofs_and_restart(node: Node) -> None:
     assert Entry.parse(raw[certificate["seq"]]).leaf_hash.hex() == certificate["entry_hash"]
 
     state = httpx.get(f"{node.url}/v1/certificates/BW/BW-2026-000001").json()
-    assert state["status"] == "issued"
+    assert state["status"] == "usable"
     assert state["origins"] == ["BW"]
     held = httpx.get(f"{node.url}/v1/parcels/BW/{split['seq']}/1").json()
     assert (held["holder"], held["centicarats"], held["live"]) == ("trader", 99_900, True)
@@ -283,7 +283,7 @@ def test_records_receipts_proofs_and_restart(node: Node) -> None:
     replay = httpx.get(f"{node.url}/v1/entries/{first['entry_hash']}")
     assert replay.status_code == 200
     state = httpx.get(f"{node.url}/v1/certificates/BW/BW-2026-000001").json()
-    assert state["status"] == "issued"
+    assert state["status"] == "usable"
     later = _produce(s, "BW-JW-0002", 1_000)
     assert later["seq"] == after.size
     s.close()

@@ -72,7 +72,7 @@ def test_a_certificate_from_mine_to_import_through_the_sdk(net: Devnet) -> None:
     )
     confirmed = _submit_when_replicated(eu, confirmation)
     # Reads of every kind agree with the receipts.
-    assert bw.certificate("BW", "BW-SDK-0001")["status"] in ("issued", "confirmed")
+    assert bw.certificate("BW", "BW-SDK-0001")["status"] in ("usable", "confirmed")
     assert eu.parcel("EU", confirmed["seq"], 0)["origins"] == ["BW"]
     checkpoint = notes.Checkpoint.parse(notes.parse_note(bw.checkpoint("BW", latest=True)).text)
     proof = bw.inclusion_proof("BW", produced["seq"], checkpoint.size)

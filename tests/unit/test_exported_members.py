@@ -32,7 +32,16 @@ def test_node_package_lists_its_modules() -> None:
         "state",
         "store",
     ]
-    assert client.__all__ == ["audit", "cli", "online", "sdk", "stats", "verify"]
+    assert client.__all__ == [
+        "audit",
+        "cli",
+        "findings",
+        "online",
+        "replay",
+        "sdk",
+        "stats",
+        "verify",
+    ]
 
 
 @pytest.mark.parametrize("module_name", MODULES)

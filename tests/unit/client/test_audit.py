@@ -27,7 +27,7 @@ def chain() -> Chain:
 
 def test_the_scenario_replays_without_findings(chain: Chain) -> None:
     logs = chain.world.kv.logs
-    replay = replay_logs([chain.world.genesis], logs)
+    replay = replay_logs([chain.world.genesis], chain.world.genesis.hash, logs)
     assert replay.findings == ()
     assert len(replay.accepted) == sum(len(entries) for entries in logs.values())
     in_2 = chain.parcels["in_2"]
@@ -37,7 +37,7 @@ def test_the_scenario_replays_without_findings(chain: Chain) -> None:
 def test_a_log_replayed_without_the_logs_it_references_is_incomplete(chain: Chain) -> None:
     eu = chain.world.kv.logs["EU"]
     assert referenced_logs(eu) == {"BW", "CA", "EU"}
-    replay = replay_logs([chain.world.genesis], {"EU": eu})
+    replay = replay_logs([chain.world.genesis], chain.world.genesis.hash, {"EU": eu})
     [finding] = replay.findings
     assert (finding.code, finding.log) == ("audit.incomplete", "EU")
 
@@ -47,7 +47,7 @@ def test_entries_out_of_order_are_findings(chain: Chain) -> None:
     bw = list(logs["BW"])
     bw[-1], bw[-2] = bw[-2], bw[-1]
     logs["BW"] = bw
-    replay = replay_logs([chain.world.genesis], logs)
+    replay = replay_logs([chain.world.genesis], chain.world.genesis.hash, logs)
     codes = {(f.log, f.code) for f in replay.findings}
     assert ("BW", "entry.order") in codes
 
@@ -68,12 +68,12 @@ def test_a_mutated_entry_is_a_finding(chain: Chain, position: float, seq: int, c
     mutated[int(position * len(mutated)) if position > 0 else int(position)] ^= 0x01
     ca[4] = bytes(mutated)
     logs["CA"] = ca
-    replay = replay_logs([chain.world.genesis], logs)
+    replay = replay_logs([chain.world.genesis], chain.world.genesis.hash, logs)
     assert ("CA", seq, code) in {(f.log, f.seq, f.code) for f in replay.findings}
 
 
 def test_custody_lists_every_parcel_an_operator_held(chain: Chain) -> None:
-    replay = replay_logs([chain.world.genesis], chain.world.kv.logs)
+    replay = replay_logs([chain.world.genesis], chain.world.genesis.hash, chain.world.kv.logs)
     [held] = custody_of(replay, "BW", "mine")
     assert held.parcel == "BW-JW-0001"
     assert [(e.event, e.holder) for e in held.events] == [

@@ -19,7 +19,7 @@ def chain() -> Chain:
 
 
 def scenario_movements(world: World) -> list[Movement]:
-    replay = replay_logs([world.genesis], world.kv.logs)
+    replay = replay_logs([world.genesis], world.genesis.hash, world.kv.logs)
     assert replay.findings == ()
     return movements((a.ref, a.entry) for a in replay.accepted)
 
