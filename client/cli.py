@@ -11,6 +11,8 @@ Exit codes:
        of the audit, an anomaly in the statistics
     2  could not decide: usage error, no trust anchor, no node reachable, the subject unknown to
        every node that answered
+    3  kp verify: VALID history, but the certificate may not be accepted now: it was already
+       confirmed, or rejected, voided, or it expired (the first line says which, and since when)
 
     kp submit produce BW-JW-0001 --centicarats 125000 --hs-code 7102.10 \\
         --key-file mine.pem --operator mine --log BW [--wait witnessed]
@@ -36,7 +38,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import methodcaller
 from pathlib import Path
 from typing import Any, TypeVar
@@ -82,11 +84,12 @@ from node.records import (
 from node.rules import entry_date
 from node.sealing import Disclosures, commit
 
-__all__ = ["EXIT_INVALID", "EXIT_OK", "EXIT_UNDECIDED", "main"]
+__all__ = ["EXIT_INVALID", "EXIT_NOT_USABLE", "EXIT_OK", "EXIT_UNDECIDED", "main"]
 
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_UNDECIDED = 2
+EXIT_NOT_USABLE = 3  # kp verify: a valid history, but the certificate may not be accepted now
 
 MAX_NODES = 32
 MAX_TRACE_DEPTH = 256
@@ -197,13 +200,20 @@ def _parser() -> argparse.ArgumentParser:
         prog="kp",
         description=__doc__.split("\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="exit codes: 0 success/VALID, 1 INVALID or refused, 2 could not decide",
+        epilog="exit codes: 0 success/VALID, 1 INVALID or refused, 2 could not decide, "
+        "3 VALID but the certificate is not usable now (confirmed, rejected, voided, expired)",
     )
     parser.set_defaults(json=False)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     _submit_parsers(commands, common)
 
-    verify = commands.add_parser("verify", parents=[common], help="verify a chain to the mines")
+    verify = commands.add_parser(
+        "verify",
+        parents=[common],
+        help="verify a chain to the mines, and whether the certificate may be accepted now",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_VERIFY_EPILOG,
+    )
     verify.add_argument("subject", nargs="?", help="entry hash or certificate number")
     verify.add_argument("--bundle", type=Path, help="verify this bundle file offline")
     verify.set_defaults(handler=_verify)
@@ -236,6 +246,22 @@ def _parser() -> argparse.ArgumentParser:
     _member_arguments(stats)
     stats.set_defaults(handler=_stats)
     return parser
+
+
+_VERIFY_EPILOG = """\
+The first line is the verdict:
+  VALID — USABLE for import into EU until 2026-12-31 (as of 2026-12-01T10:00:00Z)    exit 0
+  VALID — CONFIRMED by EU on 2026-10-02, not usable again (recorded 2026-10-03)      exit 3
+  VALID — REJECTED by EU on ..., not usable                                           exit 3
+  VALID — VOIDED by BW on ..., not usable                                             exit 3
+  VALID — EXPIRED on ..., never confirmed, not usable                                 exit 3
+  INVALID — <code>: <reason>                                                          exit 1
+  (could not decide: no node answered, no bundle served)                             exit 2
+A verdict on an entry that is not a certificate (a confirmation, a transform) is VALID, exit 0,
+and states the status of the certificate it confirms. Offline, "as of" is the newest witness
+cosignature on the importer's and issuer's checkpoints in the bundle: a confirmation recorded
+after it cannot be seen; online, every node is asked.
+"""
 
 
 def _member_arguments(parser: argparse.ArgumentParser) -> None:
@@ -672,7 +698,7 @@ def _verify(args: argparse.Namespace, out: _Output) -> int:
     urls = _urls(args)
     with _Nodes(urls, timeout=args.timeout) as nodes:
         subject, number = _subject_hash(nodes, args.subject)
-        online = verify_online(urls, subject, genesis)
+        online = verify_online(urls, subject, genesis, timeout=args.timeout)
         verdict = online.verdict
         if not online.decided:
             raise NodeUnavailableError(f"no node answered of {', '.join(urls)}")
@@ -716,13 +742,18 @@ def _verify_offline(args: argparse.Namespace, out: _Output, genesis: bytes) -> i
 
 
 def _with_finding(verdict: Verdict, code: str, detail: str) -> Verdict:
-    return Verdict(
-        verdict.subject,
-        verdict.network,
-        (*verdict.findings, Finding(code, detail)),
-        verdict.chain,
-        verdict.origins,
-    )
+    return replace(verdict, findings=(*verdict.findings, Finding(code, detail)))
+
+
+def _exit_code(verdict: Verdict) -> int:
+    """0 VALID (a usable certificate, or a valid entry that is none), 1 INVALID, 3 a valid
+    certificate that may not be accepted now: confirmed, rejected, voided or expired."""
+    if not verdict.valid:
+        return EXIT_INVALID
+    status = verdict.certificate
+    if status is not None and status.entry == verdict.subject and not status.usable:
+        return EXIT_NOT_USABLE
+    return EXIT_OK
 
 
 def _show_verdict(
@@ -732,18 +763,33 @@ def _show_verdict(
     number: str | None,
     extra: dict[str, Any],
 ) -> int:
-    code = EXIT_OK if verdict.valid else EXIT_INVALID
+    code = _exit_code(verdict)
     if out.json:
         document = verdict.to_json()
         document.update(extra)
+        document["exit_code"] = code
         if number is not None:
-            document["certificate"] = number
+            document["number"] = number
         out.emit(document)
         return code
-    style = "bold green" if verdict.valid else "bold red"
-    out.console.print(f"[{style}]{verdict.status}[/]  {verdict.subject}  ({verdict.network})")
-    if number is not None:
-        out.console.print(f"certificate {number}", markup=False)
+    style = {EXIT_OK: "bold green", EXIT_NOT_USABLE: "bold yellow"}.get(code, "bold red")
+    out.console.print(verdict.headline, style=style, markup=False)
+    out.console.print(f"entry {verdict.subject}  (network {verdict.network})", markup=False)
+    status = verdict.certificate
+    if status is not None:
+        out.console.print(
+            f"certificate {status.number}: {status.issuer} to {status.importing}, issued "
+            f"{status.issued_on}, expires {status.expires_on}; status {status.state}"
+            + (f", proven by entry {status.decided_by}" if status.decided_by else "")
+            + (
+                f"; as of {status.as_of} ("
+                + ", ".join(f"{log} at size {size}" for log, size in status.as_of_sizes)
+                + ")"
+                if status.as_of
+                else ""
+            ),
+            markup=False,
+        )
     if verdict.origins:
         out.console.print(f"mining origins: {', '.join(verdict.origins)}", markup=False)
     if verdict.chain:
@@ -753,16 +799,25 @@ def _show_verdict(
         for column in ("code", "where", "detail"):
             table.add_column(column)
         for f in verdict.findings:
-            where = "" if f.log is None else f"{f.log}" + ("" if f.seq is None else f"/{f.seq}")
-            table.add_row(f.code, where, f.detail)
+            table.add_row(f.code, _where(f), f.detail)
         out.console.print(table)
+    for note in verdict.notes:
+        out.console.print(f"note {note.code} at {_where(note)}: {note.detail}", markup=False)
     return code
+
+
+def _where(finding: Finding) -> str:
+    if finding.log is None:
+        return ""
+    return finding.log + ("" if finding.seq is None else f"/{finding.seq}")
 
 
 def _step_label(step: Step) -> str:
     parts = [step.date, step.log, step.type]
     if step.certificate:
         parts.append(step.certificate)
+    if step.status:
+        parts.append(step.status.upper())
     parts.append(_carats(step.centicarats))
     if step.origins:
         parts.append(f"origins {','.join(step.origins)}")

@@ -4,11 +4,17 @@ A node could serve a valid-looking bundle of a forked log, or hide that a parcel
 spent twice. So the verifier asks every node it is given: each must hold every log of the chain
 consistently with the bundle's checkpoints, hold no evidence against those logs, and name the
 same spender for every parcel the chain consumed. A node that disagrees is named in the findings.
+
+The status of the subject's certificate is what every queried node agrees on (DESIGN §9): a node
+that knows of a confirmation, rejection or void the bundle lacks must prove it with a bundle of
+its own, which then decides; a node that holds the deciding entry's log but reports otherwise is
+named.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -46,18 +52,29 @@ def verify_online(
     genesis: bytes,
     *,
     transport: httpx.BaseTransport | None = None,
+    timeout: float = 10.0,
+    today: str | None = None,
 ) -> OnlineVerdict:
     """Fetch the subject's bundle from the first node that serves it, verify it offline, then
-    cross-examine every node in ``urls``."""
-    clients = {url: LedgerClient(url, transport=transport, retries=1) for url in urls}
+    cross-examine every node in ``urls``.
+
+    Args:
+        today: the verifier's date that expiry is judged against (the system clock's if not
+            given).
+    """
+    clients = {
+        url: LedgerClient(url, transport=transport, retries=1, timeout=timeout) for url in urls
+    }
     try:
-        return _verify(clients, subject, genesis)
+        return _verify(clients, subject, genesis, today)
     finally:
         for client in clients.values():
             client.close()
 
 
-def _verify(clients: dict[str, LedgerClient], subject: str, genesis: bytes) -> OnlineVerdict:
+def _verify(
+    clients: dict[str, LedgerClient], subject: str, genesis: bytes, today: str | None
+) -> OnlineVerdict:
     bundle: dict[str, Any] | None = None
     unreachable: list[str] = []
     for url, client in clients.items():
@@ -71,7 +88,9 @@ def _verify(clients: dict[str, LedgerClient], subject: str, genesis: bytes) -> O
     if bundle is None:
         empty = Verdict(subject, "", (Finding("bundle.unavailable", "no node served it"),))
         return OnlineVerdict(empty, tuple(clients), tuple(unreachable))
-    verdict = check_bundle(bundle, genesis)
+    verdict = check_bundle(bundle, genesis, today=today)
+    reachable = [url for url in clients if url not in unreachable]
+    verdict = _agreed_status(clients, reachable, verdict, genesis, today)
     findings = list(verdict.findings)
     consumers = _consumed(bundle)
     checkpoints = _checkpoints(bundle)
@@ -116,6 +135,76 @@ def _checkpoints(bundle: dict[str, Any]) -> dict[str, notes.Checkpoint]:
         except LedgerError:
             continue
     return found
+
+
+_DECIDED = ("confirmed", "rejected", "voided")
+
+
+def _agreed_status(
+    clients: Mapping[str, LedgerClient],
+    reachable: list[str],
+    verdict: Verdict,
+    genesis: bytes,
+    today: str | None,
+) -> Verdict:
+    """The verdict whose certificate status every node agrees on, or with the disagreement.
+
+    A decided status (confirmed, rejected, voided) is final and proven by an entry; a node that
+    reports one the bundle lacks is asked for its own bundle, whose proof then decides; two
+    different decided statuses are a dispute. A node reporting less than the bundle proves may
+    just not have replicated the deciding entry yet: a note, not a finding.
+    """
+    status = verdict.certificate
+    if status is None or not verdict.valid:
+        return verdict
+    findings: list[Finding] = []
+    notes_found: list[Finding] = []
+    for url in reachable:
+        client = clients[url]
+        try:
+            theirs = str(client.certificate(status.issuer, status.number).get("status"))
+        except ClientError:
+            continue  # not replicated there yet, or unreachable: it decides nothing
+        if theirs == status.state or (theirs not in _DECIDED and status.state not in _DECIDED):
+            continue
+        if theirs in _DECIDED and status.state not in _DECIDED:
+            try:
+                proven = check_bundle(client.provenance(verdict.subject), genesis, today=today)
+            except ClientError:
+                proven = None
+            if proven is not None and proven.certificate and proven.certificate.state == theirs:
+                return _agreed_status(clients, reachable, proven, genesis, today)
+            findings.append(
+                Finding(
+                    "status.unproven",
+                    f"{url} says certificate {status.number} is {theirs} but proves no such entry",
+                    log=status.issuer,
+                )
+            )
+            continue
+        if theirs in _DECIDED:
+            findings.append(
+                Finding(
+                    "status.disputed",
+                    f"{url} says certificate {status.number} is {theirs}; the bundle proves "
+                    f"{status.state}",
+                    log=status.issuer,
+                )
+            )
+            continue
+        notes_found.append(
+            Finding(
+                "status.behind",
+                f"{url} reports certificate {status.number} {theirs}; the bundle proves "
+                f"{status.state} (that node may not have replicated it yet)",
+                log=status.issuer,
+            )
+        )
+    return replace(
+        verdict,
+        findings=(*verdict.findings, *findings),
+        notes=(*verdict.notes, *notes_found),
+    )
 
 
 class NodeBehindError(ClientError):

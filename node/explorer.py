@@ -35,7 +35,8 @@ _PAGE = """<!doctype html>
 body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222; }}
 table {{ border-collapse: collapse; width: 100%; }}
 td, th {{ border-bottom: 1px solid #ddd; padding: .35rem .5rem; text-align: left; }}
-.valid {{ color: #176f2c; }} .invalid {{ color: #a4161a; }} code {{ font-size: .85em; }}
+.valid {{ color: #176f2c; }} .invalid {{ color: #a4161a; }} .stop {{ color: #9a5b00; }}
+code {{ font-size: .85em; }}
 input[type=text] {{ width: 36rem; padding: .3rem; }}
 </style></head><body>
 <h1>KP Ledger explorer</h1>
@@ -81,7 +82,8 @@ def _lookup(node: LedgerNode, query: str, genesis: bytes | None) -> str:
 
 
 def _resolve(node: LedgerNode, query: str) -> EntryRef | None:
-    """An entry hash, or a certificate number (its confirmation if there is one)."""
+    """An entry hash, or a certificate number (the certificate: its verdict states what became
+    of it)."""
     with node.store.read() as reader:
         if _HASH.fullmatch(query):
             position = reader.position(bytes.fromhex(query))
@@ -93,11 +95,11 @@ def _resolve(node: LedgerNode, query: str) -> EntryRef | None:
         certificate = state.certificate_by_number(match.group(1), query)
     if certificate is None:
         return None
-    return certificate.outcome_ref or certificate.ref
+    return certificate.ref
 
 
 def _render(verdict: Verdict, subject: EntryRef) -> str:
-    status = "valid" if verdict.valid else "invalid"
+    status = "invalid" if not verdict.valid else "valid" if verdict.usable is not False else "stop"
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in _row(step)) + "</tr>"
         for step in verdict.chain
@@ -108,8 +110,9 @@ def _render(verdict: Verdict, subject: EntryRef) -> str:
     )
     origins = ", ".join(verdict.origins) or "none"
     return (
-        f"<h2 class={status}>{verdict.status}</h2>"
-        f"<p>Subject <code>{subject.log}/{subject.seq} {subject.hash.hex()}</code>; mining "
+        f"<h2 class={status}>{html.escape(verdict.headline)}</h2>"
+        + _certificate(verdict)
+        + f"<p>Subject <code>{subject.log}/{subject.seq} {subject.hash.hex()}</code>; mining "
         f"origins: <b>{html.escape(origins)}</b></p>"
         + (f"<h3>Findings</h3><ul>{findings}</ul>" if findings else "")
         + "<h3>Chain from the mines</h3><table><tr><th>date</th><th>participant</th>"
@@ -121,13 +124,30 @@ def _render(verdict: Verdict, subject: EntryRef) -> str:
     )
 
 
+def _certificate(verdict: Verdict) -> str:
+    status = verdict.certificate
+    if status is None:
+        return ""
+    proven = f"; proven by entry <code>{status.decided_by}</code>" if status.decided_by else ""
+    as_of = f"; as of {html.escape(status.as_of)}" if status.as_of else ""
+    return (
+        f"<p>Certificate <b>{html.escape(status.number)}</b>: {html.escape(status.issuer)} to "
+        f"{html.escape(status.importing)}, issued {status.issued_on}, expires "
+        f"{status.expires_on}; status <b>{status.state}</b>{proven}{as_of}</p>"
+        + "".join(
+            f"<p class=note><code>{html.escape(n.code)}</code> {html.escape(n.detail)}</p>"
+            for n in verdict.notes
+        )
+    )
+
+
 def _row(step: Any) -> list[str]:
     carats = "" if step.centicarats is None else f"{step.centicarats / 100:,.2f}"
     return [
         step.date,
         step.log,
         step.type,
-        step.certificate or "",
+        " ".join(filter(None, (step.certificate, step.status))),
         carats,
         ", ".join(step.origins),
         str(step.witnesses),

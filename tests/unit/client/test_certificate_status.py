@@ -1,0 +1,166 @@
+"""The status of a certificate in every verdict (DESIGN §9): usable, confirmed, rejected, voided,
+expired — with the entries that prove it, and never a plain VALID for one that may not be
+accepted."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from client.verify import Verdict, check_bundle
+from node.bundle import build_bundle
+from node.charter import make_successor, with_status
+from node.records import EntryRef
+from tests.support.witnesses import cosign_latest
+from tests.support.world import World
+
+
+@dataclass
+class Certificates:
+    world: World
+    refs: dict[str, EntryRef]
+
+    def verdict(self, subject: EntryRef, *, today: str | None = None) -> Verdict:
+        cosign_latest(self.world)
+        assert self.world.store is not None
+        with self.world.store.read() as reader:
+            bundle = build_bundle(reader, "kp.test", subject)
+        encoded = json.dumps(bundle).encode()
+        return check_bundle(encoded, self.world.genesis_hash, today=today or self.world.today)
+
+
+@pytest.fixture
+def certificates(tmp_path: Path) -> Iterator[Certificates]:
+    """BW certifies five shipments to EU; EU confirms one and rejects two, BW voids one of
+    those; one is left alone, one is confirmed after it expired."""
+    world = World(("BW", "EU", "IN"), store=tmp_path / "store")
+    for log in ("BW", "EU", "IN"):
+        world.setup_log(log)
+    refs: dict[str, EntryRef] = {}
+    for name in ("confirmed", "rejected", "voided", "usable", "late"):
+        parcel = world.produce("BW", 10_000, parcel=f"BW-{name}", holder="trader")
+        days = 2 if name == "late" else 30
+        refs[name] = world.certify("BW", f"BW-2026-{name.upper()}", [parcel], "EU", days=days)
+    world.advance(1)
+    world.confirm("EU", refs["confirmed"], [("EU-in", 10_000, "7102.10")])
+    for name in ("rejected", "voided"):
+        refs[f"{name}-by"] = world.append(
+            "EU",
+            "certificate.reject",
+            {"certificate": refs[name].to_value(), "reason": "seal broken"},
+            by="officer",
+        )
+    refs["void"] = world.append(
+        "BW",
+        "certificate.void",
+        {
+            "certificate": refs["voided"].to_value(),
+            "reason": "rejected by the importer",
+            "evidence": refs["voided-by"].to_value(),
+        },
+        by="officer",
+    )
+    received = world.today
+    world.advance(3)  # past the late one's expiry, within its grace period
+    world.confirm("EU", refs["late"], [("EU-late", 10_000, "7102.10")], received_on=received)
+    yield Certificates(world, refs)
+    world.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "state", "headline"),
+    [
+        ("usable", "usable", "VALID — USABLE for import into EU until"),
+        ("confirmed", "confirmed", "VALID — CONFIRMED by EU on"),
+        ("rejected", "rejected", "VALID — REJECTED by EU on"),
+        ("voided", "voided", "VALID — VOIDED by BW on"),
+    ],
+)
+def test_a_certificate_verdict_states_its_status(
+    certificates: Certificates, name: str, state: str, headline: str
+) -> None:
+    verdict = certificates.verdict(certificates.refs[name])
+    assert verdict.valid, verdict.findings
+    assert verdict.certificate is not None
+    assert verdict.certificate.state == state
+    assert verdict.headline.startswith(headline)
+    assert verdict.usable is (state == "usable")
+    decided = {"confirmed": None, "rejected": "rejected-by", "voided": "void"}.get(name)
+    if decided is not None:
+        assert verdict.certificate.decided_by == certificates.refs[decided].hash.hex()
+
+
+def test_a_confirmed_certificate_names_the_day_of_receipt_and_the_proof(
+    certificates: Certificates,
+) -> None:
+    verdict = certificates.verdict(certificates.refs["confirmed"])
+    status = verdict.certificate
+    assert status is not None and status.decided_by is not None
+    assert status.received_on == certificates.world.date(-3)
+    document = verdict.to_json()
+    assert document["usable"] is False
+    assert document["certificate"]["state"] == "confirmed"
+    assert document["headline"].startswith("VALID — CONFIRMED")
+
+
+def test_an_unconfirmed_certificate_expires_on_the_verifiers_date(
+    certificates: Certificates,
+) -> None:
+    ref = certificates.refs["usable"]
+    before = certificates.verdict(ref)
+    assert before.certificate is not None and before.certificate.state == "usable"
+    assert before.certificate.as_of is not None  # the witnessed checkpoints vouch up to then
+    after = certificates.verdict(ref, today=certificates.world.date(40))
+    assert after.valid and after.certificate is not None
+    assert after.certificate.state == "expired"
+    assert after.headline.startswith("VALID — EXPIRED on")
+    assert after.usable is False
+
+
+def test_a_verdict_on_the_confirmation_states_the_certificate_it_confirms(
+    certificates: Certificates,
+) -> None:
+    world = certificates.world
+    with world.read_state() as state:
+        confirmed = state.certificate("BW", certificates.refs["confirmed"].seq)
+    verdict = certificates.verdict(confirmed.outcome_ref)
+    assert verdict.valid and verdict.certificate is not None
+    assert verdict.certificate.state == "confirmed"
+    assert verdict.certificate.entry == certificates.refs["confirmed"].hash.hex()
+
+
+def test_a_confirmation_recorded_after_expiry_is_noted(certificates: Certificates) -> None:
+    verdict = certificates.verdict(certificates.refs["late"])
+    assert verdict.valid and verdict.certificate is not None
+    assert verdict.certificate.state == "confirmed"
+    assert [n.code for n in verdict.notes] == ["confirmation.late"]
+    on_time = certificates.verdict(certificates.refs["confirmed"])
+    assert on_time.notes == ()
+
+
+def test_an_entry_judged_under_a_superseded_charter_is_noted(tmp_path: Path) -> None:
+    """EU ships to IN under the genesis while the network has already suspended IN in v2,
+    which EU has not adopted yet: valid history, which the verdict must still report."""
+    world = World(("BW", "CA", "EU", "IN"), store=tmp_path / "store")
+    for log in ("BW", "CA", "EU", "IN"):
+        world.setup_log(log)
+    v1 = world.genesis.charter
+    v2 = world.sign(
+        make_successor(v1, participants=with_status(v1.participants, "IN", "suspended")),
+        ["BW", "CA", "EU"],
+    )
+    world.publish(v2)
+    world.adopt("BW", v2)
+    parcel = world.produce("EU", 5_000, parcel="EU-lot", holder="trader")
+    lagging = world.certify("EU", "EU-2026-0001", [parcel], "IN")
+    verdict = Certificates(world, {}).verdict(lagging)
+    assert verdict.valid, verdict.findings
+    [note] = verdict.notes
+    assert note.code == "charter.superseded"
+    assert (note.log, note.seq) == ("EU", lagging.seq)
+    assert "version 2 suspends IN" in note.detail
+    world.close()
