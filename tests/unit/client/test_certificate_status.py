@@ -99,7 +99,8 @@ def test_a_confirmed_certificate_names_the_day_of_receipt_and_the_proof(
 ) -> None:
     verdict = certificates.verdict(certificates.refs["confirmed"])
     status = verdict.certificate
-    assert status is not None and status.decided_by is not None
+    assert status is not None
+    assert status.decided_by is not None
     assert status.received_on == certificates.world.date(-3)
     document = verdict.to_json()
     assert document["usable"] is False
@@ -112,10 +113,12 @@ def test_an_unconfirmed_certificate_expires_on_the_verifiers_date(
 ) -> None:
     ref = certificates.refs["usable"]
     before = certificates.verdict(ref)
-    assert before.certificate is not None and before.certificate.state == "usable"
+    assert before.certificate is not None
+    assert before.certificate.state == "usable"
     assert before.certificate.as_of is not None  # the witnessed checkpoints vouch up to then
     after = certificates.verdict(ref, today=certificates.world.date(40))
-    assert after.valid and after.certificate is not None
+    assert after.valid
+    assert after.certificate is not None
     assert after.certificate.state == "expired"
     assert after.headline.startswith("VALID — EXPIRED on")
     assert after.usable is False
@@ -128,14 +131,16 @@ def test_a_verdict_on_the_confirmation_states_the_certificate_it_confirms(
     with world.read_state() as state:
         confirmed = state.certificate("BW", certificates.refs["confirmed"].seq)
     verdict = certificates.verdict(confirmed.outcome_ref)
-    assert verdict.valid and verdict.certificate is not None
+    assert verdict.valid
+    assert verdict.certificate is not None
     assert verdict.certificate.state == "confirmed"
     assert verdict.certificate.entry == certificates.refs["confirmed"].hash.hex()
 
 
 def test_a_confirmation_recorded_after_expiry_is_noted(certificates: Certificates) -> None:
     verdict = certificates.verdict(certificates.refs["late"])
-    assert verdict.valid and verdict.certificate is not None
+    assert verdict.valid
+    assert verdict.certificate is not None
     assert verdict.certificate.state == "confirmed"
     assert [n.code for n in verdict.notes] == ["confirmation.late"]
     on_time = certificates.verdict(certificates.refs["confirmed"])
