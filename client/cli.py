@@ -216,6 +216,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("subject", nargs="?", help="entry hash or certificate number")
     verify.add_argument("--bundle", type=Path, help="verify this bundle file offline")
+    verify.add_argument(
+        "--date",
+        type=_date_arg,
+        help="judge expiry on this date (YYYY-MM-DD, UTC) instead of today: was it usable then?",
+    )
     verify.set_defaults(handler=_verify)
 
     bundle = commands.add_parser("bundle", help="provenance bundles")
@@ -440,8 +445,8 @@ class _Nodes:
 
 
 def _subject_hash(nodes: _Nodes, subject: str) -> tuple[str, str | None]:
-    """An entry hash as given, or the entry a certificate number stands for: its confirmation
-    when it was confirmed, else the certificate itself. Returns ``(hash, number or None)``."""
+    """An entry hash as given, or the certificate entry a number stands for (its verdict states
+    what became of it). Returns ``(hash, number or None)``."""
     text = subject.strip()
     if _HASH.fullmatch(text.lower()):
         return text.lower(), None
@@ -455,9 +460,6 @@ def _subject_hash(nodes: _Nodes, subject: str) -> tuple[str, str | None]:
         certificate = nodes.first(lambda c: c.certificate(prefix, text))
     except ProblemError as exc:
         raise _UndecidedError(f"no node knows certificate {text}: {exc.detail}") from exc
-    outcome = certificate.get("outcome_ref")
-    if certificate.get("status") == "confirmed" and outcome:
-        return str(outcome[2]), text
     return str(certificate["ref"][2]), text
 
 
@@ -698,7 +700,7 @@ def _verify(args: argparse.Namespace, out: _Output) -> int:
     urls = _urls(args)
     with _Nodes(urls, timeout=args.timeout) as nodes:
         subject, number = _subject_hash(nodes, args.subject)
-        online = verify_online(urls, subject, genesis, timeout=args.timeout)
+        online = verify_online(urls, subject, genesis, timeout=args.timeout, today=args.date)
         verdict = online.verdict
         if not online.decided:
             raise NodeUnavailableError(f"no node answered of {', '.join(urls)}")
@@ -716,7 +718,7 @@ def _verify(args: argparse.Namespace, out: _Output) -> int:
 
 def _verify_offline(args: argparse.Namespace, out: _Output, genesis: bytes) -> int:
     data = _read_bounded(args.bundle, MAX_BUNDLE_BYTES)
-    verdict = check_bundle(data, genesis)
+    verdict = check_bundle(data, genesis, today=args.date)
     number = None
     if args.subject is not None:
         wanted = args.subject.strip()

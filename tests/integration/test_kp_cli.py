@@ -127,22 +127,25 @@ def test_verify_the_final_confirmation_online_with_every_node(net: Devnet) -> No
     }
 
 
-def test_verify_a_certificate_number_verifies_its_confirmation(net: Devnet) -> None:
+def test_verify_a_certificate_number_says_it_was_confirmed_and_is_not_usable(net: Devnet) -> None:
     env = {
         "KP_NODES": ",".join(net.url(m) for m in MEMBERS),
         "KP_TRUST": net.description["genesis"],
     }
     code, verdict = kp_json("verify", "AE-2026-0007", env=env)
-    assert code == 0, verdict
+    assert code == 3, verdict
     assert verdict["status"] == "VALID"
-    assert verdict["certificate"] == "AE-2026-0007"
-    assert verdict["subject"] == scenario(net, "final")  # India confirmed it
+    assert verdict["usable"] is False
+    assert verdict["number"] == "AE-2026-0007"
+    assert verdict["certificate"]["state"] == "confirmed"
+    assert verdict["certificate"]["decided_by"] == scenario(net, "final")  # India confirmed it
+    assert verdict["headline"].startswith("VALID — CONFIRMED by IN on")
 
 
 def test_human_output_draws_the_chain_from_the_mines(net: Devnet) -> None:
     result = kp("verify", "AE-2026-0007", *nodes(net), *trust(net))
-    assert result.returncode == 0, result.stderr
-    assert "VALID" in result.stdout
+    assert result.returncode == 3, result.stderr
+    assert "VALID — CONFIRMED by IN" in result.stdout
     assert "12,500.00 ct" in result.stdout  # Botswana's run, in carats
     assert "parcel.produce" in result.stdout
 
