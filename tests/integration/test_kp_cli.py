@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from node.scenario import run_scenario
-from tests.support.network import REPO, Devnet, devnet, free_port_block
+from tests.support.network import REPO, Devnet, devnet, fast_replication, free_port_block
 
 MEMBERS = ("BW", "CA", "EU", "AE", "IN")
 
@@ -50,18 +50,11 @@ def _replicated(net: Devnet) -> bool:
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
-    previous = os.environ.get("KP_NODE_REPLICATION_INTERVAL")
-    os.environ["KP_NODE_REPLICATION_INTERVAL"] = "0.5"
-    try:
+    with fast_replication():
         with devnet(tmp_path_factory.mktemp("net"), ",".join(MEMBERS)) as running:
             running.description["scenario"] = run_scenario(running.description)
             wait_until(lambda: _replicated(running), 60, "every node to hold every log")
             yield running
-    finally:
-        if previous is None:
-            del os.environ["KP_NODE_REPLICATION_INTERVAL"]
-        else:
-            os.environ["KP_NODE_REPLICATION_INTERVAL"] = previous
 
 
 def kp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,6 @@ line, the ``--json`` status and the exit code a customs officer's script would a
 from __future__ import annotations
 
 import datetime
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,23 +15,16 @@ from typing import Any
 import pytest
 
 from tests.integration.test_kp_cli import kp, kp_json, wait_until
-from tests.support.network import Devnet, devnet
+from tests.support.network import Devnet, devnet, fast_replication
 
 MEMBERS = ("BW", "EU", "IN")
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
-    previous = os.environ.get("KP_NODE_REPLICATION_INTERVAL")
-    os.environ["KP_NODE_REPLICATION_INTERVAL"] = "0.5"
-    try:
+    with fast_replication():
         with devnet(tmp_path_factory.mktemp("net"), ",".join(MEMBERS)) as running:
             yield running
-    finally:
-        if previous is None:
-            del os.environ["KP_NODE_REPLICATION_INTERVAL"]
-        else:
-            os.environ["KP_NODE_REPLICATION_INTERVAL"] = previous
 
 
 def _nodes(net: Devnet) -> list[str]:
