@@ -50,11 +50,10 @@ def _replicated(net: Devnet) -> bool:
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
-    with fast_replication():
-        with devnet(tmp_path_factory.mktemp("net"), ",".join(MEMBERS)) as running:
-            running.description["scenario"] = run_scenario(running.description)
-            wait_until(lambda: _replicated(running), 60, "every node to hold every log")
-            yield running
+    with fast_replication(), devnet(tmp_path_factory.mktemp("net"), ",".join(MEMBERS)) as running:
+        running.description["scenario"] = run_scenario(running.description)
+        wait_until(lambda: _replicated(running), 60, "every node to hold every log")
+        yield running
 
 
 def kp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

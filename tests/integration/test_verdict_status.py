@@ -22,9 +22,8 @@ MEMBERS = ("BW", "EU", "IN")
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
-    with fast_replication():
-        with devnet(tmp_path_factory.mktemp("net"), ",".join(MEMBERS)) as running:
-            yield running
+    with fast_replication(), devnet(tmp_path_factory.mktemp("net"), ",".join(MEMBERS)) as running:
+        yield running
 
 
 def _nodes(net: Devnet) -> list[str]:
