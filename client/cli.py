@@ -9,15 +9,22 @@ Exit codes:
     0  success: the record was appended, the chain is VALID, the audit or statistics found nothing
     1  INVALID, or refused: the node refused the record (its stable code is printed), a finding
        of the audit, an anomaly in the statistics
-    2  could not decide: usage error, no trust anchor, no node reachable, the subject unknown to
-       every node that answered
+    2  could not decide: usage error, no trust anchor, no node reachable, an entry hash unknown
+       to every node that answered, a certificate number not of the grammar
     3  kp verify: VALID history, but the certificate may not be accepted now: it was already
        confirmed, or rejected, voided, or it expired (the first line says which, and since when)
+    4  not found: no certificate with this number on the ledger — it may be forged
+    5  not submitted: the node of the record's own log does not answer (or none of the nodes
+       given is it); records of a log are written only at its own node, so nothing was sent
+
+Certificate numbers are read as the ledger indexes them (decision 0025): case, white space and
+the separators '-' and '/' do not matter, so BW/2026/0005, bw-2026-0005 and "BW 2026 0005" name
+one certificate.
 
     kp submit produce BW-JW-0001 --centicarats 125000 --hs-code 7102.10 \\
         --key-file mine.pem --operator mine --log BW [--wait witnessed]
     kp submit transform|transfer|certify|confirm|reject|void ...   (see kp submit TYPE --help)
-    kp verify HASH|CERT-NUMBER [--bundle FILE]
+    kp verify HASH|CERT-NUMBER [--bundle FILE]     (e.g. kp verify BW/2026/0005)
     kp bundle export HASH|CERT-NUMBER -o FILE
     kp trace LOG:SEQ:HASH:OUT [--max-depth N] [--max-parcels N]
     kp audit [--log ID ... | --all] [--report FILE.json] [--csv FILE.csv]
@@ -62,7 +69,14 @@ from client.audit import (
 )
 from client.online import verify_online
 from client.replay import Replay, trusted_charters
-from client.sdk import ClientError, LedgerClient, NodeUnavailableError, Operator, ProblemError
+from client.sdk import (
+    AnswerLostError,
+    ClientError,
+    LedgerClient,
+    NodeUnavailableError,
+    Operator,
+    ProblemError,
+)
 from client.stats import Statistics, Tally, compute_statistics, movements
 from client.verify import MAX_BUNDLE_BYTES, Finding, Step, Verdict, check_bundle
 from node import crypto, merkle, notes
@@ -70,26 +84,41 @@ from node.charter import Charter, SignedCharter
 from node.encoding import Value
 from node.errors import CharterError, LedgerError
 from node.records import (
+    CERTIFICATE_NUMBER,
+    CERTIFICATE_NUMBER_GRAMMAR,
     HS_CODES,
     TRANSFORM_KINDS,
     CertificateConfirm,
     CertificateIssue,
+    CertificateNumber,
     CertificateReject,
     CertificateVoid,
     Entry,
     ParcelTransfer,
     ParcelTransform,
     SignedRecord,
+    certificate_number_key,
+    parse_certificate_number,
 )
 from node.rules import entry_date
 from node.sealing import Disclosures, commit
 
-__all__ = ["EXIT_INVALID", "EXIT_NOT_USABLE", "EXIT_OK", "EXIT_UNDECIDED", "main"]
+__all__ = [
+    "EXIT_INVALID",
+    "EXIT_NOT_FOUND",
+    "EXIT_NOT_SUBMITTED",
+    "EXIT_NOT_USABLE",
+    "EXIT_OK",
+    "EXIT_UNDECIDED",
+    "main",
+]
 
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_UNDECIDED = 2
 EXIT_NOT_USABLE = 3  # kp verify: a valid history, but the certificate may not be accepted now
+EXIT_NOT_FOUND = 4
+EXIT_NOT_SUBMITTED = 5
 
 MAX_NODES = 32
 MAX_TRACE_DEPTH = 256
@@ -99,7 +128,6 @@ DEFAULT_TIMEOUT = 10.0
 
 _T = TypeVar("_T")
 _HASH = re.compile(r"[0-9a-f]{64}")
-_CERTIFICATE_NUMBER = re.compile(r"([A-Z]{2,8})[A-Za-z0-9-]{1,40}")
 _REF = re.compile(r"([A-Z]{2,8}):(\d{1,19}):([0-9a-fA-F]{64})(?::(\d{1,2}))?")
 _MEMBER = re.compile(r"([A-Z]{2,8}):([A-Za-z0-9._-]{1,64})")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -117,6 +145,19 @@ class _UndecidedError(LedgerError):
     code = "cli.undecided"
 
 
+class _NotFoundError(LedgerError):
+    """Every node that answered holds no certificate with the number asked for (exit 4)."""
+
+    code = "certificate.unknown"
+
+
+class _NotSubmittedError(LedgerError):
+    """The node of the record's own log did not take the record, or its answer was lost; it
+    was sent to no other node (exit 5)."""
+
+    code = "node.own_unavailable"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``kp``; return the exit code documented in the module docstring."""
     args = _parser().parse_args(argv)
@@ -127,6 +168,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ProblemError as exc:
         out.fail("refused", exc.code, exc.detail, status_code=exc.status)
         return EXIT_INVALID
+    except _NotFoundError as exc:
+        out.fail("not_found", exc.code, exc.message)
+        return EXIT_NOT_FOUND
+    except _NotSubmittedError as exc:
+        out.fail("not_submitted", exc.code, exc.message)
+        return EXIT_NOT_SUBMITTED
     except LedgerError as exc:  # unreachable nodes, usage, key files, malformed answers
         out.fail("undecided", exc.code, exc.message)
         return EXIT_UNDECIDED
@@ -201,7 +248,8 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="exit codes: 0 success/VALID, 1 INVALID or refused, 2 could not decide, "
-        "3 VALID but the certificate is not usable now (confirmed, rejected, voided, expired)",
+        "3 VALID but the certificate is not usable now (confirmed, rejected, voided, expired), "
+        "4 no certificate with this number on the ledger, 5 own node down: nothing submitted",
     )
     parser.set_defaults(json=False)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -262,6 +310,9 @@ The first line is the verdict:
   VALID — EXPIRED on ..., never confirmed, not usable                                 exit 3
   INVALID — <code>: <reason>                                                          exit 1
   (could not decide: no node answered, no bundle served)                             exit 2
+  no certificate with this number on the ledger — it may be forged                   exit 4
+A certificate number is read in any case, with '-', '/' or spaces between its groups
+(BW-2026-0005, BW/2026/0005, BW0001234).
 A verdict on an entry that is not a certificate (a confirmation, a transform) is VALID, exit 0,
 and states the status of the certificate it confirms. Offline, "as of" is the newest witness
 cosignature on the importer's and issuer's checkpoints in the bundle: a confirmation recorded
@@ -444,23 +495,43 @@ class _Nodes:
         return Entry.parse(raw)
 
 
+def _number(text: str, *, alternative: str) -> CertificateNumber:
+    """A certificate number as typed; the usage error names the grammar."""
+    try:
+        return parse_certificate_number(text)
+    except LedgerError as exc:
+        raise _UsageError(
+            f"{text[:128]!r} is neither {alternative} nor a certificate number: "
+            f"{CERTIFICATE_NUMBER_GRAMMAR}",
+            code=exc.code,
+        ) from exc
+
+
+def _certificate_of(nodes: _Nodes, number: CertificateNumber) -> dict[str, Any]:
+    """The certificate with that number, from the first node that holds it.
+
+    Raises:
+        _NotFoundError: every node that answered holds none.
+    """
+    try:
+        return nodes.first(lambda c: c.certificate(number.issuer, number.key))
+    except ProblemError as exc:
+        if exc.code != "certificate.unknown":
+            raise
+        raise _NotFoundError(
+            f"no certificate with this number on the ledger — it may be forged: {number.text} "
+            f"(asked {', '.join(u for u in nodes.urls if u not in nodes.unreachable)})"
+        ) from exc
+
+
 def _subject_hash(nodes: _Nodes, subject: str) -> tuple[str, str | None]:
     """An entry hash as given, or the certificate entry a number stands for (its verdict states
-    what became of it). Returns ``(hash, number or None)``."""
+    what became of it). Returns ``(hash, number or None)``, the number as the ledger holds it."""
     text = subject.strip()
     if _HASH.fullmatch(text.lower()):
         return text.lower(), None
-    found = _CERTIFICATE_NUMBER.fullmatch(text)
-    if found is None:
-        raise _UsageError(f"{subject!r} is neither an entry hash nor a certificate number")
-    prefix = text.split("-", 1)[0]
-    if not re.fullmatch(r"[A-Z]{2,8}", prefix):
-        raise _UsageError(f"{subject!r}: no participant prefix before the first '-'")
-    try:
-        certificate = nodes.first(lambda c: c.certificate(prefix, text))
-    except ProblemError as exc:
-        raise _UndecidedError(f"no node knows certificate {text}: {exc.detail}") from exc
-    return str(certificate["ref"][2]), text
+    certificate = _certificate_of(nodes, _number(subject, alternative="an entry hash"))
+    return str(certificate["ref"][2]), str(certificate["number"])
 
 
 # --- submit --------------------------------------------------------------------------------------
@@ -580,7 +651,7 @@ def _build_certify(op: Operator, args: argparse.Namespace, nodes: _Nodes) -> _Bu
         or (datetime.date.fromisoformat(issued) + datetime.timedelta(days=30)).isoformat()
     )
     signed, disclosures = op.certify(
-        args.number,
+        _issued_number(args.number),
         exporter=args.exporter,
         importing=args.importing,
         parcels=args.parcel,
@@ -597,13 +668,22 @@ def _build_certify(op: Operator, args: argparse.Namespace, nodes: _Nodes) -> _Bu
     return signed, disclosures, 0
 
 
+def _issued_number(text: str) -> str:
+    """The number a new certificate carries: as printed on it (upper case is supplied)."""
+    number = _number(text, alternative="a number to issue")
+    if CERTIFICATE_NUMBER.fullmatch(number.text) is None:
+        raise _UsageError(
+            f"{text!r}: a certificate is issued with its number written with single '-' or '/' "
+            f"between its groups, e.g. {number.key}",
+            code="certificate.number_invalid",
+        )
+    return number.text
+
+
 def _certificate_ref(nodes: _Nodes, text: str) -> list[Value]:
     if _REF.fullmatch(text):
         return _entry_arg(text)
-    if _CERTIFICATE_NUMBER.fullmatch(text) is None:
-        raise _UsageError(f"{text!r} is neither LOG:SEQ:HASH nor a certificate number")
-    prefix = text.split("-", 1)[0]
-    found = nodes.first(lambda c: c.certificate(prefix, text))
+    found = _certificate_of(nodes, _number(text, alternative="LOG:SEQ:HASH"))
     log, seq, digest = found["ref"]
     return [str(log), int(seq), bytes.fromhex(str(digest))]
 
@@ -631,13 +711,26 @@ def _build_void(op: Operator, args: argparse.Namespace, nodes: _Nodes) -> _Built
 
 
 def _submit(args: argparse.Namespace, out: _Output) -> int:
+    """Build and sign the record once, and submit it to its own log's node only; the SDK
+    retries a lost answer by resending those bytes, which the node answers with the receipt
+    it gave first, so one invocation appends at most one entry."""
     urls = _urls(args)
     key = crypto.load_private_key(args.key_file, passphrase=_passphrase(args.passphrase_env))
     operator = Operator(args.log, args.operator, key)
     with _Nodes(urls, timeout=args.timeout) as nodes:
-        signed, disclosures, created = args.build(operator, args, nodes)
         client = _own_node(nodes, args.log)
-        receipt = client.submit(signed, disclosures, wait=args.wait)
+        signed, disclosures, created = args.build(operator, args, nodes)
+        try:
+            receipt = client.submit(signed, disclosures, wait=args.wait)
+        except AnswerLostError as exc:
+            raise _NotSubmittedError(
+                f"{args.log}'s node at {client.url} took the record but gave no answer after "
+                f"{client.retries + 1} attempts: it may have been appended; look for it before "
+                f"signing it again ({exc.message})",
+                code=exc.code,
+            ) from exc
+        except NodeUnavailableError as exc:
+            raise _NotSubmittedError(_not_answering(args.log, [client.url])) from exc
     entry = f"{receipt['log']}:{receipt['seq']}:{receipt['entry_hash']}"
     document = {
         "status": "accepted",
@@ -663,19 +756,55 @@ def _submit(args: argparse.Namespace, out: _Output) -> int:
 
 
 def _own_node(nodes: _Nodes, log: str) -> LedgerClient:
-    """The node of the operator's own participant: only it appends to that log."""
-    if len(nodes.clients) == 1:
-        return next(iter(nodes.clients.values()))
+    """The node, among those given, of the record's own log: only it appends to that log.
+
+    A record is never sent anywhere else: another node would refuse it (``record.wrong_log``)
+    and would have read its disclosures on the way.
+
+    Raises:
+        _NotSubmittedError: no node given says it is ``log``'s, which then does not answer, or
+            is not among those given.
+    """
+    answered: dict[str, str] = {}
     for url, client in nodes.clients.items():
         try:
-            if client.health().get("log") == log:
-                return client
+            answered[url] = str(client.health().get("log"))
         except ClientError:
             nodes.unreachable.append(url)
-    reachable = [c for u, c in nodes.clients.items() if u not in nodes.unreachable]
-    if not reachable:
-        raise NodeUnavailableError(f"no node answered of {', '.join(nodes.urls)}")
-    return reachable[0]
+            continue
+        if answered[url] == log:
+            return client
+    # Which URL is log's node, as the charter of a node that answered lists it: only for saying
+    # so, since that document was not checked against a trust anchor here.
+    listed: list[str] = []
+    for url in answered:
+        try:
+            member = nodes.clients[url].network()["participants"].get(log) or {}
+            listed = [str(e).rstrip("/") for e in member.get("endpoints") or []]
+        except (ClientError, KeyError, TypeError, AttributeError):
+            continue
+        break
+    silent = [u for u in nodes.unreachable if not listed or u in listed]
+    if silent:
+        raise _NotSubmittedError(_not_answering(log, silent))
+    if listed:
+        raise _NotSubmittedError(
+            f"none of the nodes given is {log}'s node (they are "
+            f"{', '.join(f'{who} at {url}' for url, who in answered.items())}); the charter lists "
+            f"{log}'s node at {', '.join(listed)}: records of log {log} are written only there; "
+            "give it with --node. Nothing was submitted"
+        )
+    raise _NotSubmittedError(
+        f"none of the nodes given is {log}'s node: records of log {log} are written only there; "
+        "give it with --node. Nothing was submitted"
+    )
+
+
+def _not_answering(log: str, urls: Sequence[str]) -> str:
+    return (
+        f"{log}'s node at {' or '.join(urls)} does not answer: records of log {log} are "
+        "written only there; nothing was submitted"
+    )
 
 
 # --- verify and bundles --------------------------------------------------------------------------
@@ -727,13 +856,16 @@ def _verify_offline(args: argparse.Namespace, out: _Output, genesis: bytes) -> i
                 verdict = _with_finding(
                     verdict, "bundle.other_subject", f"the bundle is of {verdict.subject}"
                 )
-        elif not any(step.certificate == wanted for step in verdict.chain):
-            number = wanted
-            verdict = _with_finding(
-                verdict, "bundle.other_subject", f"certificate {wanted} is not in the chain"
-            )
         else:
-            number = wanted
+            key = _number(wanted, alternative="an entry hash").key
+            number = next(
+                (s.certificate for s in verdict.chain if _same_number(s.certificate, key)), None
+            )
+            if number is None:
+                number = wanted
+                verdict = _with_finding(
+                    verdict, "bundle.other_subject", f"certificate {wanted} is not in the chain"
+                )
     try:
         bundle = json.loads(data)
     except ValueError:
@@ -741,6 +873,13 @@ def _verify_offline(args: argparse.Namespace, out: _Output, genesis: bytes) -> i
     return _show_verdict(
         out, verdict, bundle if isinstance(bundle, dict) else None, number, {"mode": "offline"}
     )
+
+
+def _same_number(number: str | None, key: str) -> bool:
+    try:
+        return number is not None and certificate_number_key(number) == key
+    except LedgerError:  # a number in a bundle that does not verify
+        return False
 
 
 def _with_finding(verdict: Verdict, code: str, detail: str) -> Verdict:

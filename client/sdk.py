@@ -1,8 +1,10 @@
 """The Python SDK: read any node, and build, seal, sign and submit records (DESIGN §10).
 
-``LedgerClient`` talks to one node over httpx with timeouts; idempotent reads are retried with
-backoff on connection failures and 5xx/429/503 answers; every refusal becomes a ``ProblemError``
-carrying the node's stable ``code``. ``Operator`` builds records of every type from plain
+``LedgerClient`` talks to one node over httpx with timeouts; reads and submissions are retried
+with backoff on connection failures, timeouts and 5xx/429/503 answers, a submission by sending
+the very same bytes again (the node answers a record it holds with its original receipt, decision
+0002), never by signing anew; every refusal becomes a ``ProblemError`` carrying the node's stable
+``code``. ``Operator`` builds records of every type from plain
 arguments, seals their commercial fields, and signs them with the operator's key.
 
     client = LedgerClient("http://127.0.0.1:8400")
@@ -24,10 +26,11 @@ from node.charter import SignedCharter
 from node.encoding import Value, decode, encode
 from node.errors import LedgerError
 from node.httpsig import HttpxSigner
-from node.records import LOG_SIGNER, SignedRecord, sign_record
+from node.records import LOG_SIGNER, SignedRecord, parse_certificate_number, sign_record
 from node.sealing import Disclosures, seal
 
 __all__ = [
+    "AnswerLostError",
     "ClientError",
     "LedgerClient",
     "NodeUnavailableError",
@@ -48,7 +51,16 @@ class ClientError(LedgerError):
 
 
 class NodeUnavailableError(ClientError):
+    """The node could not be reached: the request never arrived, so nothing was submitted."""
+
     code = "node.unavailable"
+
+
+class AnswerLostError(NodeUnavailableError):
+    """The request may have arrived but no answer came back (a timeout, a cut connection): a
+    submission may have been appended. Sending the same bytes again settles it."""
+
+    code = "node.no_answer"
 
 
 class ProblemError(ClientError):
@@ -155,7 +167,15 @@ class LedgerClient:
         return self._object(f"/v1/entries/{entry_hash}")
 
     def certificate(self, log: str, number: str) -> dict[str, Any]:
-        return self._object(f"/v1/certificates/{log}/{number}")
+        """A certificate of ``log`` by its number, typed any way the grammar allows
+        (``BW/2026/0005``, ``bw 2026 0005``); the node reads it by its key (decision 0025).
+
+        Raises:
+            RecordError: ``certificate.number_invalid`` (before any request), naming the grammar.
+            ProblemError: ``certificate.unknown`` when the node holds no such certificate.
+        """
+        key = parse_certificate_number(number).key  # letters, digits and one '-': URL-safe
+        return self._object(f"/v1/certificates/{log}/{key}")
 
     def parcel(self, log: str, seq: int, out: int) -> dict[str, Any]:
         return self._object(f"/v1/parcels/{log}/{seq}/{out}")
@@ -180,11 +200,16 @@ class LedgerClient:
         *,
         wait: str = "committed",
     ) -> dict[str, Any]:
-        """Submit one record; return its receipt. Submitting again returns the same receipt, so
-        a submission that timed out is simply submitted again (never retried blindly here).
+        """Submit one record; return its receipt.
+
+        A timeout, a cut connection or a passing 5xx is retried ``retries`` times by sending the
+        identical bytes: the node answers a record it already appended with its original receipt,
+        so a retry never makes a second entry. Send it only to the node of ``signed.log``.
 
         Raises:
             ProblemError: the node refused the record (the code says which rule).
+            NodeUnavailableError: the node could not be reached; nothing was submitted.
+            AnswerLostError: no answer after the last attempt; the record may be appended.
         """
         body = encode(_submission(signed, disclosures))
         response = self._send(
@@ -193,7 +218,7 @@ class LedgerClient:
             params={"wait": wait},
             content=body,
             headers={"content-type": "application/msgpack"},
-            retry=False,
+            retry=True,
         )
         receipt: dict[str, Any] = response.json()
         return receipt
@@ -202,7 +227,7 @@ class LedgerClient:
         self, items: Sequence[tuple[SignedRecord, Disclosures | None]], *, wait: str = "committed"
     ) -> list[dict[str, Any]]:
         """Submit several records at once; one result per record: ``{"receipt"}`` or
-        ``{"problem"}``."""
+        ``{"problem"}``. Retried as ``submit`` is, with the identical batch bytes."""
         batch: list[Value] = [_submission(s, d) for s, d in items]
         response = self._send(
             "POST",
@@ -210,7 +235,7 @@ class LedgerClient:
             params={"wait": wait},
             content=encode({"batch": batch}),
             headers={"content-type": "application/msgpack"},
-            retry=False,
+            retry=True,
         )
         results: list[dict[str, Any]] = response.json()["results"]
         return results
@@ -240,14 +265,21 @@ class LedgerClient:
         return self._send("GET", path, params=params, retry=True)
 
     def _send(self, method: str, path: str, *, retry: bool, **kwargs: Any) -> httpx.Response:
+        """One request, retried with backoff; ``kwargs`` (the body among them) are the same
+        objects on every attempt, so a retried submission is byte for byte the first."""
         attempts = self.retries + 1 if retry else 1
         delay = 0.2
+        answer_lost = False
         for attempt in range(attempts):
             try:
                 response = self._http.request(method, path, **kwargs)
             except httpx.HTTPError as exc:
+                # Only a refused connection proves the request never arrived.
+                arrived = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                answer_lost = answer_lost or arrived
                 if attempt + 1 == attempts:
-                    raise NodeUnavailableError(f"{self.url}{path}: {exc}") from exc
+                    error = AnswerLostError if answer_lost else NodeUnavailableError
+                    raise error(f"{self.url}{path}: {exc}") from exc
             else:
                 if response.status_code < 400:
                     if len(response.content) > MAX_RESPONSE_BYTES:

@@ -41,7 +41,7 @@ from node.errors import (
 from node.ledger import LedgerNode, NotAdoptedError
 from node.log import Receipt, SequencerBusyError, SequencerStoppedError
 from node.metrics import NodeMetrics
-from node.records import EntryRef
+from node.records import EntryRef, parse_certificate_number
 from node.replica import Evidence, InvalidEntryError, list_evidence, quarantined
 from node.replication import PeerError, Replicator
 from node.rules import entry_date
@@ -597,15 +597,28 @@ def entry(request: Request, entry_hash: EntryHash) -> EntryModel:
 def certificate(
     request: Request,
     log_id: LogId,
-    number: Annotated[str, Path(pattern=r"^[A-Z]{2,8}[A-Za-z0-9/-]{1,40}$")],
+    number: Annotated[
+        str,
+        Path(
+            description="the number in any case, '-', '/' or spaces between its groups "
+            "(BW-2026-0005, BW/2026/0005, bw%202026%200005)",
+        ),
+    ],
 ) -> CertificateModel:
-    """A certificate by its issuer and number, with its status."""
+    """A certificate by its issuer and number, written any way that reads alike (decision
+    0025), with its status; 400 ``certificate.number_invalid`` names the grammar."""
+    try:
+        parsed = parse_certificate_number(number)
+    except RecordError as exc:
+        raise ApiError(exc.message, code=exc.code, status=400) from exc
     node = _node(request)
     with node.state() as state:
-        found = state.certificate_by_number(log_id, number)
+        found = state.certificate_by_number(log_id, parsed.key)
     if found is None:
         raise ApiError(
-            f"no certificate {number} in log {log_id}", code="certificate.unknown", status=404
+            f"no certificate with number {parsed.text} in log {log_id}",
+            code="certificate.unknown",
+            status=404,
         )
     return _certificate(found, entry_date(int(time.time() * 1000)))
 

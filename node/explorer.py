@@ -20,14 +20,13 @@ from client.verify import Verdict, check_bundle
 from node.bundle import build_bundle
 from node.errors import LedgerError
 from node.ledger import LedgerNode
-from node.records import EntryRef
+from node.records import EntryRef, parse_certificate_number
 
 __all__ = ["router"]
 
 router = APIRouter()
 
 _HASH = re.compile(r"[0-9a-f]{64}")
-_NUMBER = re.compile(r"([A-Z]{2,8})[A-Za-z0-9/-]{1,40}")
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>KP Ledger explorer — {participant}</title>
@@ -42,7 +41,7 @@ input[type=text] {{ width: 36rem; padding: .3rem; }}
 <h1>KP Ledger explorer</h1>
 <p>Node of <b>{participant}</b>, network <code>{network}</code>, genesis <code>{genesis}</code></p>
 <form method="get" action="/"><input type="text" name="q" value="{query}"
- placeholder="certificate number (BW-2026-0001) or entry hash" aria-label="search">
+ placeholder="certificate number (BW-2026-0001, BW/2026/0001) or entry hash" aria-label="search">
 <button type="submit">Look up</button></form>
 {body}
 </body></html>"""
@@ -88,13 +87,14 @@ def _resolve(node: LedgerNode, query: str) -> EntryRef | None:
         if _HASH.fullmatch(query):
             position = reader.position(bytes.fromhex(query))
             return None if position is None else EntryRef(*position, bytes.fromhex(query))
-    match = _NUMBER.fullmatch(query)
-    if match is None:
-        return None
+    number = parse_certificate_number(query)  # neither hash nor number: the grammar is shown
     with node.state() as state:
-        certificate = state.certificate_by_number(match.group(1), query)
+        certificate = state.certificate_by_number(number.issuer, number.key)
     if certificate is None:
-        return None
+        raise LedgerError(
+            f"no certificate with this number on the ledger — it may be forged ({number.text})",
+            code="certificate.unknown",
+        )
     return certificate.ref
 
 

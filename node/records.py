@@ -34,6 +34,8 @@ from node.encoding import Value, decode, encode, encode_map
 from node.errors import RecordError
 
 __all__ = [
+    "CERTIFICATE_NUMBER",
+    "CERTIFICATE_NUMBER_GRAMMAR",
     "HS_CODES",
     "LOG_SIGNER",
     "MAX_CENTICARATS",
@@ -49,6 +51,7 @@ __all__ = [
     "Body",
     "CertificateConfirm",
     "CertificateIssue",
+    "CertificateNumber",
     "CertificateReject",
     "CertificateVoid",
     "CharterAdopt",
@@ -63,7 +66,9 @@ __all__ = [
     "ParcelTransform",
     "Signature",
     "SignedRecord",
+    "certificate_number_key",
     "parse_body",
+    "parse_certificate_number",
     "sign_record",
     "signing_payload",
 ]
@@ -332,8 +337,102 @@ MAX_REFS = 64  # parcels in one transform or certificate, outputs of one entry
 
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _PARCEL_ID = re.compile(r"[A-Za-z0-9._/-]{1,64}")
-_CERTIFICATE_NUMBER = re.compile(r"[A-Z]{2,8}[A-Za-z0-9/-]{1,40}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+# --- certificate numbers ---------------------------------------------------------------------
+#
+# One grammar for every reader and writer (decision 0025). A number is its issuer's participant
+# id, then a serial of letters and digits in groups. The record body holds it as printed on the
+# certificate (upper case, groups joined by single '-' or '/'); a person typing it may use any
+# case and spaces. Case and separators carry no meaning: the ledger indexes a number under its
+# key, the issuer, '-', and the serial with every separator removed, so two numbers a person
+# reads alike are one number and cannot both be issued.
+
+CERTIFICATE_NUMBER_GRAMMAR = (
+    "a certificate number is its issuer's participant id (2 to 8 letters) followed by a serial "
+    "of up to 40 letters and digits, in groups that '-', '/' or spaces may separate, e.g. "
+    "BW-2026-0005, BW/2026/0005 or BW0001234; case and separators do not matter"
+)
+CERTIFICATE_NUMBER = re.compile(
+    r"(?P<issuer>[A-Z]{2,8})(?:[-/]|(?=[0-9]))(?P<serial>[A-Z0-9]+(?:[-/][A-Z0-9]+)*)"
+)
+"""A number as a ``certificate.issue`` body writes it: upper case, single '-' or '/' between
+groups. The issuer is the whole leading run of letters, so a serial that starts with a letter
+needs a separator (``BW-A001``); ``BWA001`` is a number of participant BWA."""
+
+_TYPED_NUMBER = re.compile(
+    r"(?P<issuer>[A-Za-z]{2,8})(?:[-/\s]+|(?=[0-9]))"
+    r"(?P<serial>[A-Za-z0-9]+(?:[-/\s]+[A-Za-z0-9]+)*)"
+)
+_NUMBER_SEPARATORS = re.compile(r"[-/\s]+")
+_MAX_SERIAL = 40  # characters of the serial, separators included as written
+_MAX_TYPED_NUMBER = 128  # what a lookup reads before it gives up on a number
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateNumber:
+    """A certificate number, parsed: its issuer, how to show it and the key it is indexed by.
+
+    Attributes:
+        issuer: the participant whose log issues it, e.g. ``BW``.
+        text: the number as given, in upper case, white space trimmed and each run of it one
+            space (``bw 2026  0005`` shows as ``BW 2026 0005``).
+        key: the form the ledger indexes: issuer, ``-``, the serial without separators
+            (``BW-20260005``). Two numbers are the same number when their keys are equal.
+    """
+
+    issuer: str
+    text: str
+    key: str
+
+
+def parse_certificate_number(text: str) -> CertificateNumber:
+    """Parse a certificate number as a person types it (any case, '-', '/' or spaces).
+
+    Raises:
+        RecordError: ``certificate.number_invalid``, naming the grammar, when ``text`` is
+            not a certificate number.
+    """
+    # White space of any script separates; other characters must be ASCII before upper-casing,
+    # which would otherwise turn some letters into others (``"ﬀ".upper() == "FF"``).
+    shown = " ".join(text.split()) if len(text) <= _MAX_TYPED_NUMBER else ""
+    found = _TYPED_NUMBER.fullmatch(shown.upper()) if shown.isascii() else None
+    shown = shown.upper()
+    if found is None:
+        raise RecordError(
+            f"{text[:_MAX_TYPED_NUMBER]!r} is not a certificate number: "
+            f"{CERTIFICATE_NUMBER_GRAMMAR}",
+            code="certificate.number_invalid",
+        )
+    serial = _NUMBER_SEPARATORS.sub("", found["serial"])
+    if len(serial) > _MAX_SERIAL:
+        raise RecordError(
+            f"the serial of {shown!r} is longer than {_MAX_SERIAL} characters: "
+            f"{CERTIFICATE_NUMBER_GRAMMAR}",
+            code="certificate.number_invalid",
+        )
+    return CertificateNumber(issuer=found["issuer"], text=shown, key=f"{found['issuer']}-{serial}")
+
+
+def certificate_number_key(text: str) -> str:
+    """The key a certificate number is indexed under: equal for any two ways of writing it.
+
+    Raises:
+        RecordError: ``certificate.number_invalid`` when ``text`` is not a certificate number.
+    """
+    return parse_certificate_number(text).key
+
+
+def _certificate_number(value: Value, what: str) -> str:
+    found = CERTIFICATE_NUMBER.fullmatch(value) if isinstance(value, str) else None
+    if found is None or len(found["serial"]) > _MAX_SERIAL:
+        raise RecordError(
+            f"malformed {what} {value!r}: {CERTIFICATE_NUMBER_GRAMMAR}, written in upper case "
+            "with single '-' or '/' between groups",
+            code="record.malformed",
+        )
+    return found.string
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -642,7 +741,7 @@ _BODIES: dict[str, tuple[type[Any], dict[str, Callable[[Value, str], Any]]]] = {
     "certificate.issue": (
         CertificateIssue,
         {
-            "number": _pattern(_CERTIFICATE_NUMBER),
+            "number": _certificate_number,
             "exporter": _operator,
             "importing": _pattern(_PARTICIPANT),
             "parcels": _list_of(_parcel_ref),

@@ -36,6 +36,7 @@ from node.records import (
     ParcelRef,
     ParcelTransfer,
     ParcelTransform,
+    parse_certificate_number,
 )
 from node.state import (
     Adoption,
@@ -348,14 +349,19 @@ class _Context:
 
     def certificate_issue(self, body: CertificateIssue) -> Effects:
         self._authority("certificate.issue")
-        if not body.number.startswith(self.log):
+        number = parse_certificate_number(body.number)
+        if number.issuer != self.log:
             raise RuleError(
-                f"certificate numbers of {self.log} start with {self.log}",
+                f"certificate numbers of {self.log} start with {self.log}, not {number.issuer}",
                 code="certificate.number_prefix",
             )
-        if self.state.certificate_by_number(self.log, body.number) is not None:
+        # Unique by key, not by spelling: BW/2026/0005 is BW-2026-0005 (decision 0025).
+        issued = self.state.certificate_by_number(self.log, number.key)
+        if issued is not None:
             raise RuleError(
-                f"certificate {body.number} already issued", code="certificate.number_used"
+                f"certificate {issued.number} already issued"
+                + ("" if issued.number == body.number else f", which {body.number} reads as"),
+                code="certificate.number_used",
             )
         self._active(self.log)
         importer = self.charter.participants.get(body.importing)

@@ -13,7 +13,7 @@ table           key                       value
 ``operators``   [log, operator]           ``OperatorState``
 ``parcels``     [log, seq, out]           ``ParcelState`` (creator hash inside)
 ``certificates`` [log, seq]               ``CertificateState``
-``numbers``     [log, number]             seq of the certificate.issue with that number
+``numbers``     [log, number key]         seq of the certificate.issue with that number
 ``adoptions``   [log]                     ``Adoptions``: every charter.adopt of that log
 ``charters``    charter hash              a signed charter document, as published
 ==============  ========================  ===================================================
@@ -31,7 +31,7 @@ from typing import Protocol
 from node.charter import Charter, SignedCharter
 from node.encoding import Value, decode_trusted, encode
 from node.errors import LogCorruptError
-from node.records import Entry, EntryRef, ParcelRef
+from node.records import Entry, EntryRef, ParcelRef, certificate_number_key
 
 __all__ = [
     "TABLES",
@@ -334,7 +334,13 @@ class LedgerView:
         )
 
     def certificate_by_number(self, log: str, number: str) -> CertificateState | None:
-        raw = self._kv.get("numbers", encode([log, number]))
+        """The certificate of ``log`` with that number, written any way that folds to its key
+        (``BW/2026/0005``, ``bw 2026 0005``: decision 0025).
+
+        Raises:
+            RecordError: ``certificate.number_invalid`` when ``number`` is not one.
+        """
+        raw = self._kv.get("numbers", encode([log, certificate_number_key(number)]))
         return None if raw is None else self.certificate(log, _int(_decode(raw)))
 
     def adoptions(self, log: str) -> tuple[Adoption, ...]:
@@ -406,7 +412,8 @@ class LedgerState(LedgerView):
             self._put("parcels", [ref.log, ref.seq, ref.out], parcel.to_value())
         for cert in effects.certificates:
             self._put("certificates", [cert.ref.log, cert.ref.seq], cert.to_value())
-            self._writable.put("numbers", encode([cert.ref.log, cert.number]), encode(cert.ref.seq))
+            number = encode([cert.ref.log, certificate_number_key(cert.number)])
+            self._writable.put("numbers", number, encode(cert.ref.seq))
         if effects.adoption is not None:
             history: list[Value] = [a.to_value() for a in self.adoptions(log)]
             history.append(effects.adoption.to_value())

@@ -761,7 +761,7 @@ ROWS = [
         "traversal-encoded-certificate",
         _raw_get("/v1/certificates/BW/..%2F.."),
         400,
-        "request.invalid",
+        "certificate.number_invalid",
     ),
     _row(
         "traversal-entry-dot-segments",
@@ -778,11 +778,23 @@ ROWS = [
     _row("provenance-unknown", _get(f"/v1/provenance/{HASH_ZERO}"), 404, "entry.unknown"),
     _row(
         "certificate-number-malformed",
-        _get("/v1/certificates/BW/bw%20drop%20table"),
+        _get("/v1/certificates/BW/bw%27%3B%20drop%20table"),
         400,
-        "request.invalid",
+        "certificate.number_invalid",
+    ),
+    _row(
+        "certificate-number-too-long",
+        _get("/v1/certificates/BW/BW-" + "1" * 5000),
+        400,
+        "certificate.number_invalid",
     ),
     _row("certificate-unknown", _get("/v1/certificates/BW/BW-NOPE-1"), 404, "certificate.unknown"),
+    _row(
+        "certificate-unknown-spaced",
+        _get("/v1/certificates/BW/bw%20drop%20table"),
+        404,
+        "certificate.unknown",
+    ),
     # Routes and methods --------------------------------------------------------------------------
     _row("route-unknown", _get("/v2/logs"), 404, "route.unknown"),
     _row("route-unknown-admin", _get("/admin"), 404, "route.unknown"),

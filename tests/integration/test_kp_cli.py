@@ -301,3 +301,102 @@ def test_submit_of_a_double_spend_is_refused_with_its_code(net: Devnet) -> None:
     )  # fmt: skip
     assert code == 1
     assert (refused["status"], refused["code"]) == ("refused", "parcel.not_live")
+
+
+# --- certificate numbers (decision 0025; these append to BW's and EU's logs) -----------------
+
+
+def _issue(net: Devnet, number: str, parcel: str) -> tuple[int, dict[str, Any]]:
+    code, produced = kp_json(
+        "submit", "produce", parcel, "--centicarats", "20000", "--hs-code", "7102.10",
+        "--produced-on", _day(-1), "--holder", "trader", *_signer(net, "BW", "mine"), *nodes(net),
+    )  # fmt: skip
+    assert code == 0, produced
+    return kp_json(
+        "submit", "certify", number, "--exporter", "trader", "--importing", "EU",
+        "--parcel", produced["parcels"][0], "--value-usd-cents", "100", "--exporter-name", "X",
+        "--importer-name", "Y", "--seal-number", "S-1", *_signer(net, "BW", "officer"),
+        *nodes(net), "--wait", "witnessed",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def numbered(net: Devnet) -> dict[str, str]:
+    """Two certificates whose numbers are written the other ways the node accepts."""
+    issued = {}
+    for number, parcel in (("BW/2026/0005", "BW-NUM-1"), ("BW0001234", "BW-NUM-2")):
+        code, receipt = _issue(net, number, parcel)
+        assert code == 0, receipt
+        issued[number] = str(receipt["entry_hash"])
+    return issued
+
+
+@pytest.mark.parametrize(
+    ("typed", "number"),
+    [
+        pytest.param("BW/2026/0005", "BW/2026/0005", id="slashes"),
+        pytest.param("bw/2026/0005", "BW/2026/0005", id="lower-case"),
+        pytest.param("BW-2026-0005", "BW/2026/0005", id="dashes"),
+        pytest.param("bw 2026 0005", "BW/2026/0005", id="spaces"),
+        pytest.param("BW0001234", "BW0001234", id="no-separator"),
+        pytest.param(" bw 0001234 ", "BW0001234", id="spaced-lower-case"),
+    ],
+)
+def test_verify_reads_a_number_written_any_way(
+    net: Devnet, numbered: dict[str, str], typed: str, number: str
+) -> None:
+    code, verdict = kp_json("verify", typed, *nodes(net), *trust(net))
+    assert code == 0, verdict
+    assert verdict["headline"].startswith("VALID — USABLE")
+    assert verdict["number"] == number  # as the ledger holds it
+    assert verdict["subject"] == numbered[number]
+
+
+def test_a_number_read_alike_cannot_be_issued_twice(net: Devnet, numbered: dict[str, str]) -> None:
+    code, refused = _issue(net, "BW-2026-0005", "BW-NUM-3")
+    assert (code, refused["code"]) == (1, "certificate.number_used")
+    assert "BW/2026/0005" in refused["detail"]
+
+
+def test_an_unknown_number_is_not_found_and_may_be_forged(net: Devnet) -> None:
+    code, answer = kp_json("verify", "BW-2099-9999", *nodes(net), *trust(net))
+    assert (code, answer["status"], answer["code"]) == (4, "not_found", "certificate.unknown")
+    assert "no certificate with this number on the ledger — it may be forged" in answer["detail"]
+    human = kp("verify", "bw 2099 9999", *nodes(net), *trust(net))
+    assert human.returncode == 4
+    assert "no certificate with this number on the ledger — it may be forged" in human.stderr
+    code, answer = kp_json("bundle", "export", "BW/2099/9999", "-o", os.devnull, *nodes(net))
+    assert (code, answer["code"]) == (4, "certificate.unknown")
+
+
+@pytest.mark.parametrize("typed", ["BW;2026", "B-1", "BW-2026-0005<", "BW-" + "9" * 41])
+def test_a_text_not_of_the_grammar_is_told_the_grammar(net: Devnet, typed: str) -> None:
+    code, answer = kp_json("verify", typed, *nodes(net), *trust(net))
+    assert (code, answer["code"]) == (2, "certificate.number_invalid")
+    assert "participant id (2 to 8 letters)" in answer["detail"]
+    assert "pattern" not in answer["detail"]
+
+
+def test_verify_help_documents_its_exit_codes() -> None:
+    result = kp("verify", "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert "not usable exit 3" in text
+    assert "it may be forged exit 4" in text
+
+
+def test_confirm_by_a_number_written_otherwise(net: Devnet, numbered: dict[str, str]) -> None:
+    wait_until(
+        lambda: httpx.get(f"{net.url('EU')}/v1/certificates/BW/BW-2026-0005").status_code == 200,
+        30,
+        "EU to hold the certificate",
+    )
+    code, receipt = kp_json(
+        "submit", "confirm", "bw 2026 0005", "--parcel", "EU-NUM-1:20000:7102.10",
+        "--holder", "trader", *_signer(net, "EU", "officer"), *nodes(net),
+    )  # fmt: skip
+    assert code == 0, receipt
+    state = httpx.get(f"{net.url('EU')}/v1/certificates/BW/bw%202026%200005").json()
+    assert state["status"] == "confirmed"
+    assert state["outcome_ref"][2] == receipt["entry_hash"]
+    assert httpx.get(f"{net.url('BW')}/v1/certificates/BW/BW/2026/0005").status_code == 200

@@ -366,3 +366,9 @@ def test_explorer_shows_the_chain_and_its_checks(net: Devnet) -> None:
     assert hostile.status_code == 200
     assert "<script>" not in hostile.text
     assert httpx.get(url, params={"q": "x" * 129}).status_code == 400
+    # The lookup box reads a number as the ledger does (decision 0025).
+    subject = page.split("<p>Subject ", 1)[1].split("</p>", 1)[0]
+    assert subject in httpx.get(url, params={"q": "ae 2026/0007"}).text
+    unknown = httpx.get(url, params={"q": "AE-2099-0001"}).text
+    assert "no certificate with this number on the ledger — it may be forged" in unknown
+    assert "participant id (2 to 8 letters)" in httpx.get(url, params={"q": "AE;1"}).text

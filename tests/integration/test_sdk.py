@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from client.sdk import (
+    AnswerLostError,
     LedgerClient,
     NodeUnavailableError,
     Operator,
@@ -22,7 +23,9 @@ from client.sdk import (
 )
 from client.verify import verify_bundle
 from node import crypto, merkle, notes
-from tests.support.network import Devnet, devnet
+from node.records import Entry, ParcelProduce
+from tests.support.network import Devnet, devnet, free_port_block
+from tests.support.proxy import losing_relay
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +152,103 @@ def test_reads_are_retried_and_failures_are_typed() -> None:
         pytest.raises(NodeUnavailableError),
     ):
         dead.logs()
+
+
+# --- safe retries of submissions (DESIGN §10, decision 0002) ----------------------------------
+
+
+def _bw_size(net: Devnet) -> int:
+    return int(httpx.get(f"{net.url('BW')}/healthz").json()["size"])
+
+
+def _parcels_named(net: Devnet, parcel: str) -> int:
+    """How many entries of BW's log produce a parcel of that id."""
+    with LedgerClient(net.url("BW")) as client:
+        size = _bw_size(net)
+        found = 0
+        for start in range(0, size, 100):
+            for raw in client.entries("BW", start, min(start + 100, size)):
+                body = Entry.parse(raw).signed.body
+                found += isinstance(body, ParcelProduce) and body.parcel == parcel
+        return found
+
+
+def assert_same_receipt(again: dict[str, Any], first: dict[str, Any]) -> None:
+    """The original receipt: the same entry, checkpoint and proof. The checkpoint may since have
+    gathered witness cosignatures; it keeps every signature line it had."""
+    plain = ("entry_hash", "log", "seq", "proof", "witnessed")
+    assert {k: again[k] for k in plain} == {k: first[k] for k in plain}
+    for name in ("checkpoint", "tlog_proof"):
+        body, _, signatures = first[name].partition("\n\n")
+        body_again, _, signatures_again = again[name].partition("\n\n")
+        assert body_again == body
+        assert set(signatures.splitlines()) <= set(signatures_again.splitlines())
+
+
+def test_the_same_signed_record_submitted_twice_answers_the_same_receipt(net: Devnet) -> None:
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    mine = _operator(net, "BW", "mine")
+    record = mine.produce("BW-TWICE-1", centicarats=1_000, hs_code="7102.10", produced_on=today)
+    with LedgerClient(net.url("BW")) as bw:
+        first = bw.submit(*record)
+        size = _bw_size(net)
+        again = bw.submit(*record)
+        [in_batch] = bw.submit_batch([record])
+    assert_same_receipt(again, first)
+    assert_same_receipt(in_batch["receipt"], first)
+    assert _bw_size(net) == size == first["seq"] + 1
+    assert _parcels_named(net, "BW-TWICE-1") == 1
+
+
+@pytest.mark.parametrize(
+    ("mode", "timeout"),
+    [
+        pytest.param("cut", 10.0, id="connection-cut-after-the-commit"),
+        pytest.param("late", 1.0, id="client-timeout-shorter-than-the-answer"),
+    ],
+)
+def test_a_submission_whose_answer_was_lost_is_resent_and_appended_once(
+    net: Devnet, mode: str, timeout: float
+) -> None:
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    parcel = f"BW-LOST-{mode}"
+    mine = _operator(net, "BW", "mine")
+    record = mine.produce(parcel, centicarats=1_000, hs_code="7102.10", produced_on=today)
+    size = _bw_size(net)
+    with (
+        losing_relay(net.url("BW"), mode=mode, late_seconds=3.0) as relay,
+        LedgerClient(relay.url, timeout=timeout, retries=2) as through_relay,
+    ):
+        receipt = through_relay.submit(*record)
+    assert len(relay.posted) == 2
+    assert relay.posted[0] == relay.posted[1]  # resent byte for byte, not signed anew
+    assert _bw_size(net) == size + 1
+    assert _parcels_named(net, parcel) == 1
+    with LedgerClient(net.url("BW")) as bw:
+        assert_same_receipt(bw.submit(*record), receipt)
+
+
+def test_a_lost_answer_on_every_attempt_says_the_record_may_be_appended(net: Devnet) -> None:
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    mine = _operator(net, "BW", "mine")
+    record = mine.produce("BW-LOST-ALL", centicarats=1_000, hs_code="7102.10", produced_on=today)
+    with (
+        losing_relay(net.url("BW"), lose=10) as relay,
+        LedgerClient(relay.url, retries=2) as through_relay,
+        pytest.raises(AnswerLostError) as lost,
+    ):
+        through_relay.submit(*record)
+    assert lost.value.code == "node.no_answer"
+    assert len(relay.posted) == 3
+    assert _parcels_named(net, "BW-LOST-ALL") == 1  # appended by the first; the rest answered
+
+
+def test_a_refused_connection_says_nothing_was_submitted() -> None:
+    dead = f"http://127.0.0.1:{free_port_block(1)}"
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    mine = Operator("BW", "mine", crypto.generate_private_key())
+    record = mine.produce("BW-NOWHERE", centicarats=1, hs_code="7102.10", produced_on=today)
+    with LedgerClient(dead, retries=1) as client, pytest.raises(NodeUnavailableError) as down:
+        client.submit(*record)
+    assert not isinstance(down.value, AnswerLostError)
+    assert down.value.code == "node.unavailable"

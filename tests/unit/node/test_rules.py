@@ -646,6 +646,20 @@ def _number_prefix(w: World, bad: bool) -> Step:
     return _certify(w, _exporting(w), number="CA-2026-0001" if bad else "BW-2026-0001")
 
 
+@rule_case("certificate.number_prefix", "number_of_a_longer_participant_id")
+def _number_of_longer_id(w: World, bad: bool) -> Step:
+    # BWA-2026-0001 begins with "BW" but is a number of participant BWA.
+    return _certify(w, _exporting(w), number="BWA-2026-0001" if bad else "BW-A-2026-0001")
+
+
+@rule_case("certificate.number_used", "number_issued_before_written_otherwise")
+def _number_read_alike(w: World, bad: bool) -> Step:
+    first = _exporting(w)
+    w.certify("BW", "BW/2026/0001", [first], "EU")
+    second = w.produce("BW", MASS, holder="trader", parcel="BW-JW-0002")
+    return _certify(w, second, number="BW20260001" if bad else "BW-2026-0011")
+
+
 @rule_case("certificate.number_used", "number_issued_before")
 def _number_used(w: World, bad: bool) -> Step:
     first = _exporting(w)
