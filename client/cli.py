@@ -1550,6 +1550,8 @@ def _show_stats(out: _Output, statistics: Statistics) -> None:
     out.console.print(detail)
     for anomaly in statistics.anomalies:
         out.console.print(f"[bold red]anomaly[/] {anomaly.code}: {anomaly.detail}")
+        for entry_hash in anomaly.entries:
+            out.console.print(f"  behind it: entry {entry_hash}")
 
 
 if __name__ == "__main__":

@@ -14,15 +14,19 @@ holding the logs:
 Values are sealed in the logs; a member who reads the disclosures passes them in as
 ``values`` (certificate hash to ``value_usd_cents``), and everything else is counted as sealed.
 
-The anomaly the KP review missions look for first: a participant exporting more than it could
+The anomalies the KP review missions look for first: a participant exporting more than it could
 hold — more than its opening stock (production and imports less exports, before the period)
-plus what it produced and imported in the period, beyond the charter's mass tolerance.
+plus what it produced and imported in the period, beyond the charter's mass tolerance; and a
+participant whose stock, counted day by day, is negative on some day of the period beyond that
+tolerance (it exported before it had the goods), with the export entries behind it. The rules
+bound every lineage's gain by the tolerance (decision 0020), so an honest ledger shows neither.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any
 
 from node.records import (
@@ -64,6 +68,8 @@ class Movement:
         origins: the mining origins (a production's own participant).
         certificate: hex hash of the certificate.issue entry (exports and imports).
         number: the certificate number.
+        entry: hex hash of the entry that records the movement (the production, the
+            certificate, the confirmation).
     """
 
     participant: str
@@ -75,6 +81,7 @@ class Movement:
     origins: tuple[str, ...] = ()
     certificate: str | None = None
     number: str | None = None
+    entry: str | None = None
 
 
 def movements(entries: Iterable[tuple[EntryRef, Entry]]) -> list[Movement]:
@@ -97,6 +104,7 @@ def movements(entries: Iterable[tuple[EntryRef, Entry]]) -> list[Movement]:
                     body.centicarats,
                     (body.hs_code,),
                     origins=(ref.log,),
+                    entry=ref.hash.hex(),
                 )
             )
         elif isinstance(body, CertificateIssue):
@@ -112,6 +120,7 @@ def movements(entries: Iterable[tuple[EntryRef, Entry]]) -> list[Movement]:
                     origins=body.origins,
                     certificate=ref.hash.hex(),
                     number=body.number,
+                    entry=ref.hash.hex(),
                 )
             )
         elif isinstance(body, CertificateConfirm):
@@ -129,6 +138,7 @@ def movements(entries: Iterable[tuple[EntryRef, Entry]]) -> list[Movement]:
                     origins=certificate.origins,
                     certificate=body.certificate.hash.hex(),
                     number=certificate.number,
+                    entry=ref.hash.hex(),
                 )
             )
         elif isinstance(body, CertificateVoid):
@@ -217,12 +227,23 @@ class ParticipantStats:
 
 @dataclass(frozen=True, slots=True)
 class Anomaly:
+    """Something in a participant's figures that the rules should have made impossible.
+
+    ``entries`` are the hex hashes of the entries behind it, for an auditor to open.
+    """
+
     participant: str
     code: str
     detail: str
+    entries: tuple[str, ...] = ()
 
-    def to_json(self) -> dict[str, str]:
-        return {"participant": self.participant, "code": self.code, "detail": self.detail}
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "participant": self.participant,
+            "code": self.code,
+            "detail": self.detail,
+            "entries": list(self.entries),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,9 +284,13 @@ def compute_statistics(
     known = values or {}
     opening: dict[str, int] = {}
     period: dict[str, dict[str, list[Movement]]] = {}
+    to_end: dict[str, list[Movement]] = {}
     for move in moves:
         period.setdefault(move.participant, {k: [] for k in KINDS})
         opening.setdefault(move.participant, 0)
+        to_end.setdefault(move.participant, [])
+        if move.date <= end:
+            to_end[move.participant].append(move)
         if move.date < start:
             sign = -1 if move.kind == "export" else 1
             opening[move.participant] += sign * move.centicarats
@@ -284,7 +309,11 @@ def compute_statistics(
     anomalies = tuple(
         anomaly
         for stats in participants.values()
-        if (anomaly := _exports_exceed_supply(stats, tolerance_ppm)) is not None
+        for anomaly in (
+            _exports_exceed_supply(stats, tolerance_ppm),
+            _negative_stock(stats.participant, to_end[stats.participant], start, tolerance_ppm),
+        )
+        if anomaly is not None
     )
     return Statistics(start, end, participants, anomalies)
 
@@ -325,6 +354,54 @@ def _exports_exceed_supply(stats: ParticipantStats, tolerance_ppm: int) -> Anoma
         f"{stats.participant} exported {_carats(exported)} ct, more than its opening stock "
         f"{_carats(stats.opening_stock)} ct, production {_carats(stats.production.centicarats)} "
         f"ct and imports {_carats(stats.imports.centicarats)} ct",
+    )
+
+
+def _negative_stock(
+    participant: str, moves: list[Movement], start: str, tolerance_ppm: int
+) -> Anomaly | None:
+    """The participant's stock at the end of each day up to the period's end, from its first
+    movement: negative on a day of the period (or at its opening) beyond the tolerance of what it
+    had produced and imported by then is an anomaly. Named behind it: the exports of the days
+    of the negative spells that reach into the period."""
+    stock = supply = 0
+    lowest: tuple[int, str] | None = None
+    behind: list[str] = []
+
+    def short() -> bool:
+        return stock < 0 and -stock * PPM > supply * tolerance_ppm
+
+    opened = False
+    for date, day in groupby(sorted(moves, key=lambda m: m.date), key=lambda m: m.date):
+        if date >= start and not opened:
+            opened = True
+            if short():  # the opening stock is already negative
+                lowest = (stock, start)
+        moved = list(day)
+        for move in moved:
+            if move.kind == "export":
+                stock -= move.centicarats
+            else:
+                stock += move.centicarats
+                supply += move.centicarats
+        if not short():
+            if date < start:
+                behind = []  # a spell over before the period is not this period's anomaly
+            continue
+        behind.extend(m.entry for m in moved if m.kind == "export" and m.entry is not None)
+        if date >= start and (lowest is None or stock < lowest[0]):
+            lowest = (stock, date)
+    if not opened and short():
+        lowest = (stock, start)  # negative before the period and nothing moved since
+    if lowest is None:
+        return None
+    amount, date = lowest
+    return Anomaly(
+        participant,
+        "stats.negative_stock",
+        f"{participant}'s stock was {_carats(amount)} ct on {date}: it had exported more than "
+        f"it produced and imported by then",
+        tuple(dict.fromkeys(behind)),
     )
 
 

@@ -227,6 +227,8 @@ class CertificateModel(BaseModel):
     expires_on: str
     outcome_ref: list[Any] | None
     voided: list[Any] | None
+    received_on: str | None = Field(description="confirmed: the date the goods were received")
+    recorded_on: str | None = Field(description="confirmed: the date the confirmation was recorded")
 
 
 class Health(BaseModel):
@@ -304,6 +306,8 @@ def _certificate(certificate: CertificateState, today: str) -> CertificateModel:
         expires_on=certificate.expires_on,
         outcome_ref=_ref(certificate.outcome_ref),
         voided=_ref(certificate.voided),
+        received_on=certificate.received_on,
+        recorded_on=certificate.recorded_on,
     )
 
 

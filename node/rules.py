@@ -6,13 +6,14 @@ ledger state as the log stood just before the entry, decides, and returns the ``
 entry has on that state; it never writes. Every refusal is a ``RuleError`` with a stable code;
 a reference to an entry or charter this store does not hold yet is a ``PendingError`` instead.
 
-Decisions where DESIGN §6 is silent are in ``docs/decisions/0007`` to ``0010``.
+Decisions where DESIGN §6 is silent are in ``docs/decisions/0007`` to ``0010`` and ``0020`` to
+``0022`` (mass along each lineage, HS-code transitions, parcel ids and certificate dates).
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Collection, Container, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -20,6 +21,7 @@ from node import crypto
 from node.charter import Charter, verify_genesis, verify_successor
 from node.errors import CharterError, PendingError, RuleError
 from node.records import (
+    HS_CODES,
     LOG_SIGNER,
     ROLES,
     CertificateConfirm,
@@ -48,9 +50,19 @@ from node.state import (
     ParcelState,
 )
 
-__all__ = ["KIND_ROLES", "PPM", "Verified", "check", "entry_date", "within_tolerance"]
+__all__ = [
+    "KIND_ROLES",
+    "PPM",
+    "UNSORTED",
+    "Verified",
+    "allocate_basis",
+    "check",
+    "entry_date",
+    "within_tolerance",
+]
 
 PPM = 1_000_000
+UNSORTED = "7102.10"  # rough not yet sorted: the one code a sort may classify (decision 0021)
 
 # Roles an operator kind may hold: certificates are an authority's act (KPCS Section IV(a)),
 # production a mine's or an authority's; anyone registered may split, merge, sort and sell.
@@ -72,6 +84,23 @@ def entry_date(time_ms: int) -> str:
 def within_tolerance(measured: int, reference: int, tolerance_ppm: int) -> bool:
     """|measured − reference| <= reference × tolerance, in exact integer arithmetic."""
     return abs(measured - reference) * PPM <= reference * tolerance_ppm
+
+
+def allocate_basis(total: int, masses: Sequence[int]) -> list[int]:
+    """Share ``total`` among parcels in proportion to their ``masses`` (largest remainder).
+
+    Exact integers: the shares add up to ``total``; each is the floor of its quota, and the
+    centicarats left over go one each to the largest remainders, ties to the lower index, so
+    every node computes the same shares (decision 0020).
+    """
+    weight = sum(masses)
+    quotas = [divmod(total * mass, weight) for mass in masses]
+    shares = [quota for quota, _ in quotas]
+    left = total - sum(shares)
+    by_remainder = sorted(range(len(masses)), key=lambda i: (-quotas[i][1], i))
+    for index in by_remainder[:left]:
+        shares[index] += 1
+    return shares
 
 
 Verified = Container[tuple[bytes, bytes, bytes]]
@@ -102,7 +131,7 @@ def check(
     log, body = signed.log, signed.body
     here = EntryRef(log, entry.seq, entry_hash)
     _check_chain(state, entry)
-    head = Head(entry.seq, entry_hash, entry.time)
+    head = Head(entry.seq, entry_hash, entry.time, _follows_every_entry(state, entry))
     if isinstance(body, CharterAdopt):
         return replace(_charter_adopt(state, entry, here, body, verified), head=head)
     charter = state.adopted_charter(log)
@@ -138,6 +167,15 @@ def _check_chain(state: LedgerView, entry: Entry) -> None:
     if entry.time < head.time:
         # Voids by expiry rely on a log's times never going backwards (decision 0009).
         raise RuleError("entry time is earlier than the previous entry's", code="entry.order")
+
+
+def _follows_every_entry(state: LedgerView, entry: Entry) -> bool:
+    """Every earlier entry of the entry's log was applied to ``state`` (on a node, a replica or
+    in a full audit; not in a verifier replaying a provenance DAG, which skips entries)."""
+    head = state.head(entry.signed.log)
+    if head is None:
+        return entry.seq == 0
+    return head.complete and entry.seq == head.seq + 1
 
 
 def _judge(
@@ -254,6 +292,9 @@ class _Context:
         self.signers = signers
         self.today = entry_date(entry.time)
         self.policy = charter.policy
+        self.tolerance = charter.policy.mass_tolerance_ppm
+        # The live parcel ids of this log are known only where every entry before was applied.
+        self.ids_known = _follows_every_entry(state, entry)
 
     # operators -------------------------------------------------------------------------------
 
@@ -305,8 +346,12 @@ class _Context:
             )
         self._operator(body.holder)
         self._not_after_today(body.produced_on, "produced_on")
-        # DESIGN §6: the origin of a produced parcel is this participant.
-        parcel = self._created(0, body, holder=body.holder, origins=(self.log,))
+        self._ids_free((body.parcel,))
+        # DESIGN §6: the origin of a produced parcel is this participant. Its lineage is entitled
+        # to what the mine weighed (decision 0020).
+        parcel = self._created(
+            0, body, holder=body.holder, origins=(self.log,), basis=body.centicarats
+        )
         return Effects(parcels=(parcel,))
 
     def parcel_transform(self, body: ParcelTransform) -> Effects:
@@ -316,18 +361,26 @@ class _Context:
         if body.kind == "merge" and (len(body.inputs) < 2 or len(body.outputs) != 1):
             raise RuleError("a merge makes one parcel of several", code="transform.kind_mismatch")
         inputs = self._live_parcels(body.inputs, held_by=actor.operator)
-        mass_in = sum(p.centicarats for p in inputs)
+        _check_hs_transition(body, inputs)
+        # Decision 0020: the outputs may weigh what the inputs' lineages were weighed at, with
+        # one tolerance in all; a loss is lost for good and a gain never compounds.
+        basis_in = sum(p.basis for p in inputs)
         mass_out = sum(o.centicarats for o in body.outputs)
-        if mass_out * PPM > mass_in * (PPM + self.policy.mass_tolerance_ppm):
+        if mass_out * PPM > basis_in * (PPM + self.tolerance):
             raise RuleError(
-                f"outputs weigh {mass_out} ct/100, inputs {mass_in} ct/100",
+                f"outputs weigh {mass_out} ct/100; their lineage was weighed at {basis_in} "
+                f"ct/100 at the mines or at import (inputs weigh "
+                f"{sum(p.centicarats for p in inputs)} ct/100 now), more than the tolerance of "
+                f"{self.tolerance} ppm allows",
                 code="mass.exceeds_inputs",
             )
+        self._ids_free([o.parcel for o in body.outputs], freed=[p.ref for p in inputs])
         origins = _union(p.origins for p in inputs)
         consumed = tuple(replace(p, consumed_by=self.here) for p in inputs)
+        bases = allocate_basis(min(basis_in, mass_out), [o.centicarats for o in body.outputs])
         created = tuple(
-            self._created(out, output, holder=actor.operator, origins=origins)
-            for out, output in enumerate(body.outputs)
+            self._created(out, output, holder=actor.operator, origins=origins, basis=basis)
+            for out, (output, basis) in enumerate(zip(body.outputs, bases, strict=True))
         )
         return Effects(parcels=consumed + created)
 
@@ -387,13 +440,22 @@ class _Context:
             )
         if not self.today >= body.issued_on:
             raise RuleError("issued_on is after the entry's date", code="date.in_future")
-        if body.expires_on < body.issued_on:
-            raise RuleError("expires_on is before issued_on", code="certificate.validity")
+        if body.expires_on <= body.issued_on:
+            raise RuleError(
+                f"expires_on {body.expires_on} is not after issued_on {body.issued_on}",
+                code="certificate.validity",
+            )
         validity = _days(body.issued_on, body.expires_on)
         if validity > self.policy.max_certificate_days:
             raise RuleError(
                 f"valid {validity} days, more than {self.policy.max_certificate_days}",
                 code="certificate.validity",
+            )
+        if body.expires_on < self.today:
+            raise RuleError(
+                f"expires_on {body.expires_on} is before the entry's date {self.today}: the "
+                "certificate would be recorded already expired",
+                code="certificate.expired",
             )
         certificate = CertificateState(
             ref=self.here,
@@ -409,6 +471,7 @@ class _Context:
             # Fixed now, under the issuer's policy: the importer's confirmation window and the
             # issuer's void-by-expiry must use the same day, whatever either adopts later.
             void_after=_add_days(body.expires_on, self.policy.void_grace_days),
+            basis=sum(p.basis for p in parcels),
         )
         consumed = tuple(replace(p, consumed_by=self.here) for p in parcels)
         return Effects(parcels=consumed, certificates=(certificate,))
@@ -431,28 +494,46 @@ class _Context:
                 "a shipment whose seal is broken is rejected, not confirmed",
                 code="certificate.seal_broken",
             )
-        if not within_tolerance(
-            body.centicarats_received, certificate.centicarats, self.policy.mass_tolerance_ppm
-        ):
+        received = body.centicarats_received
+        if not within_tolerance(received, certificate.centicarats, self.tolerance):
             raise RuleError(
-                f"received {body.centicarats_received}, certified {certificate.centicarats}",
+                f"received {received}, certified {certificate.centicarats}",
                 code="mass.received_mismatch",
+            )
+        if received * PPM > certificate.basis * (PPM + self.tolerance):
+            # The exporter's reweighings already used the tolerance (decision 0020).
+            raise RuleError(
+                f"received {received} ct/100; the certified parcels' lineage was weighed at "
+                f"{certificate.basis} ct/100, more than the tolerance of {self.tolerance} ppm "
+                "allows",
+                code="mass.exceeds_inputs",
             )
         if any(p.hs_code not in certificate.hs_codes for p in body.parcels):
             raise RuleError(
                 "an imported parcel has an HS code not certified", code="hs_code.mismatch"
             )
-        if sum(p.centicarats for p in body.parcels) != body.centicarats_received:
+        self._check_received_by_hs_code(certificate, body.parcels)
+        if sum(p.centicarats for p in body.parcels) != received:
             raise RuleError(
                 "the new parcels do not add up to what was received", code="mass.mismatch"
             )
         self._operator(body.holder)
+        self._ids_free([p.parcel for p in body.parcels])
+        bases = allocate_basis(
+            min(certificate.basis, received), [p.centicarats for p in body.parcels]
+        )
         created = tuple(
             # Imported parcels inherit the certified origins.
-            self._created(out, output, holder=body.holder, origins=certificate.origins)
-            for out, output in enumerate(body.parcels)
+            self._created(out, output, holder=body.holder, origins=certificate.origins, basis=basis)
+            for out, (output, basis) in enumerate(zip(body.parcels, bases, strict=True))
         )
-        outcome = replace(certificate, outcome="confirmed", outcome_ref=self.here)
+        outcome = replace(
+            certificate,
+            outcome="confirmed",
+            outcome_ref=self.here,
+            received_on=body.received_on,
+            recorded_on=self.today,
+        )
         return Effects(parcels=created, certificates=(outcome,))
 
     def certificate_reject(self, body: CertificateReject) -> Effects:
@@ -493,8 +574,16 @@ class _Context:
                 "neither rejected nor expired past the grace period",
                 code="certificate.not_voidable",
             )
+        # Released parcels keep their basis, and their ids even if one was taken meanwhile:
+        # releasing is the only way back for them and must never fail (decision 0022).
         released = tuple(
-            self._created(out, parcel, holder=certificate.exporter, origins=parcel.origins)
+            self._created(
+                out,
+                parcel,
+                holder=certificate.exporter,
+                origins=parcel.origins,
+                basis=parcel.basis,
+            )
             for out, parcel in enumerate(self._parcel(r) for r in certificate.parcels)
         )
         voided = replace(certificate, voided=self.here)
@@ -509,6 +598,7 @@ class _Context:
         *,
         holder: str,
         origins: tuple[str, ...],
+        basis: int,
     ) -> ParcelState:
         """Output ``out`` of this entry: a new live parcel with ``source``'s id, mass and code."""
         return ParcelState(
@@ -518,7 +608,40 @@ class _Context:
             centicarats=source.centicarats,
             hs_code=source.hs_code,
             origins=origins,
+            basis=basis,
         )
+
+    def _ids_free(self, names: Sequence[str], *, freed: Collection[ParcelRef] = ()) -> None:
+        """Decision 0022: the parcels this entry creates take ids no live parcel of this log
+        has (but for the ``freed`` ones this entry consumes), each a different one."""
+        if len(set(names)) != len(names):
+            raise RuleError(
+                "two parcels of one entry have the same parcel id", code="parcel.id_in_use"
+            )
+        if not self.ids_known:
+            return  # a partial replay does not know every live parcel; the nodes decided it
+        for name in names:
+            if any(ref not in freed for ref in self.state.live_parcels_named(self.log, name)):
+                raise RuleError(
+                    f"a live parcel of {self.log} already has the id {name}",
+                    code="parcel.id_in_use",
+                )
+
+    def _check_received_by_hs_code(
+        self, certificate: CertificateState, parcels: Sequence[ParcelOutput]
+    ) -> None:
+        """What was received of each HS code is what was certified of it, within tolerance: an
+        import may not relabel 7102.21 mass as 7102.31 (decision 0021)."""
+        certified: dict[str, int] = {}
+        for parcel in (self._parcel(r) for r in certificate.parcels):
+            certified[parcel.hs_code] = certified.get(parcel.hs_code, 0) + parcel.centicarats
+        for hs_code, mass in sorted(certified.items()):
+            received = sum(p.centicarats for p in parcels if p.hs_code == hs_code)
+            if not within_tolerance(received, mass, self.tolerance):
+                raise RuleError(
+                    f"received {received} ct/100 of {hs_code}, certified {mass} ct/100",
+                    code="hs_code.received_mismatch",
+                )
 
     def _actor(self, role: str) -> OperatorState:
         """The signing operator that holds ``role`` (the first such, in signature order)."""
@@ -627,6 +750,32 @@ class _Context:
                 )
             parcels.append(parcel)
         return parcels
+
+
+def _check_hs_transition(body: ParcelTransform, inputs: Sequence[ParcelState]) -> None:
+    """Decision 0021: only a sort classifies, and only unsorted rough.
+
+    A split and a merge keep the one code of their inputs (a merge of mixed codes would make an
+    unsorted lot that a sort could classify anew). A sort takes inputs of one code: unsorted
+    inputs may become any rough code; sorted ones keep their class.
+    """
+    codes = {p.hs_code for p in inputs}
+    if len(codes) != 1:
+        raise RuleError(
+            f"a {body.kind} takes parcels of one HS code, not {sorted(codes)}; mixed goods "
+            "travel as separate parcels",
+            code="hs_code.transition",
+        )
+    [code] = codes
+    allowed = HS_CODES if body.kind == "sort" and code == UNSORTED else frozenset({code})
+    changed = sorted({o.hs_code for o in body.outputs} - allowed)
+    if changed:
+        what = "a sort of sorted goods" if body.kind == "sort" else f"a {body.kind}"
+        raise RuleError(
+            f"{what} keeps HS code {code}; it cannot make {changed} (only a sort classifies "
+            f"{UNSORTED})",
+            code="hs_code.transition",
+        )
 
 
 def _union(origin_sets: Iterable[tuple[str, ...]]) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ table           key                       value
 ``parcels``     [log, seq, out]           ``ParcelState`` (creator hash inside)
 ``certificates`` [log, seq]               ``CertificateState``
 ``numbers``     [log, number key]         seq of the certificate.issue with that number
+``parcel_ids``  [log, parcel id]          the live parcels with that id (decision 0022)
 ``adoptions``   [log]                     ``Adoptions``: every charter.adopt of that log
 ``charters``    charter hash              a signed charter document, as published
 ==============  ========================  ===================================================
@@ -49,7 +50,16 @@ __all__ = [
     "ReadableKeyValue",
 ]
 
-TABLES = ("heads", "operators", "parcels", "certificates", "numbers", "adoptions", "charters")
+TABLES = (
+    "heads",
+    "operators",
+    "parcels",
+    "certificates",
+    "numbers",
+    "parcel_ids",
+    "adoptions",
+    "charters",
+)
 
 
 class ReadableKeyValue(Protocol):
@@ -64,6 +74,8 @@ class KeyValue(ReadableKeyValue, Protocol):
     """Byte-keyed tables to read and write: the store's write transaction, or a dict."""
 
     def put(self, table: str, key: bytes, value: bytes) -> None: ...
+
+    def delete(self, table: str, key: bytes) -> None: ...
 
 
 class EntrySource(Protocol):
@@ -86,6 +98,9 @@ class MemoryKeyValue:
 
     def put(self, table: str, key: bytes, value: bytes) -> None:
         self.tables[table][key] = value
+
+    def delete(self, table: str, key: bytes) -> None:
+        del self.tables[table][key]
 
     def scan(self, table: str, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         for key in sorted(k for k in self.tables[table] if k.startswith(prefix)):
@@ -127,7 +142,12 @@ class OperatorState:
 
 @dataclass(frozen=True, slots=True)
 class ParcelState:
-    """A parcel from the entry that created it until one entry consumes it (DESIGN §6)."""
+    """A parcel from the entry that created it until one entry consumes it (DESIGN §6).
+
+    ``basis`` is the share of its lineage's mass, as weighed at the mines or at import, that the
+    parcel is entitled to (decision 0020): what its outputs may weigh, with the tolerance, however
+    many times it is reweighed. It never exceeds ``centicarats``.
+    """
 
     ref: ParcelRef
     parcel: str
@@ -135,6 +155,7 @@ class ParcelState:
     centicarats: int
     hs_code: str
     origins: tuple[str, ...]
+    basis: int
     consumed_by: EntryRef | None = None
     transfers: tuple[EntryRef, ...] = ()  # every change of holder, for the chain of custody
 
@@ -150,6 +171,7 @@ class ParcelState:
             "centicarats": self.centicarats,
             "hs_code": self.hs_code,
             "origins": list(self.origins),
+            "basis": self.basis,
             "consumed_by": None if self.consumed_by is None else self.consumed_by.to_value(),
             "transfers": [t.to_value() for t in self.transfers],
         }
@@ -160,7 +182,10 @@ class CertificateState:
     """A certificate as issued, and what became of it.
 
     ``outcome`` is set by the importing participant's log (confirm or reject), ``voided`` by the
-    issuing participant's log; each log decides only its own part.
+    issuing participant's log; each log decides only its own part. ``basis`` is the lineage mass
+    its parcels were entitled to (decision 0020). A confirmation keeps when the goods were
+    received (the confirmation's ``received_on``) and when that was recorded (its entry's date),
+    so a verdict can show a receipt dated before expiry but recorded in the grace period.
     """
 
     ref: EntryRef
@@ -174,9 +199,12 @@ class CertificateState:
     issued_on: str
     expires_on: str
     void_after: str  # the last date a confirmation may be appended (expiry + grace)
+    basis: int
     outcome: str | None = None  # "confirmed" | "rejected"
     outcome_ref: EntryRef | None = None
     voided: EntryRef | None = None
+    received_on: str | None = None  # confirmed: the confirmation's received_on
+    recorded_on: str | None = None  # confirmed: the date of the confirmation's entry
 
     def status(self, today: str) -> str:
         """``usable``, ``confirmed``, ``rejected``, ``voided`` or ``expired`` on ``today``
@@ -200,22 +228,31 @@ class CertificateState:
             "issued_on": self.issued_on,
             "expires_on": self.expires_on,
             "void_after": self.void_after,
+            "basis": self.basis,
             "outcome": self.outcome,
             "outcome_ref": None if self.outcome_ref is None else self.outcome_ref.to_value(),
             "voided": None if self.voided is None else self.voided.to_value(),
+            "received_on": self.received_on,
+            "recorded_on": self.recorded_on,
         }
 
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """The last entry applied from a log: what the next one must chain to."""
+    """The last entry applied from a log: what the next one must chain to.
+
+    ``complete`` says every entry of the log up to this one was applied here, as on a node or in
+    a full audit; a verifier replaying a provenance DAG skips entries, and then does not know
+    every live parcel of the log (which the parcel-id rule needs, decision 0022).
+    """
 
     seq: int
     hash: bytes
     time: int
+    complete: bool
 
     def to_value(self) -> list[Value]:
-        return [self.seq, self.hash, self.time]
+        return [self.seq, self.hash, self.time, self.complete]
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,8 +298,8 @@ class LedgerView:
         raw = self._kv.get("heads", encode([log]))
         if raw is None:
             return None
-        seq, digest, time = _list(_decode(raw))
-        return Head(_int(seq), _bytes(digest), _int(time))
+        seq, digest, time, complete = _list(_decode(raw))
+        return Head(_int(seq), _bytes(digest), _int(time), _bool(complete))
 
     def operator(self, log: str, operator: str) -> OperatorState | None:
         value = self._get("operators", [log, operator])
@@ -307,6 +344,7 @@ class LedgerView:
             centicarats=_int(value["centicarats"]),
             hs_code=_str(value["hs_code"]),
             origins=tuple(_str(o) for o in _list(value["origins"])),
+            basis=_int(value["basis"]),
             consumed_by=None if consumed is None else _entry_ref(consumed),
             transfers=tuple(_entry_ref(t) for t in _list(value["transfers"])),
         )
@@ -316,6 +354,7 @@ class LedgerView:
         if value is None:
             return None
         outcome, outcome_ref, voided = value["outcome"], value["outcome_ref"], value["voided"]
+        received_on, recorded_on = value["received_on"], value["recorded_on"]
         return CertificateState(
             ref=EntryRef(log, seq, _bytes(value["hash"])),
             number=_str(value["number"]),
@@ -328,9 +367,12 @@ class LedgerView:
             issued_on=_str(value["issued_on"]),
             expires_on=_str(value["expires_on"]),
             void_after=_str(value["void_after"]),
+            basis=_int(value["basis"]),
             outcome=None if outcome is None else _str(outcome),
             outcome_ref=None if outcome_ref is None else _entry_ref(outcome_ref),
             voided=None if voided is None else _entry_ref(voided),
+            received_on=None if received_on is None else _str(received_on),
+            recorded_on=None if recorded_on is None else _str(recorded_on),
         )
 
     def certificate_by_number(self, log: str, number: str) -> CertificateState | None:
@@ -342,6 +384,14 @@ class LedgerView:
         """
         raw = self._kv.get("numbers", encode([log, certificate_number_key(number)]))
         return None if raw is None else self.certificate(log, _int(_decode(raw)))
+
+    def live_parcels_named(self, log: str, parcel: str) -> tuple[ParcelRef, ...]:
+        """The live parcels of ``log`` whose human id is ``parcel`` (one, unless a void released
+        a parcel under an id taken meanwhile; decision 0022)."""
+        raw = self._kv.get("parcel_ids", encode([log, parcel]))
+        if raw is None:
+            return ()
+        return tuple(_parcel_ref(r) for r in _list(_decode(raw)))
 
     def adoptions(self, log: str) -> tuple[Adoption, ...]:
         """Every charter the log has adopted, oldest first."""
@@ -410,6 +460,7 @@ class LedgerState(LedgerView):
         for parcel in effects.parcels:
             ref = parcel.ref
             self._put("parcels", [ref.log, ref.seq, ref.out], parcel.to_value())
+            self._index_parcel_id(parcel)
         for cert in effects.certificates:
             self._put("certificates", [cert.ref.log, cert.ref.seq], cert.to_value())
             number = encode([cert.ref.log, certificate_number_key(cert.number)])
@@ -418,6 +469,25 @@ class LedgerState(LedgerView):
             history: list[Value] = [a.to_value() for a in self.adoptions(log)]
             history.append(effects.adoption.to_value())
             self._writable.put("adoptions", encode([log]), encode(history))
+
+    def _index_parcel_id(self, parcel: ParcelState) -> None:
+        """Keep ``parcel_ids`` to the live parcels: a created parcel joins its id, a consumed one
+        leaves it (a transfer changes neither)."""
+        ref = parcel.ref
+        named = self.live_parcels_named(ref.log, parcel.parcel)
+        if parcel.live:
+            if ref in named:
+                return
+            named = (*named, ref)
+        else:
+            if ref not in named:
+                return
+            named = tuple(r for r in named if r != ref)
+        key = encode([ref.log, parcel.parcel])
+        if named:
+            self._writable.put("parcel_ids", key, encode([r.to_value() for r in named]))
+        else:
+            self._writable.delete("parcel_ids", key)
 
     def _put(self, table: str, key: list[Value], value: dict[str, Value]) -> None:
         self._writable.put(table, encode(key), encode(value))
@@ -444,6 +514,12 @@ def _str(value: Value) -> str:
 def _int(value: Value) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise LogCorruptError(f"state holds {value!r} where a number belongs")
+    return value
+
+
+def _bool(value: Value) -> bool:
+    if not isinstance(value, bool):
+        raise LogCorruptError(f"state holds {value!r} where true or false belongs")
     return value
 
 

@@ -154,7 +154,7 @@ def _certificate(w: World, *, origins: list[Value]) -> dict[str, Value]:
         "hs_codes": ["7102.10"],
         "origins": origins,
         "issued_on": _today(),
-        "expires_on": _today(),
+        "expires_on": time.strftime("%Y-%m-%d", time.gmtime(time.time() + 30 * 86_400)),
     }
 
 

@@ -293,6 +293,19 @@ def test_submit_produce_answers_a_receipt_that_resolves(net: Devnet) -> None:
     assert receipt["parcels"] == [f"BW:{receipt['seq']}:{receipt['entry_hash']}:0"]
 
 
+def test_submitting_the_same_production_twice_is_refused_the_second_time(net: Devnet) -> None:
+    # A retry after a timeout signs the record anew: it must not double the production.
+    produce = [
+        "submit", "produce", "BW-CLI-TWICE", "--centicarats", "50000", "--hs-code", "7102.10",
+        "--produced-on", _day(-5), *_signer(net, "BW", "mine"), "--node", net.url("BW"),
+    ]  # fmt: skip
+    code, first = kp_json(*produce)
+    assert code == 0, first
+    code, second = kp_json(*produce)
+    assert code == 1, second
+    assert (second["status"], second["code"]) == ("refused", "parcel.id_in_use")
+
+
 def test_submit_of_a_double_spend_is_refused_with_its_code(net: Devnet) -> None:
     spent = parcel_of(net, "bw_produce", "BW")  # consumed by certificate BW-2026-0001
     code, refused = kp_json(

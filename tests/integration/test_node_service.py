@@ -180,6 +180,7 @@ def _produce(s: Submitter, parcel: str, centicarats: int) -> dict[str, Any]:
 def test_records_receipts_proofs_and_restart(node: Node) -> None:
     s = Submitter(_net(node), "BW")
     today = time.strftime("%Y-%m-%d", time.gmtime())
+    expiry = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 30 * 86_400))
     first = _produce(s, "BW-JW-0001", 250_000)
     before = _check_receipt(node, first)
     parcel = ["BW", first["seq"], bytes.fromhex(first["entry_hash"]), 0]
@@ -193,7 +194,7 @@ def test_records_receipts_proofs_and_restart(node: Node) -> None:
         "parcel.transform",
         {
             "inputs": [parcel],
-            "kind": "split",
+            "kind": "sort",
             "outputs": [
                 {"parcel": "BW-S-1", "centicarats": 150_000, "hs_code": "7102.31"},
                 {"parcel": "BW-S-2", "centicarats": 99_900, "hs_code": "7102.21"},
@@ -214,7 +215,7 @@ def test_records_receipts_proofs_and_restart(node: Node) -> None:
             "hs_codes": ["7102.31"],
             "origins": ["BW"],
             "issued_on": today,
-            "expires_on": today,
+            "expires_on": expiry,
         },
         by="officer",
         sealed_values={
@@ -250,6 +251,7 @@ def test_records_receipts_proofs_and_restart(node: Node) -> None:
     state = httpx.get(f"{node.url}/v1/certificates/BW/BW-2026-000001").json()
     assert state["status"] == "usable"
     assert state["origins"] == ["BW"]
+    assert (state["received_on"], state["recorded_on"]) == (None, None)  # not confirmed yet
     held = httpx.get(f"{node.url}/v1/parcels/BW/{split['seq']}/1").json()
     assert (held["holder"], held["centicarats"], held["live"]) == ("trader", 99_900, True)
     entry = httpx.get(f"{node.url}/v1/entries/{certificate['entry_hash']}").json()

@@ -107,6 +107,7 @@ class World:
         self.state = LedgerState(self.kv, self.kv)
         self.store = Store.open(store, map_size=1 << 30) if store is not None else None
         self.sequencers: dict[str, Sequencer] = {}
+        self.produced = 0
         self.publish(self.genesis)
 
     # --- charter -------------------------------------------------------------------------------
@@ -278,11 +279,15 @@ class World:
         log: str,
         centicarats: int,
         *,
-        parcel: str = "P",
+        parcel: str | None = None,
         hs_code: str = "7102.10",
         holder: str = "mine",
         by: str = "mine",
     ) -> ParcelRef:
+        """Produce a parcel; without ``parcel``, under a fresh id (ids are unique while live)."""
+        self.produced += 1
+        if parcel is None:
+            parcel = f"{log}-P-{self.produced:04}"
         ref = self.append(
             log,
             "parcel.produce",

@@ -40,7 +40,7 @@ def test_production_exports_and_imports_of_each_participant(chain: Chain) -> Non
     bw, ca, eu, ae, india = (stats.participants[p] for p in ("BW", "CA", "EU", "AE", "IN"))
     assert (bw.production.centicarats, bw.production.count) == (1_250_000, 1)
     assert set(bw.production.by_hs_code) == {"7102.10"}
-    assert set(ca.production.by_hs_code) == {"7102.31"}
+    assert set(ca.production.by_hs_code) == {"7102.10"}
     assert bw.exports.by_partner["EU"].centicarats == 1_250_000
     assert eu.imports.centicarats == 1_250_000 + 830_000
     assert set(eu.imports.by_partner) == {"BW", "CA"}
@@ -49,7 +49,11 @@ def test_production_exports_and_imports_of_each_participant(chain: Chain) -> Non
         "AE": 1_079_000,
     }
     assert eu.exports.by_origin["BW+CA"].count == 2
-    assert eu.closing_stock == 1_000  # the 10 ct the Antwerp split lost
+    assert {k: v.centicarats for k, v in eu.exports.by_hs_code.items()} == {
+        "7102.31": 1_000_000,
+        "7102.21": 1_079_000,
+    }
+    assert eu.closing_stock == 1_000  # the 10 ct the Antwerp sort lost
     assert (ae.imports.centicarats, ae.exports.centicarats) == (1_079_000, 1_079_000)
     assert (india.imports.centicarats, india.imports.count) == (2_079_000, 2)
     assert india.imports.by_origin["BW+CA"].centicarats == 2_079_000
@@ -81,9 +85,13 @@ def test_exports_the_participant_never_held_are_an_anomaly(chain: Chain) -> None
         if not (m.participant == "AE" and m.kind == "import")
     ]
     stats = stats_of(moves, *MARCH)
-    [anomaly] = stats.anomalies
-    assert (anomaly.participant, anomaly.code) == ("AE", "stats.exports_exceed_supply")
-    assert "10,790.00" in anomaly.detail
+    exceeds, negative = stats.anomalies
+    assert (exceeds.participant, exceeds.code) == ("AE", "stats.exports_exceed_supply")
+    assert "10,790.00" in exceeds.detail
+    # Its stock went negative the day it certified the re-export, named as the entry behind it.
+    assert (negative.participant, negative.code) == ("AE", "stats.negative_stock")
+    assert "-10,790.00" in negative.detail
+    assert negative.entries == (chain.steps["ae_to_in"].hash.hex(),)
 
 
 @pytest.mark.parametrize(
@@ -147,3 +155,77 @@ def test_a_voided_certificate_is_no_export() -> None:
     assert [m.kind for m in moves] == ["production"]
     stats = stats_of(moves, *MARCH)
     assert stats.participants["BW"].closing_stock == 40_000
+
+
+def _move(kind: str, date: str, centicarats: int, entry: str) -> Movement:
+    return Movement("ZZ", kind, date, centicarats, ("7102.10",), entry=entry)
+
+
+def test_closing_stock_below_zero_is_an_anomaly_with_the_entries_behind_it() -> None:
+    # The lot: 1,000.00 ct mined, 1,012.02 ct exported after twelve reweighings.
+    moves = [
+        _move("production", "2026-03-02", 100_000, "mined"),
+        _move("export", "2026-03-20", 101_202, "shipped"),
+    ]
+    stats = stats_of(moves, *MARCH, tolerance_ppm=1_000)
+    assert stats.participants["ZZ"].closing_stock == -1_202
+    negative = [a for a in stats.anomalies if a.code == "stats.negative_stock"]
+    assert [(a.participant, a.entries) for a in negative] == [("ZZ", ("shipped",))]
+    assert "-12.02 ct on 2026-03-20" in negative[0].detail
+    assert stats.to_json()["anomalies"][-1]["entries"] == ["shipped"]
+
+
+def test_stock_negative_on_a_day_of_the_period_is_an_anomaly_though_it_closes_positive() -> None:
+    # Exported on the 10th what was only imported on the 20th: the period closes at zero.
+    moves = [
+        _move("export", "2026-03-10", 50_000, "early-export"),
+        _move("import", "2026-03-20", 50_000, "late-import"),
+    ]
+    stats = stats_of(moves, *MARCH)
+    assert stats.participants["ZZ"].closing_stock == 0
+    [negative] = stats.anomalies
+    assert negative.code == "stats.negative_stock"
+    assert "-500.00 ct on 2026-03-10" in negative.detail
+    assert negative.entries == ("early-export",)
+
+
+def test_negative_opening_stock_is_an_anomaly_of_the_period() -> None:
+    moves = [_move("export", "2026-02-10", 50_000, "february-export")]
+    stats = stats_of(moves, *MARCH)
+    [negative] = stats.anomalies
+    assert negative.code == "stats.negative_stock"
+    assert "-500.00 ct on 2026-03-01" in negative.detail
+    assert negative.entries == ("february-export",)
+
+
+@pytest.mark.parametrize(
+    ("moves", "tolerance_ppm"),
+    [
+        pytest.param(
+            [("production", "2026-03-02", 100_000), ("export", "2026-03-20", 100_100)],
+            1_000,
+            id="gain-within-the-tolerance",
+        ),
+        pytest.param(
+            [("import", "2026-03-05", 50_000), ("export", "2026-03-05", 50_000)],
+            0,
+            id="imported-and-exported-the-same-day",
+        ),
+        pytest.param(
+            [
+                ("export", "2026-02-10", 50_000),
+                ("production", "2026-02-12", 50_000),
+                ("export", "2026-03-10", 10),
+                ("production", "2026-03-10", 10),
+            ],
+            0,
+            id="short-only-before-the-period",
+        ),
+    ],
+)
+def test_stock_that_never_goes_negative_in_the_period_is_no_anomaly(
+    moves: list[tuple[str, str, int]], tolerance_ppm: int
+) -> None:
+    found = [_move(kind, date, mass, f"e{i}") for i, (kind, date, mass) in enumerate(moves)]
+    stats = stats_of(found, *MARCH, tolerance_ppm=tolerance_ppm)
+    assert [a.code for a in stats.anomalies] == []

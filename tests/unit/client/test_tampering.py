@@ -137,6 +137,9 @@ class Lie:
         step: the step of ``_STEPS`` the lie replaces.
         patch: the one check of ``node.rules`` disabled while the lying record is appended.
         act: does the step, entering ``lying`` around the lying append only.
+        carried: later steps whose nodes must accept the lie too for the chain to go on: an
+            inflated lot is refused by the next honest importer (decision 0020), so the lie
+            travels with it.
     """
 
     name: str
@@ -144,6 +147,7 @@ class Lie:
     step: str
     patch: Callable[[pytest.MonkeyPatch], None]
     act: Callable[[World, Chain, Lying], None]
+    carried: tuple[str, ...] = ()
 
 
 def _confirm(world: World, log: str, certificate: EntryRef, parcel: str) -> list[ParcelRef]:
@@ -160,7 +164,7 @@ def _setup(world: World, c: Chain) -> None:
     for log in ("EU", "AE", "IN"):
         world.setup_log(log, mine=False)
     c.parcels["bw_run"] = world.produce("BW", 1_250_000, parcel="BW-JW-0001")
-    c.parcels["ca_run"] = world.produce("CA", 830_000, parcel="CA-DV-0001", hs_code="7102.31")
+    c.parcels["ca_run"] = world.produce("CA", 830_000, parcel="CA-DV-0001")
 
 
 def _bw_transfer(world: World, c: Chain) -> None:
@@ -193,12 +197,12 @@ def _merge(world: World, c: Chain) -> None:
     )
 
 
-def _split(world: World, c: Chain, *, to_uae: int = 1_079_000) -> None:
+def _sort(world: World, c: Chain, *, to_uae: int = 1_079_000) -> None:
     c.parcels["to_india"], c.parcels["to_uae"] = world.transform(
         "EU",
         [c.parcels["antwerp_mix"]],
         [("ANT-IN-1", 1_000_000, "7102.31"), ("ANT-AE-1", to_uae, "7102.21")],
-        "split",
+        "sort",
     )
 
 
@@ -227,7 +231,7 @@ _STEPS: tuple[tuple[str, float, Callable[[World, Chain], None]], ...] = (
     ("ca_certificate", 0, _ca_certificate),
     ("eu_imports", 2, _eu_imports),
     ("merge", 1, _merge),
-    ("split", 0, _split),
+    ("sort", 0, _sort),
     ("eu_certificate", 0, _eu_certificate),
     ("ae_import", 3, _ae_import),
     ("ae_certificate", 5, _ae_certificate),
@@ -242,22 +246,26 @@ def _telling(lie: Lie) -> Iterator[None]:
         yield
 
 
-def _uae_chain(world: World, lie: Lie, *, told: bool = True) -> Chain:
+def _uae_chain(world: World, lie: Lie, *, told: bool = True, carried: bool = True) -> Chain:
     """The UAE branch with ``lie.step`` replaced by the lie; ``told=False`` leaves the node's
-    rules as they are (the node then refuses the lying record)."""
+    rules as they are (the node then refuses the lying record), ``carried=False`` leaves the
+    nodes of ``lie.carried`` honest."""
     c = Chain(world, {}, {})
     for name, days, step in _STEPS:
         world.advance(days)
         if name == lie.step:
             lie.act(world, c, partial(_telling, lie) if told else nullcontext)
+        elif name in lie.carried and carried:
+            with _telling(lie):
+                step(world, c)
         else:
             step(world, c)
     return c
 
 
-def _inflated_split(world: World, c: Chain, lying: Lying) -> None:
+def _inflated_sort(world: World, c: Chain, lying: Lying) -> None:
     with lying():
-        _split(world, c, to_uae=1_500_000)  # 2,500,000 out of 2,080,000 in
+        _sort(world, c, to_uae=1_500_000)  # 2,500,000 out of 2,080,000 in
 
 
 def _false_origin(world: World, c: Chain, lying: Lying) -> None:
@@ -329,18 +337,19 @@ def _double_spend(world: World, c: Chain, lying: Lying) -> None:
     # The merge already consumed EU-BW-1; sort it again into a second parcel and ship both.
     with lying():
         [again] = world.transform(
-            "EU", [c.parcels["eu_bw"]], [("EU-BW-1-AGAIN", 1_250_000, "7102.10")], "sort"
+            "EU", [c.parcels["eu_bw"]], [("EU-BW-1-AGAIN", 1_250_000, "7102.21")], "sort"
         )
     c.steps["eu_to_ae"] = world.certify("EU", "EU-2026-0102", [c.parcels["to_uae"], again], "AE")
 
 
 LIES = (
     Lie(
-        "split_outweighs_its_input",
+        "sort_outweighs_its_input",
         "mass.exceeds_inputs",
-        "split",
+        "sort",
         lambda mp: mp.setattr(rules, "PPM", 0),
-        _inflated_split,
+        _inflated_sort,
+        carried=("ae_import", "in_import"),
     ),
     Lie(
         "certificate_declares_a_false_origin",
@@ -686,6 +695,21 @@ def test_an_honest_node_refuses_each_lie_with_the_same_code(tmp_path: Path, lie:
     finally:
         world.close()
     assert refused.value.code == lie.code
+
+
+def test_an_inflated_lot_is_refused_at_the_next_honest_import(tmp_path: Path) -> None:
+    # Its own log let the sort gain 20 %; the UAE, honest, sees the lineage's mass behind the
+    # certificate and refuses to confirm more than that (decision 0020).
+    [lie] = [lie for lie in LIES if lie.carried]
+    world = World(store=tmp_path / "store")
+    try:
+        with pytest.raises(RuleError) as refused:
+            _uae_chain(world, lie, carried=False)
+    finally:
+        world.close()
+    assert refused.value.code == "mass.exceeds_inputs"
+    # The UAE's confirmation of the whole inflated lot, not the lying sort itself.
+    assert refused.value.message.startswith("received 1500000 ct/100")
 
 
 def test_verify_bundle_raises_with_the_first_findings_code(networks: Networks) -> None:

@@ -23,13 +23,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node import crypto, rules
 from node.charter import SignedCharter, make_successor, with_status
-from node.encoding import Value
+from node.encoding import Value, encode
 from node.errors import DisclosureError, PendingError, RuleError
 from node.log import Receipt, Submission
 from node.merkle import leaf_hash
 from node.records import LOG_SIGNER, Entry, EntryRef, ParcelRef
 from node.sealing import encode_disclosures
-from node.state import LedgerState
+from node.state import Effects, LedgerState
 from tests.support.world import DEFAULT_POLICY, World, digest
 
 MASS = 100_000  # 1,000 ct; the default tolerance (1,000 ppm) of it is 100 centicarats
@@ -618,6 +618,126 @@ def _merge_over_tolerance(w: World, bad: bool) -> Step:
     return lambda: w.transform("BW", inputs, outputs, "merge")
 
 
+@rule_case("mass.exceeds_inputs", "second_sort_gains_past_the_lineage_tolerance")
+def _gains_compound(w: World, bad: bool) -> Step:
+    # The first sort uses the whole tolerance; one centicarat more later is within the tolerance
+    # of that step, but not of what the mine weighed (decision 0020).
+    w.setup_log("BW")
+    parcel = w.produce("BW", MASS, holder="trader")
+    [gained] = w.transform("BW", [parcel], [("BW-S-1", MASS + TOLERANCE, HS)], "sort")
+    outputs = [("BW-S-2", MASS + TOLERANCE + bad, HS)]
+    return lambda: w.transform("BW", [gained], outputs, "sort")
+
+
+@rule_case("mass.exceeds_inputs", "import_heavier_than_the_lineage_allows")
+def _import_beyond_lineage(w: World, bad: bool) -> Step:
+    # The exporter's sort used the tolerance; received within tolerance of the declared mass,
+    # the import may still not gain on top of it.
+    parcel = _exporting(w)
+    [gained] = w.transform("BW", [parcel], [("BW-S-1", MASS + TOLERANCE, HS)], "sort")
+    certificate = w.certify("BW", "BW-2026-0001", [gained], "EU")
+    return _receive(w, certificate, parcels=[("EU-0001", MASS + TOLERANCE + bad, HS)])
+
+
+# HS codes (decision 0021) ---------------------------------------------------------------------
+
+
+def _produced(w: World, *codes: str) -> list[ParcelRef]:
+    w.setup_log("BW")
+    return [
+        w.produce("BW", MASS, holder="trader", parcel=f"BW-JW-{i:04}", hs_code=code)
+        for i, code in enumerate(codes)
+    ]
+
+
+@rule_case("hs_code.transition", "split_relabels_industrial_as_gem_quality")
+def _split_relabels(w: World, bad: bool) -> Step:
+    [parcel] = _produced(w, "7102.21")
+    outputs = [("BW-S-1", MASS, "7102.31" if bad else "7102.21")]
+    return lambda: w.transform("BW", [parcel], outputs, "split")
+
+
+@rule_case("hs_code.transition", "merge_of_mixed_codes")
+def _merge_mixed(w: World, bad: bool) -> Step:
+    inputs = _produced(w, HS, "7102.21" if bad else HS)
+    return lambda: w.transform("BW", inputs, [("BW-M-1", 2 * MASS, HS)], "merge")
+
+
+@rule_case("hs_code.transition", "merge_changes_the_code")
+def _merge_relabels(w: World, bad: bool) -> Step:
+    inputs = _produced(w, HS, HS)
+    outputs = [("BW-M-1", 2 * MASS, "7102.31" if bad else HS)]
+    return lambda: w.transform("BW", inputs, outputs, "merge")
+
+
+@rule_case("hs_code.transition", "sort_reclassifies_sorted_goods")
+def _sort_reclassifies(w: World, bad: bool) -> Step:
+    [parcel] = _produced(w, "7102.21")
+    outputs = [
+        ("BW-S-1", MASS // 2, "7102.21"),
+        ("BW-S-2", MASS // 2, "7102.31" if bad else "7102.21"),
+    ]
+    return lambda: w.transform("BW", [parcel], outputs, "sort")
+
+
+@rule_case("hs_code.transition", "sort_back_to_unsorted")
+def _sort_unsorts(w: World, bad: bool) -> Step:
+    [parcel] = _produced(w, "7102.31")
+    outputs = [("BW-S-1", MASS, HS if bad else "7102.31")]
+    return lambda: w.transform("BW", [parcel], outputs, "sort")
+
+
+@rule_case("hs_code.transition", "sort_of_unsorted_and_sorted_goods")
+def _sort_mixed(w: World, bad: bool) -> Step:
+    inputs = _produced(w, HS, "7102.21" if bad else HS)
+    outputs = [("BW-S-1", MASS, "7102.21"), ("BW-S-2", MASS, "7102.31")]
+    return lambda: w.transform("BW", inputs, outputs, "sort")
+
+
+# parcel ids (decision 0022) -------------------------------------------------------------------
+
+
+@rule_case("parcel.id_in_use", "produced_twice_under_one_id")
+def _produced_twice(w: World, bad: bool) -> Step:
+    w.setup_log("BW")
+    w.produce("BW", MASS, parcel="BW-JW-0001")
+    return lambda: w.produce("BW", MASS, parcel="BW-JW-0001" if bad else "BW-JW-0002")
+
+
+@rule_case("parcel.id_in_use", "produced_under_the_id_of_a_live_parcel_not_a_consumed_one")
+def _id_of_consumed_parcel(w: World, bad: bool) -> Step:
+    # An id is unique while its parcel is live; once consumed it may be used again.
+    w.setup_log("BW")
+    first = w.produce("BW", MASS, holder="trader", parcel="BW-JW-0001")
+    w.produce("BW", MASS, holder="trader", parcel="BW-JW-0002")
+    w.transform("BW", [first], [("BW-S-1", MASS, HS)], "split")
+    return lambda: w.produce("BW", MASS, parcel="BW-JW-0002" if bad else "BW-JW-0001")
+
+
+@rule_case("parcel.id_in_use", "outputs_of_one_transform_share_an_id")
+def _outputs_share_id(w: World, bad: bool) -> Step:
+    [parcel] = _produced(w, HS)
+    outputs = [("BW-S-1", MASS // 2, HS), ("BW-S-1" if bad else "BW-S-2", MASS // 2, HS)]
+    return lambda: w.transform("BW", [parcel], outputs, "split")
+
+
+@rule_case("parcel.id_in_use", "output_takes_the_id_of_another_live_parcel")
+def _output_takes_live_id(w: World, bad: bool) -> Step:
+    # Keeping the input's own id is fine: the input stops being live in that very entry.
+    first, _ = _produced(w, HS, HS)
+    outputs = [("BW-JW-0001" if bad else "BW-JW-0000", MASS, HS)]
+    return lambda: w.transform("BW", [first], outputs, "split")
+
+
+@rule_case("parcel.id_in_use", "imported_under_the_id_of_a_live_parcel")
+def _import_takes_live_id(w: World, bad: bool) -> Step:
+    first = _issued(w)
+    w.confirm("EU", first, [("EU-0001", MASS, HS)])
+    parcel = w.produce("BW", MASS, holder="trader", parcel="BW-JW-0002")
+    second = w.certify("BW", "BW-2026-0002", [parcel], "EU")
+    return _receive(w, second, parcels=[("EU-0001" if bad else "EU-0002", MASS, HS)])
+
+
 @rule_case("warranty.not_affirmed", "transfer_without_the_warranty")
 def _transfer_without_warranty(w: World, bad: bool) -> Step:
     w.setup_log("BW")
@@ -737,7 +857,20 @@ def _validity_too_long(w: World, bad: bool) -> Step:
 
 @rule_case("certificate.validity", "expires_before_issue")
 def _expires_before_issue(w: World, bad: bool) -> Step:
-    return _certify(w, _exporting(w), days=-1 if bad else 0)
+    return _certify(w, _exporting(w), days=-1 if bad else 1)
+
+
+@rule_case("certificate.validity", "expires_on_its_issue_day")
+def _expires_on_issue_day(w: World, bad: bool) -> Step:
+    return _certify(w, _exporting(w), days=0 if bad else 1)
+
+
+@rule_case("certificate.expired", "recorded_already_expired")
+def _recorded_already_expired(w: World, bad: bool) -> Step:
+    # Issued ten days ago for ten days: it expired yesterday (bad) or expires today (valid).
+    parcel = _exporting(w)
+    w.advance(11 if bad else 10)
+    return _certify(w, parcel, issued_on=w.date(-11 if bad else -10), days=-1 if bad else 0)
 
 
 # certificate.confirm --------------------------------------------------------------------------
@@ -832,6 +965,23 @@ def _confirm_non_certificate(w: World, bad: bool) -> Step:
     parcel = _exporting(w)
     certificate = w.certify("BW", "BW-2026-0001", [parcel], "EU")
     return _receive(w, parcel.entry if bad else certificate)
+
+
+@rule_case("hs_code.received_mismatch", "import_relabels_industrial_as_gem_quality")
+def _import_relabels(w: World, bad: bool) -> Step:
+    w.setup_log("BW")
+    w.setup_log("EU", mine=False)
+    parcels = [
+        w.produce("BW", MASS, holder="trader", parcel="BW-JW-0001", hs_code="7102.21"),
+        w.produce("BW", MASS, holder="trader", parcel="BW-JW-0002", hs_code="7102.31"),
+    ]
+    certificate = w.certify("BW", "BW-2026-0001", parcels, "EU")
+    received = (
+        [("EU-0001", 2 * MASS, "7102.31")]
+        if bad
+        else [("EU-0001", MASS, "7102.21"), ("EU-0002", MASS, "7102.31")]
+    )
+    return _receive(w, certificate, parcels=received)
 
 
 @rule_case("hs_code.mismatch", "imported_parcel_with_an_uncertified_hs_code")
@@ -998,9 +1148,9 @@ def test_void_after_rejection_releases_new_parcels_to_the_exporter(world: World)
     world.setup_log("CA")
     world.setup_log("EU", mine=False)
     botswanan = world.produce("BW", MASS, holder="trader")
-    canadian = world.produce("CA", 2 * MASS, holder="trader", hs_code="7102.31")
+    canadian = world.produce("CA", 2 * MASS, holder="trader")
     certificate = world.certify("CA", "CA-2026-0001", [canadian], "BW")
-    [imported] = world.confirm("BW", certificate, [("BW-IMP-1", 2 * MASS, "7102.31")])
+    [imported] = world.confirm("BW", certificate, [("BW-IMP-1", 2 * MASS, HS)])
     [mixed] = world.transform("BW", [botswanan, imported], [("BW-MIX", 3 * MASS, HS)], "merge")
     second = world.produce("BW", MASS, holder="trader", parcel="BW-JW-0002", hs_code="7102.21")
     originals = [mixed, second]
@@ -1416,3 +1566,171 @@ def test_check_judges_an_entry_by_its_bytes_alone(make_world: Callable[..., Worl
     [parcel] = first.parcels
     assert parcel.ref == ParcelRef("BW", entry.seq, leaf_hash(encoded), 0)
     assert (parcel.holder, parcel.centicarats, parcel.origins) == ("trader", MASS, ("BW",))
+
+
+# --- mass along each lineage (decision 0020) -------------------------------------------------
+
+
+def test_twelve_sorts_each_within_the_tolerance_cannot_gain_more_than_it_in_total(
+    world: World,
+) -> None:
+    # Each sort gained 0.1 % of what it was given, within the tolerance of that one step: twelve
+    # of them took 1,000.00 ct to 1,012.02 ct. The gain is bounded along the lineage instead, so
+    # the sort that takes the lot past 1,000.00 ct × (1 + 0.1 %) is refused.
+    ppm = DEFAULT_POLICY.mass_tolerance_ppm
+    world.setup_log("BW")
+    parcel = world.produce("BW", MASS, holder="trader")
+    mass = MASS
+    admitted = 0
+    for step in range(1, 13):
+        mass += mass * ppm // rules.PPM
+        outputs = [(f"BW-SORT-{step}", mass, HS)]
+        if mass * rules.PPM > MASS * (rules.PPM + ppm):
+            with pytest.raises(RuleError) as refused:
+                world.transform("BW", [parcel], outputs, "sort")
+            assert refused.value.code == "mass.exceeds_inputs"
+            assert f"{MASS} ct/100" in refused.value.message  # names what the mine weighed
+            break
+        [parcel] = world.transform("BW", [parcel], outputs, "sort")
+        admitted += 1
+    assert admitted == 1  # 1,001.00 ct is the tolerance exactly; 1,002.00 ct is past it
+    assert world.parcel_state(parcel).live
+    assert world.parcel_state(parcel).basis == MASS
+
+
+@pytest.mark.parametrize(
+    ("total", "masses", "shares"),
+    [
+        pytest.param(100, [60, 40], [60, 40], id="whole-mass"),
+        pytest.param(99, [50, 50], [50, 49], id="tie-to-the-lower-index"),
+        pytest.param(10, [1, 1, 1], [4, 3, 3], id="two-left-over-of-three"),
+        pytest.param(1_000, [333, 333, 334], [333, 333, 334], id="exact-quotas"),
+        pytest.param(7, [5, 3], [4, 3], id="largest-remainder-first"),
+        pytest.param(1_000, [1] * 1_001, [1] * 1_000 + [0], id="less-than-one-each"),
+    ],
+)
+def test_basis_is_shared_by_largest_remainder(
+    total: int, masses: list[int], shares: list[int]
+) -> None:
+    assert rules.allocate_basis(total, masses) == shares
+    assert sum(shares) == total
+
+
+def test_basis_follows_every_transform_certificate_import_and_void(world: World) -> None:
+    world.setup_log("BW")
+    world.setup_log("EU", mine=False)
+    parcel = world.produce("BW", MASS, holder="trader")
+    assert world.parcel_state(parcel).basis == MASS
+    # A gain within the tolerance: the outputs share what the mine weighed, in proportion.
+    gained = world.transform(
+        "BW", [parcel], [("BW-S-1", 60_060, HS), ("BW-S-2", 40_040, HS)], "split"
+    )
+    assert [world.parcel_state(p).basis for p in gained] == [60_000, 40_000]
+    # A loss is lost for good: the basis comes down to what is left.
+    [lost] = world.transform("BW", gained[:1], [("BW-S-3", 59_000, HS)], "split")
+    assert world.parcel_state(lost).basis == 59_000
+    export = world.certify("BW", "BW-2026-0001", [lost, gained[1]], "EU")
+    assert _read(world, lambda s: s.certificate("BW", export.seq)).basis == 99_000
+    rejection = _reject(world, export)
+    void = _void(world, export, rejection)
+    released = [world.parcel_state(ParcelRef("BW", void.seq, void.hash, i)) for i in (0, 1)]
+    assert [p.basis for p in released] == [59_000, 40_000]
+    again = world.certify("BW", "BW-2026-0002", [r.ref for r in released], "EU")
+    imported = world.confirm("EU", again, [("EU-0001", 50_000, HS), ("EU-0002", 49_099, HS)])
+    # Received 99,099 of a lineage weighed at 99,000: the new parcels share the 99,000.
+    assert [world.parcel_state(p).basis for p in imported] == [49_950, 49_050]
+
+
+def test_a_confirmation_keeps_when_it_was_received_and_recorded(world: World) -> None:
+    certificate = _issued(world, days=10)
+    expires_on = world.date(10)
+    assert _read(world, lambda s: s.certificate("BW", certificate.seq)).received_on is None
+    world.advance(10 + GRACE)  # the last day of the grace period
+    world.confirm("EU", certificate, [("EU-0001", MASS, HS)], received_on=expires_on)
+    confirmed = _read(world, lambda s: s.certificate("BW", certificate.seq))
+    assert (confirmed.received_on, confirmed.recorded_on) == (expires_on, world.today)
+    assert confirmed.recorded_on > confirmed.expires_on
+
+
+# --- parcel ids (decision 0022) --------------------------------------------------------------
+
+
+def _live_named(world: World, log: str, parcel: str) -> tuple[ParcelRef, ...]:
+    return tuple(_read(world, lambda state: state.live_parcels_named(log, parcel)))
+
+
+def test_the_parcel_id_index_holds_the_live_parcels_only(world: World) -> None:
+    world.setup_log("BW")
+    first = world.produce("BW", MASS, holder="trader", parcel="BW-JW-0001")
+    assert _live_named(world, "BW", "BW-JW-0001") == (first,)
+    world.transfer(first, "mine", by="trader")
+    assert _live_named(world, "BW", "BW-JW-0001") == (first,)
+    [piece] = world.transform("BW", [first], [("BW-JW-0001", MASS, HS)], "split", by="mine")
+    assert _live_named(world, "BW", "BW-JW-0001") == (piece,)
+    world.transform("BW", [piece], [("BW-S-1", MASS, HS)], "split", by="mine")
+    assert _live_named(world, "BW", "BW-JW-0001") == ()
+    if world.store is None:
+        assert world.kv.tables["parcel_ids"].keys() == {encode(["BW", "BW-S-1"])}
+
+
+def test_a_void_releases_its_parcels_under_their_ids_even_when_taken_meanwhile(
+    world: World,
+) -> None:
+    parcel = _exporting(world)
+    name = world.parcel_state(parcel).parcel
+    export = world.certify("BW", "BW-2026-0001", [parcel], "EU")
+    rejection = _reject(world, export)
+    # The id was free once the certificate consumed the parcel, and was taken again.
+    world.advance(1)
+    taken = world.produce("BW", MASS, holder="trader", parcel=name)
+    void = _void(world, export, rejection)
+    released = ParcelRef("BW", void.seq, void.hash, 0)
+    assert world.parcel_state(released).live
+    assert _live_named(world, "BW", name) == (taken, released)
+    with pytest.raises(RuleError) as refused:
+        world.produce("BW", MASS, parcel=name)
+    assert refused.value.code == "parcel.id_in_use"
+
+
+def test_producing_the_same_parcel_twice_is_refused_and_resubmitting_is_not(
+    make_world: Callable[..., World],
+) -> None:
+    # A retry after a timeout: the same bytes again return the first receipt; the same
+    # production signed anew is a second record, refused.
+    world = make_world(store=True)
+    world.setup_log("BW")
+    signed, _ = world.signed_record("BW", "parcel.produce", _produce_body(world), by="mine")
+    [first] = world.sequencer("BW").append_batch([signed.raw])
+    [again] = world.sequencer("BW").append_batch([signed.raw])
+    assert isinstance(first, Receipt)
+    assert isinstance(again, Receipt)
+    assert again.entry_hash == first.entry_hash
+    world.advance(0.001)
+    with pytest.raises(RuleError) as refused:
+        world.append("BW", "parcel.produce", _produce_body(world), by="mine")
+    assert refused.value.code == "parcel.id_in_use"
+    assert "BW-JW-0001" in refused.value.message
+
+
+def test_a_partial_replay_does_not_judge_parcel_ids_it_cannot_know() -> None:
+    # A verifier replaying a provenance DAG skips entries: a parcel it sees as live may have been
+    # consumed by an entry it does not hold. Where the log's state is not complete, the id rule
+    # is the nodes' (which hold every entry); everything else is still judged.
+    world = World()
+    world.setup_log("BW")
+    world.produce("BW", MASS, parcel="BW-JW-0001")
+    entries = world.kv.logs["BW"]
+    signed, _ = world.signed_record("BW", "parcel.produce", _produce_body(world), by="mine")
+    entry = Entry(seq=len(entries), prev=leaf_hash(entries[-1]), time=world.time, signed=signed)
+    digest_ = leaf_hash(entry.encode())
+    with pytest.raises(RuleError) as refused:
+        rules.check(world.state, entry, digest_)
+    assert refused.value.code == "parcel.id_in_use"
+    head = world.state.head("BW")
+    assert head is not None
+    assert head.complete
+    world.state.apply("BW", Effects(head=dataclasses.replace(head, complete=False)))
+    effects = rules.check(world.state, entry, digest_)
+    assert effects.head is not None
+    assert not effects.head.complete
+    assert [p.parcel for p in effects.parcels] == ["BW-JW-0001"]

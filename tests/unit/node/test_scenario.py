@@ -1,7 +1,8 @@
 """The multi-country chain of custody, through the real sequencers on one LMDB store.
 
 Mines in Botswana and Canada produce; Botswana and Canada certify to the EU; the EU confirms; an
-Antwerp trader merges both imports and splits the result; the EU certifies part to India and part
+Antwerp trader merges both imports (unsorted rough, 7102.10) and sorts the result into gem-quality
+and industrial goods; the EU certifies part to India and part
 to the UAE; both confirm; the UAE re-exports to India, which confirms.
 """
 
@@ -34,7 +35,7 @@ def run_scenario(world: World) -> Chain:
         world.setup_log(log, mine=False)
 
     parcels["bw_run"] = world.produce("BW", 1_250_000, parcel="BW-JW-0001")  # 12,500 ct
-    parcels["ca_run"] = world.produce("CA", 830_000, parcel="CA-DV-0001", hs_code="7102.31")
+    parcels["ca_run"] = world.produce("CA", 830_000, parcel="CA-DV-0001")
     for key in ("bw_run", "ca_run"):
         world.transfer(parcels[key], "trader", by="mine")
     world.advance(1)
@@ -42,7 +43,7 @@ def run_scenario(world: World) -> Chain:
     steps["ca_cert"] = world.certify("CA", "CA-2026-0001", [parcels["ca_run"]], "EU")
     world.advance(2)
     [parcels["eu_bw"]] = world.confirm("EU", steps["bw_cert"], [("EU-BW-1", 1_250_000, "7102.10")])
-    [parcels["eu_ca"]] = world.confirm("EU", steps["ca_cert"], [("EU-CA-1", 830_000, "7102.31")])
+    [parcels["eu_ca"]] = world.confirm("EU", steps["ca_cert"], [("EU-CA-1", 830_000, "7102.10")])
     world.advance(1)
     [parcels["antwerp_mix"]] = world.transform(
         "EU", [parcels["eu_bw"], parcels["eu_ca"]], [("ANT-MIX-1", 2_080_000, "7102.10")], "merge"
@@ -51,7 +52,7 @@ def run_scenario(world: World) -> Chain:
         "EU",
         [parcels["antwerp_mix"]],
         [("ANT-IN-1", 1_000_000, "7102.31"), ("ANT-AE-1", 1_079_000, "7102.21")],
-        "split",
+        "sort",
     )
     steps["eu_to_in"] = world.certify("EU", "EU-2026-0101", [parcels["to_india"]], "IN")
     steps["eu_to_ae"] = world.certify("EU", "EU-2026-0102", [parcels["to_uae"]], "AE")
@@ -74,7 +75,7 @@ def chain(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Chain]:
         world.close()
 
 
-def test_origins_follow_every_split_and_merge(chain: Chain) -> None:
+def test_origins_follow_every_sort_and_merge(chain: Chain) -> None:
     state = chain.world.parcel_state
     p = chain.parcels
     assert state(p["eu_bw"]).origins == ("BW",)
@@ -88,7 +89,7 @@ def test_mass_balance_at_each_step(chain: Chain) -> None:
     state = chain.world.parcel_state
     p = chain.parcels
     assert state(p["antwerp_mix"]).centicarats == 1_250_000 + 830_000
-    # The split lost 1,000 centicarats (10 ct) to cleaving: allowed, never the other way.
+    # The sort lost 1,000 centicarats (10 ct) to cleaning: allowed, never the other way.
     assert state(p["to_india"]).centicarats + state(p["to_uae"]).centicarats == 2_079_000
     for consumed in ("bw_run", "ca_run", "eu_bw", "eu_ca", "antwerp_mix", "to_india", "ae_1"):
         assert not state(p[consumed]).live, consumed

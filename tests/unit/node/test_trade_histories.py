@@ -1,25 +1,34 @@
 """Hypothesis: random trade histories never create diamonds, and never spend a parcel twice.
 
-Histories of production, transfers, splits and merges, certificates, confirmations, rejections
-and voids are drawn step by step from the state the ledger is in (so most steps are valid), with
-hostile steps mixed in (spending consumed parcels, confirming twice, inflating a split). Whatever
-happens, at every step:
+Histories of production, transfers, splits, merges and sorts, certificates, confirmations,
+rejections and voids are drawn step by step from the state the ledger is in (so most steps are
+valid), with hostile steps mixed in (spending consumed parcels, confirming twice, inflating a
+split, reweighing up to the tolerance again and again, relabelling sorted goods, producing under
+a live parcel id). Under a charter with no tolerance and under one with the default tolerance,
+whatever happens, at every step:
 
-* total live centicarats never exceed total produced (with the charter's tolerance at zero);
+* total live centicarats never exceed total produced × (1 + tolerance);
+* no parcel ever weighs more than the mines weighed for its lineage × (1 + tolerance), the
+  lineage traced back through the entries themselves (transforms, certificates, confirmations,
+  voids) to the productions (decision 0020);
 * every parcel a record consumes was created by exactly the entry its reference names, and no
-  parcel is consumed by two entries.
+  parcel is consumed by two entries;
+* two live parcels of a log share an id only when a void released one of them (decision 0022).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from node.charter import Policy
 from node.encoding import decode
 from node.errors import RuleError
 from node.records import (
+    HS_CODES,
     CertificateConfirm,
     CertificateIssue,
     CertificateVoid,
@@ -29,16 +38,18 @@ from node.records import (
     ParcelRef,
     ParcelTransform,
 )
+from node.rules import PPM, UNSORTED
 from node.state import ParcelState
 from tests.support.world import DEFAULT_POLICY, World
 
 PRODUCERS = ("BW", "CA")
 IMPORTERS = ("EU", "AE")
 EXACT = replace(DEFAULT_POLICY, mass_tolerance_ppm=0)
+SORTED = tuple(sorted(HS_CODES - {UNSORTED}))
 
 
-def _build_world() -> World:
-    world = World(("BW", "CA", "EU", "AE"), policy=EXACT)
+def _build_world(policy: Policy) -> World:
+    world = World(("BW", "CA", "EU", "AE"), policy=policy)
     for log in PRODUCERS:
         world.setup_log(log)
     for log in IMPORTERS:
@@ -60,13 +71,31 @@ def _entries(world: World) -> list[Entry]:
     return [Entry.parse(raw) for log in sorted(world.kv.logs) for raw in world.kv.logs[log]]
 
 
-def _check_invariants(world: World) -> None:
+def _check_invariants(world: World, tolerance_ppm: int) -> None:
     entries = _entries(world)
     produced = sum(
         e.signed.body.centicarats for e in entries if isinstance(e.signed.body, ParcelProduce)
     )
-    live = sum(p.centicarats for p in _parcels(world) if p.live)
-    assert live <= produced, f"{live} live centicarats from {produced} produced"
+    parcels = _parcels(world)
+    live = sum(p.centicarats for p in parcels if p.live)
+    assert live * PPM <= produced * (PPM + tolerance_ppm), (
+        f"{live} live centicarats from {produced} produced"
+    )
+    lineage = _Lineage(world)
+    for parcel in parcels:
+        mined = lineage.mined(parcel.ref)
+        assert parcel.centicarats * PPM <= mined * (PPM + tolerance_ppm), (
+            f"{parcel.parcel} weighs {parcel.centicarats}, its lineage was mined at {mined}"
+        )
+    named: dict[tuple[str, str], list[ParcelState]] = {}
+    for parcel in parcels:
+        if parcel.live:
+            named.setdefault((parcel.ref.log, parcel.parcel), []).append(parcel)
+    for (log, name), same in named.items():
+        released = [
+            p for p in same if isinstance(_entry_at(world, p.ref).signed.body, CertificateVoid)
+        ]
+        assert len(same) - len(released) <= 1, f"{len(same)} live parcels named {log}:{name}"
 
     outputs: dict[tuple[str, int], tuple[bytes, int]] = {}
     for log in world.kv.logs:
@@ -91,6 +120,48 @@ def _check_invariants(world: World) -> None:
     assert all(n == 1 for n in consumers.values()), "a parcel was consumed twice"
 
 
+def _entry_at(world: World, ref: ParcelRef | EntryRef) -> Entry:
+    return Entry.parse(world.kv.logs[ref.log][ref.seq])
+
+
+class _Lineage:
+    """The productions behind each parcel, traced through the entries alone (not the state)."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.roots: dict[ParcelRef, frozenset[ParcelRef]] = {}
+
+    def mined(self, ref: ParcelRef) -> int:
+        total = 0
+        for root in self._roots(ref):
+            body = _entry_at(self.world, root).signed.body
+            assert isinstance(body, ParcelProduce)
+            total += body.centicarats
+        return total
+
+    def _roots(self, ref: ParcelRef) -> frozenset[ParcelRef]:
+        if ref not in self.roots:
+            body = _entry_at(self.world, ref).signed.body
+            if isinstance(body, ParcelProduce):
+                found = frozenset({ref})
+            elif isinstance(body, ParcelTransform):
+                found = self._union(body.inputs)
+            elif isinstance(body, CertificateConfirm):
+                certificate = _entry_at(self.world, body.certificate).signed.body
+                assert isinstance(certificate, CertificateIssue)
+                found = self._union(certificate.parcels)
+            else:
+                assert isinstance(body, CertificateVoid)
+                certificate = _entry_at(self.world, body.certificate).signed.body
+                assert isinstance(certificate, CertificateIssue)
+                found = self._roots(certificate.parcels[ref.out])
+            self.roots[ref] = found
+        return self.roots[ref]
+
+    def _union(self, refs: tuple[ParcelRef, ...]) -> frozenset[ParcelRef]:
+        return frozenset().union(*(self._roots(r) for r in refs))
+
+
 def _created(world: World, entry: Entry) -> int:
     """How many parcels an entry creates."""
     body = entry.signed.body
@@ -110,9 +181,10 @@ def _created(world: World, entry: Entry) -> int:
 class _History:
     """Draws each next step from what the ledger holds now."""
 
-    def __init__(self, world: World, data: st.DataObject) -> None:
+    def __init__(self, world: World, data: st.DataObject, tolerance_ppm: int) -> None:
         self.world = world
         self.data = data
+        self.tolerance_ppm = tolerance_ppm
         self.certificates: list[tuple[EntryRef, str]] = []  # (certificate, importer)
         self.numbers = 0
 
@@ -136,6 +208,9 @@ class _History:
                     "advance",
                     "respend",
                     "inflate",
+                    "creep",
+                    "relabel",
+                    "reuse_id",
                 ]
             ),
             "action",
@@ -167,7 +242,11 @@ class _History:
         parcel = self._some_live()
         if parcel is None:
             return
-        same = [p for p in self.live(parcel.ref.log) if p.holder == parcel.holder]
+        same = [
+            p
+            for p in self.live(parcel.ref.log)
+            if p.holder == parcel.holder and p.hs_code == parcel.hs_code
+        ]
         inputs = same[: int(self.draw(st.integers(1, min(3, len(same))), "inputs"))]  # type: ignore[call-overload]
         total = sum(p.centicarats for p in inputs)
         pieces = int(self.draw(st.integers(1, 3), "outputs"))  # type: ignore[call-overload]
@@ -176,11 +255,24 @@ class _History:
         loss = int(self.draw(st.integers(0, total - pieces), "loss"))  # type: ignore[call-overload]
         share = (total - loss) // pieces
         masses = [share] * (pieces - 1) + [total - loss - share * (pieces - 1)]
-        kind = "split" if len(inputs) == 1 else "merge" if pieces == 1 else "sort"
+        kind = str(
+            self.draw(st.sampled_from(["split", "sort"]), "kind")
+            if len(inputs) == 1
+            else "merge"
+            if pieces == 1
+            else "sort"
+        )
+        # Only a sort of unsorted rough classifies it (decision 0021).
+        codes = (*SORTED, UNSORTED) if kind == "sort" and parcel.hs_code == UNSORTED else ()
         self.world.transform(
             parcel.ref.log,
             [p.ref for p in inputs],
-            [(f"T-{self.numbers}-{i}", m, "7102.10") for i, m in enumerate(masses)],
+            [
+                (f"T-{self.numbers}-{i}", m, str(self.draw(st.sampled_from(codes), "hs_code")))
+                if codes
+                else (f"T-{self.numbers}-{i}", m, parcel.hs_code)
+                for i, m in enumerate(masses)
+            ],
             kind,
             by=parcel.holder,
         )
@@ -211,7 +303,9 @@ class _History:
         ref, importer = chosen
         cert = self.world.state.certificate(ref.log, ref.seq)
         assert cert is not None
-        self.world.confirm(importer, ref, [(f"IMP-{self.numbers}", cert.centicarats, "7102.10")])
+        self.world.confirm(
+            importer, ref, [(f"IMP-{self.numbers}", cert.centicarats, cert.hs_codes[0])]
+        )
         self.numbers += 1
 
     def do_reject(self) -> None:
@@ -261,7 +355,7 @@ class _History:
         self.world.transform(
             parcel.ref.log,
             [parcel.ref],
-            [(f"R-{self.numbers}", parcel.centicarats, "7102.10")],
+            [(f"R-{self.numbers}", parcel.centicarats, parcel.hs_code)],
             "split",
             by=parcel.holder,
         )
@@ -273,17 +367,61 @@ class _History:
         self.world.transform(
             parcel.ref.log,
             [parcel.ref],
-            [(f"I-{self.numbers}", parcel.centicarats + 1, "7102.10")],
+            [(f"I-{self.numbers}", parcel.centicarats + 1, parcel.hs_code)],
             "split",
             by=parcel.holder,
         )
 
+    def do_creep(self) -> None:
+        """Reweigh a parcel up by the whole tolerance of that one step (and a centicarat more,
+        sometimes): harmless once, a way to make diamonds if it compounded."""
+        parcel = self._some_live()
+        if parcel is None:
+            return
+        extra = int(self.draw(st.integers(0, 1), "extra"))  # type: ignore[call-overload]
+        gained = parcel.centicarats + parcel.centicarats * self.tolerance_ppm // PPM + extra
+        self.world.transform(
+            parcel.ref.log,
+            [parcel.ref],
+            [(f"C-{self.numbers}", gained, parcel.hs_code)],
+            "sort",
+            by=parcel.holder,
+        )
+        self.numbers += 1
 
+    def do_relabel(self) -> None:
+        """Turn sorted goods into another class: always refused."""
+        parcel = self._some_live()
+        if parcel is None or parcel.hs_code == UNSORTED:
+            return
+        other = next(code for code in sorted(HS_CODES) if code != parcel.hs_code)
+        kind = str(self.draw(st.sampled_from(["split", "sort"]), "kind"))
+        with pytest.raises(RuleError) as refused:
+            self.world.transform(
+                parcel.ref.log,
+                [parcel.ref],
+                [(f"L-{self.numbers}", parcel.centicarats, other)],
+                kind,
+                by=parcel.holder,
+            )
+        assert refused.value.code == "hs_code.transition"
+
+    def do_reuse_id(self) -> None:
+        """Produce under the id of a live parcel: always refused."""
+        parcel = self._some_live()
+        if parcel is None or parcel.ref.log not in PRODUCERS:
+            return
+        with pytest.raises(RuleError) as refused:
+            self.world.produce(parcel.ref.log, 1, parcel=parcel.parcel)
+        assert refused.value.code == "parcel.id_in_use"
+
+
+@pytest.mark.parametrize("policy", [EXACT, DEFAULT_POLICY], ids=["exact", "tolerant"])
 @given(data=st.data())
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_random_histories_conserve_mass_and_spend_once(data: st.DataObject) -> None:
-    world = _build_world()
-    history = _History(world, data)
+def test_random_histories_conserve_mass_and_spend_once(policy: Policy, data: st.DataObject) -> None:
+    world = _build_world(policy)
+    history = _History(world, data, policy.mass_tolerance_ppm)
     steps = int(data.draw(st.integers(5, 60), label="steps"))
     for _ in range(steps):
         before = {log: len(entries) for log, entries in world.kv.logs.items()}
@@ -295,4 +433,4 @@ def test_random_histories_conserve_mass_and_spend_once(data: st.DataObject) -> N
             event(f"refused {refusal.code}")
             # A refused record leaves no trace in any log.
             assert {log: len(e) for log, e in world.kv.logs.items()} == before
-        _check_invariants(world)
+        _check_invariants(world, policy.mass_tolerance_ppm)
