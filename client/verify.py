@@ -443,12 +443,9 @@ def _status(
     state = certificate.status(today)
     decided = certificate.voided if state == "voided" else certificate.outcome_ref
     decided_entry = None if decided is None else entries.get(decided)
-    received_on = decided_on = None
-    if decided_entry is not None:
-        decision = Entry.parse(decided_entry)
-        decided_on = rules.entry_date(decision.time)
-        if isinstance(decision.signed.body, CertificateConfirm):
-            received_on = decision.signed.body.received_on
+    decided_on = (
+        None if decided_entry is None else rules.entry_date(Entry.parse(decided_entry).time)
+    )
     vouching = [checkpoints[log] for log in (ref.log, certificate.importing) if log in checkpoints]
     witnessed_at = min((c.witnessed_at for c in vouching), default=0)
     return CertificateStatus(
@@ -461,7 +458,7 @@ def _status(
         expires_on=certificate.expires_on,
         decided_by=None if decided is None or state == "expired" else decided.hash.hex(),
         decided_on=decided_on,
-        received_on=received_on,
+        received_on=certificate.received_on,
         as_of=_iso(witnessed_at) if witnessed_at else None,
         as_of_sizes=tuple(
             (log, checkpoints[log].checkpoint.size)
