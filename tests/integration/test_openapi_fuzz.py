@@ -51,6 +51,7 @@ OPERATIONS = {
     "GET /healthz": False,
     "GET /metrics": False,
     "GET /v1/network": False,
+    "GET /v1/charters": False,
     "GET /v1/logs": False,
     "GET /v1/logs/{log_id}/checkpoint": True,
     "GET /v1/logs/{log_id}/entries": True,

@@ -355,9 +355,9 @@ def test_explorer_shows_the_chain_and_its_checks(net: Devnet) -> None:
 
     def valid() -> bool:
         page = httpx.get(url, params={"q": "AE-2026-0007"}).text
-        return "<h2 class=valid>VALID</h2>" in page
+        return "<h2 class=stop>VALID — CONFIRMED by IN on" in page
 
-    wait_until(valid, 30, "the explorer to show the re-export as VALID")
+    wait_until(valid, 30, "the explorer to show the re-export as VALID, and confirmed")
     page = httpx.get(url, params={"q": "AE-2026-0007"}).text
     assert "BW, CA" in page  # both mining origins
     for number in ("BW-2026-0001", "CA-2026-0001", "EU-2026-0102", "AE-2026-0007"):
