@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from node import crypto
-from node.charter import Charter, verify_genesis, verify_successor
+from node.charter import Charter, SignedCharter, verify_chain, verify_successor
 from node.errors import CharterError, PendingError, RuleError
 from node.records import (
     LOG_SIGNER,
@@ -200,8 +200,11 @@ def _check_signatures(
 def _charter_adopt(
     state: LedgerView, entry: Entry, here: EntryRef, body: CharterAdopt, verified: Verified
 ) -> Effects:
-    """The first entry adopts the genesis (its hash is the entry's ``prev``); each later
-    adoption is the next version, valid under the TUF rule against the current one."""
+    """A log's first entry adopts the version in force when its participant joined: the genesis
+    for a founder, version N for a participant admitted in N (decision 0024). That version is
+    valid when the chain of published versions from the genesis (the entry's ``prev``) to it
+    verifies under the TUF rule. Each later adoption is the next version, valid under the TUF
+    rule against the current one."""
     log = entry.signed.log
     signed_charter = state.charter(body.charter)
     if signed_charter is None:
@@ -216,9 +219,9 @@ def _charter_adopt(
         if current is None:
             if entry.seq != 0:
                 raise RuleError(
-                    "a log adopts its genesis in its first entry", code="charter.not_adopted"
+                    "a log adopts its first charter in its first entry", code="charter.not_adopted"
                 )
-            verify_genesis(signed_charter, entry.prev)
+            verify_chain(_chain_to(state, signed_charter), entry.prev)
         else:
             verify_successor(current, signed_charter)
     except CharterError as exc:
@@ -229,6 +232,38 @@ def _charter_adopt(
     # so a new log key is taken on only by a log already trusted.
     _check_signatures(state, current or candidate, entry, verified)
     return Effects(adoption=Adoption(body.version, body.charter, here))
+
+
+def _chain_to(state: LedgerView, last: SignedCharter) -> list[SignedCharter]:
+    """The published versions from the genesis to ``last``, found by following ``previous``.
+
+    Each step must name the version just below, so the walk ends after ``last.version`` steps;
+    whether the chain is valid is ``verify_chain``'s to say.
+
+    Raises:
+        PendingError: ``charter.unknown``, a version on the way is not held yet.
+        CharterError: ``charter.version_gap``, a version names one that is not the one below.
+    """
+    chain = [last]
+    while chain[-1].charter.version > 1:
+        below = chain[-1].charter
+        previous = below.previous
+        found = None if previous is None else state.charter(previous)
+        if found is None:
+            shown = previous.hex() if previous is not None else None
+            raise PendingError(
+                f"charter version {below.version - 1} ({shown}), which version {below.version}"
+                " follows, is not known to this store",
+                code="charter.unknown",
+            )
+        if found.charter.version != below.version - 1:
+            raise CharterError(
+                f"version {below.version} follows a document of version {found.charter.version}",
+                code="charter.version_gap",
+            )
+        chain.append(found)
+    chain.reverse()
+    return chain
 
 
 # --- everything under an adopted charter -------------------------------------------------------
@@ -410,8 +445,10 @@ class _Context:
     def certificate_confirm(self, body: CertificateConfirm) -> Effects:
         self._authority("certificate.confirm")
         certificate = self._addressed_here(body.certificate)
-        # KP: an importing authority refuses certificates of a participant it holds suspended
-        # (it may still reject them, which lets the issuer void and release the parcels).
+        # KP: a suspended participant takes no rough diamonds in (decision 0023), and an
+        # importing authority refuses certificates of a participant it holds suspended. Either
+        # may still reject, which lets the issuer void and release the parcels.
+        self._active(self.log)
         self._active(certificate.ref.log)
         if body.received_on > certificate.expires_on or self.today > certificate.void_after:
             raise RuleError(
