@@ -33,7 +33,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node import crypto
 from node.encoding import Value, decode, encode, encode_map
-from node.errors import CharterError, KeyFormatError
+from node.errors import CharterError, KeyFormatError, PendingError
 
 __all__ = [
     "CHARTER_DOMAIN",
@@ -60,6 +60,7 @@ __all__ = [
     "Participant",
     "Policy",
     "SignedCharter",
+    "chain_to",
     "check_genesis",
     "check_successor",
     "load_participant_key_files",
@@ -866,6 +867,42 @@ def verify_chain(versions: Sequence[SignedCharter], genesis_hash: bytes) -> Char
     for candidate in versions[1:]:
         current = verify_successor(current, candidate)
     return current
+
+
+def chain_to(
+    last: SignedCharter, find: Callable[[bytes], SignedCharter | None]
+) -> list[SignedCharter]:
+    """The versions from the genesis to ``last``, found by following ``previous`` through
+    ``find`` (a lookup by version hash: the store's published documents, a bundle's list).
+
+    Each step must name the version just below, so the walk ends after ``last.version`` steps.
+    Whether the chain is valid, and from which genesis, is ``verify_chain``'s to say.
+
+    Raises:
+        PendingError: ``charter.unknown``, a version on the way is not held.
+        CharterError: ``charter.version_gap``, a version follows a document that is not the
+            version below it.
+    """
+    chain = [last]
+    while chain[-1].charter.version > 1:
+        above = chain[-1].charter
+        previous = above.previous
+        found = None if previous is None else find(previous)
+        if found is None:
+            shown = previous.hex() if previous is not None else None
+            raise PendingError(
+                f"charter version {above.version - 1} ({shown}), which version {above.version}"
+                " follows, is not known here",
+                code="charter.unknown",
+            )
+        if found.charter.version != above.version - 1:
+            raise CharterError(
+                f"version {above.version} follows a document of version {found.charter.version}",
+                code="charter.version_gap",
+            )
+        chain.append(found)
+    chain.reverse()
+    return chain
 
 
 def _signed_with(public_key: bytes, signature: CharterSignature, payload: bytes) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from node import crypto
-from node.charter import Charter, SignedCharter, verify_chain, verify_successor
+from node.charter import Charter, chain_to, verify_chain, verify_successor
 from node.errors import CharterError, PendingError, RuleError
 from node.records import (
     LOG_SIGNER,
@@ -221,7 +221,7 @@ def _charter_adopt(
                 raise RuleError(
                     "a log adopts its first charter in its first entry", code="charter.not_adopted"
                 )
-            verify_chain(_chain_to(state, signed_charter), entry.prev)
+            verify_chain(chain_to(signed_charter, state.charter), entry.prev)
         else:
             verify_successor(current, signed_charter)
     except CharterError as exc:
@@ -232,38 +232,6 @@ def _charter_adopt(
     # so a new log key is taken on only by a log already trusted.
     _check_signatures(state, current or candidate, entry, verified)
     return Effects(adoption=Adoption(body.version, body.charter, here))
-
-
-def _chain_to(state: LedgerView, last: SignedCharter) -> list[SignedCharter]:
-    """The published versions from the genesis to ``last``, found by following ``previous``.
-
-    Each step must name the version just below, so the walk ends after ``last.version`` steps;
-    whether the chain is valid is ``verify_chain``'s to say.
-
-    Raises:
-        PendingError: ``charter.unknown``, a version on the way is not held yet.
-        CharterError: ``charter.version_gap``, a version names one that is not the one below.
-    """
-    chain = [last]
-    while chain[-1].charter.version > 1:
-        below = chain[-1].charter
-        previous = below.previous
-        found = None if previous is None else state.charter(previous)
-        if found is None:
-            shown = previous.hex() if previous is not None else None
-            raise PendingError(
-                f"charter version {below.version - 1} ({shown}), which version {below.version}"
-                " follows, is not known to this store",
-                code="charter.unknown",
-            )
-        if found.charter.version != below.version - 1:
-            raise CharterError(
-                f"version {below.version} follows a document of version {found.charter.version}",
-                code="charter.version_gap",
-            )
-        chain.append(found)
-    chain.reverse()
-    return chain
 
 
 # --- everything under an adopted charter -------------------------------------------------------
