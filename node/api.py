@@ -31,6 +31,7 @@ from node.errors import (
     CharterError,
     DisclosureError,
     EncodingError,
+    KeyNotInForceError,
     LedgerError,
     PendingError,
     ProofError,
@@ -92,6 +93,7 @@ _STATUS: list[tuple[type[LedgerError], int]] = [
     (httpsig.AuthError, 401),
     (WitnessError, 400),
     (NotAdoptedError, 503),
+    (KeyNotInForceError, 503),  # the node must restart on its new log key
     (SequencerBusyError, 503),
     (SequencerStoppedError, 503),
     (StoreError, 500),
@@ -386,23 +388,33 @@ def healthz(request: Request) -> Health:
 @router.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
 def metrics(request: Request) -> Response:
     """Prometheus metrics."""
-    registry = request.app.state.metrics.registry
+    node_metrics: NodeMetrics = request.app.state.metrics
+    status = _node(request).charter_status()
+    if status is not None:
+        node_metrics.charter_status(status)
+    registry = node_metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/v1/network", tags=["network"], responses=_ERRORS)
 def network(request: Request) -> dict[str, Any]:
-    """The adopted charter, the genesis hash (network id) and every member with its keys."""
+    """The adopted charter, the genesis hash (network id), every member with its keys and the
+    charter version its log has adopted, and the chain of versions this node knows."""
     node = _node(request)
     with node.state() as state:
         charter = state.adopted_charter(node.log)
         adoptions = state.adoptions(node.log)
         signed = state.charter(adoptions[-1].charter) if adoptions else None
-    if charter is None or signed is None:
+    genesis = node.genesis()
+    status = node.charter_status()
+    if charter is None or signed is None or genesis is None or status is None:
         raise NotAdoptedError("this node has adopted no charter yet")
+    chain = node.known_chain()
+    adopted = {log.log: log for log in status.logs}
     members = {}
     for member in charter.participants.values():
         witness_key = crypto.load_public_key(member.witness_key)
+        progress = adopted.get(member.id)
         members[member.id] = {
             "name": member.name,
             "kind": member.kind,
@@ -415,16 +427,23 @@ def network(request: Request) -> dict[str, Any]:
                 key_type=crypto.ED25519_COSIGNATURE_KEY_TYPE,
             ),
             "governance_key": _b64(member.governance_key),
+            "adopted_version": None if progress is None else progress.adopted_version,
+            "behind": True if progress is None else progress.behind,
         }
     return {
         "network": charter.network,
-        "genesis": adoptions[0].charter.hex(),
+        "genesis": genesis.hex(),
         "participant": node.log,
         "charter": {
             "version": charter.version,
             "hash": signed.hash.hex(),
             "document": _b64(signed.encode()),
         },
+        "newest_version": status.newest.version,
+        "charters": [
+            {"version": v.charter.version, "hash": v.hash.hex(), "document": _b64(v.encode())}
+            for v in chain
+        ],
         "policy": charter.policy.to_value(),
         "participants": members,
     }
@@ -445,7 +464,7 @@ def charters(request: Request) -> dict[str, Any]:
         "genesis": genesis.hex(),
         "charters": [
             {"version": c.charter.version, "hash": c.hash.hex(), "document": _b64(c.encode())}
-            for c in node.charter_chain()
+            for c in node.known_chain()
         ],
     }
 

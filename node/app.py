@@ -52,6 +52,7 @@ def create_app(node: LedgerNode) -> FastAPI:
             interval=node.settings.replication_interval,
             on_evidence=lambda evidence: metrics.evidence.inc(),
             on_witnessed=on_witnessed,
+            on_charter_status=metrics.charter_status,
         )
         app.state.replicator = replicator
         sequencer: SequencerProcess | None = None

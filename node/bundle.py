@@ -54,7 +54,8 @@ def build_bundle(reader: StoreReader, network: str, subject: EntryRef) -> dict[s
     """
     view = LedgerView(reader, reader)
     dag: Provenance = provenance(view, subject)
-    genesis = dag.charters[0] if dag.charters else b""
+    first = view.entry(subject.log, 0)
+    genesis = first.prev if first is not None else b""  # every log's entry 0 chains to it
     wanted = set(dag.entries) | set(dag.operators) | set(dag.adoptions)
     certificate = _certificate_of(view, subject)
     status_logs: set[str] = set()
@@ -87,8 +88,10 @@ def build_bundle(reader: StoreReader, network: str, subject: EntryRef) -> dict[s
                 "proof": proof.to_text(),
             }
         )
-    published = (SignedCharter.parse(raw) for _, raw in reader.scan("charters", b""))
-    charters = [base64.b64encode(c.encode()).decode() for c in longest_chain(genesis, published)]
+    published = [SignedCharter.parse(raw) for _, raw in reader.scan("charters", b"")]
+    root = next((c for c in published if c.hash == genesis), None)
+    chain = [] if root is None else longest_chain(root, published)
+    charters = [base64.b64encode(c.encode()).decode() for c in chain]
     return {
         "media_type": BUNDLE_MEDIA_TYPE,
         "network": network,

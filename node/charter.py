@@ -33,7 +33,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node import crypto
 from node.encoding import Value, decode, encode, encode_map
-from node.errors import CharterError, KeyFormatError
+from node.errors import CharterError, KeyFormatError, PendingError
 
 __all__ = [
     "CHARTER_DOMAIN",
@@ -60,6 +60,7 @@ __all__ = [
     "Participant",
     "Policy",
     "SignedCharter",
+    "chain_to",
     "check_genesis",
     "check_successor",
     "load_participant_key_files",
@@ -869,33 +870,69 @@ def verify_chain(versions: Sequence[SignedCharter], genesis_hash: bytes) -> Char
     return current
 
 
-def longest_chain(genesis_hash: bytes, documents: Iterable[SignedCharter]) -> list[SignedCharter]:
-    """The longest chain of ``documents`` from the genesis, under the TUF rule.
+def longest_chain(
+    genesis: SignedCharter, published: Iterable[SignedCharter], *, prefer: Container[bytes] = ()
+) -> list[SignedCharter]:
+    """The longest chain from ``genesis`` through ``published`` in which every version verifies
+    under the TUF rule against the one before, oldest first.
 
     A store keeps every charter document it was given, adopted or not; this is the part of them
-    that a verifier trusting ``genesis_hash`` would accept, oldest first. A document that does
-    not verify as the next version ends the chain (a second candidate of one version is tried
-    too, so a junk document cannot hide a valid one).
-
-    Returns:
-        The chain, or ``[]`` when the genesis is not among the documents or does not verify.
+    a verifier trusting the genesis would accept. Two valid successors of one version would be
+    a split in governance; the walk then follows the one in ``prefer`` (the versions a log
+    adopted), else the smaller hash, so every reader of one store picks the same.
     """
-    by_version: dict[int, list[SignedCharter]] = {}
-    for signed in documents:
-        by_version.setdefault(signed.charter.version, []).append(signed)
-    genesis = [c for c in by_version.get(1, []) if c.hash == genesis_hash]
-    if not genesis or not check_genesis(genesis[0], genesis_hash).ok:
-        return []
-    chain = [genesis[0]]
+    following: dict[bytes, list[SignedCharter]] = {}
+    for signed in published:
+        if signed.charter.previous is not None:
+            following.setdefault(signed.charter.previous, []).append(signed)
+    chain = [genesis]
     while True:
-        following = [
+        current = chain[-1].charter
+        valid = [
             candidate
-            for candidate in by_version.get(len(chain) + 1, [])
-            if check_successor(chain[-1].charter, candidate).ok
+            for candidate in following.get(chain[-1].hash, ())
+            if check_successor(current, candidate).ok
         ]
-        if not following:
+        if not valid:
             return chain
-        chain.append(following[0])
+        valid.sort(key=lambda c: (c.hash not in prefer, c.hash))
+        chain.append(valid[0])
+
+
+def chain_to(
+    last: SignedCharter, find: Callable[[bytes], SignedCharter | None]
+) -> list[SignedCharter]:
+    """The versions from the genesis to ``last``, found by following ``previous`` through
+    ``find`` (a lookup by version hash: the store's published documents, a bundle's list).
+
+    Each step must name the version just below, so the walk ends after ``last.version`` steps.
+    Whether the chain is valid, and from which genesis, is ``verify_chain``'s to say.
+
+    Raises:
+        PendingError: ``charter.unknown``, a version on the way is not held.
+        CharterError: ``charter.version_gap``, a version follows a document that is not the
+            version below it.
+    """
+    chain = [last]
+    while chain[-1].charter.version > 1:
+        above = chain[-1].charter
+        previous = above.previous
+        found = None if previous is None else find(previous)
+        if found is None:
+            shown = previous.hex() if previous is not None else None
+            raise PendingError(
+                f"charter version {above.version - 1} ({shown}), which version {above.version}"
+                " follows, is not known here",
+                code="charter.unknown",
+            )
+        if found.charter.version != above.version - 1:
+            raise CharterError(
+                f"version {above.version} follows a document of version {found.charter.version}",
+                code="charter.version_gap",
+            )
+        chain.append(found)
+    chain.reverse()
+    return chain
 
 
 def _signed_with(public_key: bytes, signature: CharterSignature, payload: bytes) -> bool:

@@ -1,19 +1,23 @@
 """``kp-node``: set up, govern and run a participant's node.
 
 Exit codes: 0 success; 1 the ledger refused (the error's code and message are printed);
-2 usage error.
+2 usage error; 3 (``charter status``) some member's log is behind the newest charter version.
 
     kp-node init --dir DIR --participant BW --network kp.example --name "..."
     kp-node charter genesis --network kp.example --participant-file A.json ... -o genesis.charter
     kp-node charter sign --dir DIR genesis.charter
     kp-node charter verify --genesis HEX genesis.charter [v2.charter ...]
-    kp-node charter adopt --dir DIR genesis.charter
+    kp-node charter adopt --dir DIR genesis.charter [v2.charter ...]
+    kp-node charter publish --dir DIR genesis.charter [v2.charter ...]
+    kp-node charter status --dir DIR [--json]
     kp-node operator add --dir DIR debswana --kind mine --key-file debswana.pem
     kp-node operator revoke --dir DIR debswana --reason "licence withdrawn"
     kp-node operator list --dir DIR
     kp-node evidence list|clear --dir DIR [LOG]
     kp-node charter successor CURRENT [--admit P.json] [--rotate P.json] [--suspend ID]
         [--reinstate ID] [--threshold N] [--witness-quorum N] -o NEXT
+    kp-node keys next --dir DIR [--log] [--witness] [--governance] -o NEW.json
+    kp-node keys promote --dir DIR
     kp-node backup --dir DIR --to BACKUP
     kp-node run --dir DIR
     kp-node devnet up --dir NET [--participants BW,CA,EU,AE,IN] [--observers WDC] [--base-port 8400]
@@ -40,14 +44,15 @@ from node.charter import (
     load_participant_key_files,
     make_genesis,
     make_successor,
+    participant_key_file,
     sign_charter,
     verify_chain,
     with_status,
 )
 from node.config import Settings
-from node.datadir import DataDir, init_data_dir
+from node.datadir import DataDir, init_data_dir, make_next_keys, promote_next_keys
 from node.errors import LedgerError
-from node.ledger import LedgerNode
+from node.ledger import LedgerNode, NotAdoptedError
 from node.records import ROLES
 from node.replica import clear_quarantine, list_evidence
 from node.rules import KIND_ROLES
@@ -124,6 +129,11 @@ def _parser() -> argparse.ArgumentParser:
     sign = charter_commands.add_parser("sign", help="add this participant's signature")
     sign.add_argument("--dir", type=Path, required=True)
     sign.add_argument("--passphrase-env")
+    sign.add_argument(
+        "--next",
+        action="store_true",
+        help="sign with the next governance key (keys/next/), as a rotation needs",
+    )
     sign.add_argument("file", type=Path)
     sign.set_defaults(handler=_charter_sign)
     verify = charter_commands.add_parser("verify", help="verify a chain of versions")
@@ -131,15 +141,55 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("files", type=Path, nargs="+")
     verify.set_defaults(handler=_charter_verify)
     publish = charter_commands.add_parser(
-        "publish", help="keep a version in the store without adopting it (restoring a node)"
+        "publish", help="keep versions in the store without adopting them (restoring a node)"
     )
     publish.add_argument("--dir", type=Path, required=True)
-    publish.add_argument("file", type=Path)
+    publish.add_argument("files", type=Path, nargs="+")
     publish.set_defaults(handler=_charter_publish)
-    adopt = charter_commands.add_parser("adopt", help="adopt a version in this node's log")
+    adopt = charter_commands.add_parser(
+        "adopt",
+        help="bring this node's log to the last version given",
+        description=(
+            "Give the chain of versions, oldest first (the genesis, v2, ...), ending in the one "
+            "to adopt. A log that has adopted nothing adopts the last one in its first entry "
+            "(the genesis for a founder, version N for a participant admitted in N); a log at "
+            "version K adopts each given version above K in turn. Every file is published."
+        ),
+    )
     adopt.add_argument("--dir", type=Path, required=True)
-    adopt.add_argument("file", type=Path)
+    adopt.add_argument("files", type=Path, nargs="+")
     adopt.set_defaults(handler=_charter_adopt)
+    status = charter_commands.add_parser(
+        "status",
+        help="the version each member's log has adopted; exit 3 if any is behind",
+        description=(
+            "Lists each member of the newest charter version this node knows (verified from "
+            "the genesis) with the version its log has adopted, as this node's replica shows "
+            "it, and flags those behind. Exit codes: 0 every log is at the newest version, "
+            "3 some log is behind, 1 this node has adopted nothing."
+        ),
+    )
+    status.add_argument("--dir", type=Path, required=True)
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=_charter_status)
+
+    keys = commands.add_parser("keys", help="rotate this participant's keys")
+    keys_commands = keys.add_subparsers(required=True, metavar="ACTION")
+    next_keys = keys_commands.add_parser(
+        "next", help="make new keys in keys/next/ and the participant file listing them"
+    )
+    next_keys.add_argument("--dir", type=Path, required=True)
+    for name in ("log", "witness", "governance"):
+        next_keys.add_argument(f"--{name}", action="store_true", help=f"replace the {name} key")
+    next_keys.add_argument("--passphrase-env", help="encrypts a new governance key")
+    next_keys.add_argument("-o", "--output", type=Path, required=True, help="participant file")
+    next_keys.set_defaults(handler=_keys_next)
+    promote = keys_commands.add_parser(
+        "promote",
+        help="put keys/next/ in force once the adopted charter lists them (node stopped)",
+    )
+    promote.add_argument("--dir", type=Path, required=True)
+    promote.set_defaults(handler=_keys_promote)
 
     operator = commands.add_parser("operator", help="the operator registry of this log")
     operator_commands = operator.add_subparsers(required=True, metavar="ACTION")
@@ -308,7 +358,8 @@ def _charter_sign(args: argparse.Namespace) -> int:
     data = DataDir(args.dir)
     settings = data.settings()
     key = crypto.load_private_key(
-        data.key_file("governance"), passphrase=_passphrase(args.passphrase_env)
+        data.next_key_file("governance") if args.next else data.key_file("governance"),
+        passphrase=_passphrase(args.passphrase_env),
     )
     signed = sign_charter(_read_charter(args.file), settings.participant, key)
     _write_charter(args.file, signed)
@@ -324,23 +375,88 @@ def _charter_verify(args: argparse.Namespace) -> int:
 
 
 def _charter_publish(args: argparse.Namespace) -> int:
+    versions = [_read_charter(path) for path in args.files]
     node = LedgerNode.open(DataDir(args.dir))
     try:
-        signed = _read_charter(args.file)
-        node.publish_charter(signed)
+        for signed in versions:
+            node.publish_charter(signed)
     finally:
         node.close()
-    print(f"published version {signed.charter.version}: {signed.hash.hex()}")
+    for signed in versions:
+        print(f"published version {signed.charter.version}: {signed.hash.hex()}")
     return 0
 
 
 def _charter_adopt(args: argparse.Namespace) -> int:
+    versions = [_read_charter(path) for path in args.files]
     node = LedgerNode.open(DataDir(args.dir))
     try:
-        receipt = node.adopt(_read_charter(args.file))
+        receipts = node.adopt_chain(versions)
+        with node.state() as state:
+            adoptions = {a.entry.seq: a.version for a in state.adoptions(node.log)}
     finally:
         node.close()
-    print(f"adopted in {receipt.log} at seq {receipt.seq}: {receipt.entry_hash.hex()}")
+    if not receipts:
+        print(f"nothing to adopt: the log is at version {max(adoptions.values())} already")
+    for receipt in receipts:
+        version = adoptions.get(receipt.seq)
+        print(
+            f"adopted version {version} in {receipt.log} at seq {receipt.seq}:"
+            f" {receipt.entry_hash.hex()}"
+        )
+    return 0
+
+
+def _charter_status(args: argparse.Namespace) -> int:
+    node = LedgerNode.open(DataDir(args.dir))
+    try:
+        status = node.charter_status()
+    finally:
+        node.close()
+    if status is None:
+        raise NotAdoptedError(f"{args.dir}: this node's log has adopted no charter yet")
+    if args.json:
+        document = {
+            "newest_version": status.newest.version,
+            "newest_hash": status.newest.hash.hex(),
+            "logs": [
+                {"log": log.log, "adopted_version": log.adopted_version, "behind": log.behind}
+                for log in status.logs
+            ],
+        }
+        print(json.dumps(document, indent=2))
+    else:
+        print(f"newest charter version {status.newest.version}: {status.newest.hash.hex()}")
+        for log in status.logs:
+            adopted = "none" if log.adopted_version is None else f"v{log.adopted_version}"
+            flag = "  BEHIND" if log.behind else ""
+            print(f"{log.log:<8} adopted {adopted}{flag}")
+    return 3 if status.behind else 0
+
+
+def _keys_next(args: argparse.Namespace) -> int:
+    names = [name for name in ("log", "witness", "governance") if getattr(args, name)]
+    participant = make_next_keys(args.dir, names, passphrase=_passphrase(args.passphrase_env))
+    args.output.write_text(participant_key_file(participant))
+    print(
+        f"kp-node: new {', '.join(names)} keys in {args.dir}/keys/next; hand {args.output} to the"
+        " others for `charter successor --rotate`",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _keys_promote(args: argparse.Namespace) -> int:
+    node = LedgerNode.open(DataDir(args.dir))
+    try:
+        with node.state() as state:
+            charter = state.adopted_charter(node.log)
+    finally:
+        node.close()
+    if charter is None:
+        raise NotAdoptedError(f"{args.dir}: this node's log has adopted no charter yet")
+    names = promote_next_keys(args.dir, charter)
+    print(f"kp-node: {', '.join(names)} keys of version {charter.version} now in force")
     return 0
 
 

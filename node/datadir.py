@@ -7,6 +7,8 @@
     DIR/keys/log.pem            signs checkpoints and admin records (online)
     DIR/keys/witness.pem        cosigns other logs' checkpoints (online)
     DIR/keys/governance.pem     signs charter versions (move it offline after signing the genesis)
+    DIR/keys/next/NAME.pem      keys made for a rotation, until the charter lists them
+    DIR/keys/retired/NAME-T.pem keys a rotation replaced (T: UTC time of the promotion)
     DIR/store/                  the LMDB environment: logs, state, disclosures
 
 The directory is created with mode 0700 and keys with 0600; ``open`` refuses keys readable by
@@ -15,19 +17,21 @@ others (node/crypto.py).
 
 from __future__ import annotations
 
+import datetime
 import os
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node import crypto
-from node.charter import Participant, participant_key_file
+from node.charter import Charter, Participant, parse_participant_key_file, participant_key_file
 from node.config import Settings, load_settings, settings_toml
 from node.errors import LedgerError
 from node.store import Store
 
-__all__ = ["DataDir", "DataDirError", "init_data_dir"]
+__all__ = ["DataDir", "DataDirError", "init_data_dir", "make_next_keys", "promote_next_keys"]
 
 KEY_NAMES = ("log", "witness", "governance")
 
@@ -61,6 +65,9 @@ class DataDir:
         if not self.settings_file.is_file():
             raise DataDirError(f"{self.root} is not a node data directory (no node.toml)")
         return load_settings(self.settings_file)
+
+    def next_key_file(self, name: str) -> Path:
+        return self.root / "keys" / "next" / f"{name}.pem"
 
     def key(self, name: str, *, passphrase: bytes | None = None) -> Ed25519PrivateKey:
         return crypto.load_private_key(self.key_file(name), passphrase=passphrase)
@@ -122,3 +129,93 @@ def init_data_dir(
     data.participant_file.write_text(participant_key_file(participant))
     data.store_path.mkdir(mode=0o700)
     return participant
+
+
+def make_next_keys(
+    root: Path, names: Iterable[str], *, passphrase: bytes | None = None
+) -> Participant:
+    """Make fresh keys for a rotation in ``keys/next/`` and return the participant entry that
+    lists them (the other keys unchanged), for ``kp-node charter successor --rotate``.
+
+    Args:
+        root: the data directory.
+        names: which keys to replace, from ``log``, ``witness``, ``governance``.
+        passphrase: encrypts a new governance key file.
+
+    Raises:
+        DataDirError: ``datadir.invalid`` for an unknown name or none, or when a next key of
+            that name exists already (promote or remove it first).
+    """
+    data = DataDir(root)
+    chosen = sorted(set(names))
+    if not chosen or not set(chosen) <= set(KEY_NAMES):
+        raise DataDirError(f"name one or more of {list(KEY_NAMES)} to rotate, not {chosen}")
+    current = parse_participant_key_file(data.participant_file.read_text())
+    existing = [name for name in chosen if data.next_key_file(name).exists()]
+    if existing:
+        raise DataDirError(f"{root}: next keys {existing} exist already; promote or remove them")
+    data.next_key_file("log").parent.mkdir(mode=0o700, exist_ok=True)
+    public = {}
+    for name in chosen:
+        key = crypto.generate_private_key()
+        crypto.save_private_key(
+            data.next_key_file(name),
+            key,
+            passphrase=passphrase if name == "governance" else None,
+        )
+        public[f"{name}_key"] = crypto.public_key_bytes(key)
+    return _with_keys(current, public)
+
+
+def promote_next_keys(root: Path, charter: Charter) -> list[str]:
+    """Put the keys of ``keys/next/`` in force once ``charter`` (the version the node's log
+    adopted last) lists them: each current key moves to ``keys/retired/``, and
+    ``participant.json`` is rewritten. Run while the node is stopped.
+
+    Returns:
+        The names of the keys promoted.
+
+    Raises:
+        DataDirError: no next keys, or the charter does not list a next online key (the node
+            would sign what no peer accepts).
+    """
+    data = DataDir(root)
+    names = [name for name in KEY_NAMES if data.next_key_file(name).exists()]
+    if not names:
+        raise DataDirError(f"{root} holds no next keys (kp-node keys next makes them)")
+    settings = data.settings()
+    member = charter.participants.get(settings.participant)
+    if member is None:
+        raise DataDirError(
+            f"charter version {charter.version} does not list {settings.participant}"
+        )
+    for name in names:
+        if name == "governance":
+            continue  # encrypted, and never used online: the charter's signatures checked it
+        public = crypto.public_key_bytes(crypto.load_private_key(data.next_key_file(name)))
+        if getattr(member, f"{name}_key") != public:
+            raise DataDirError(
+                f"charter version {charter.version}, adopted by this log, does not list the next"
+                f" {name} key: adopt the version that rotates it first",
+                code="key.not_in_charter",
+            )
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    retired = root / "keys" / "retired"
+    retired.mkdir(mode=0o700, exist_ok=True)
+    for name in names:
+        data.key_file(name).replace(retired / f"{name}-{stamp}.pem")
+        data.next_key_file(name).replace(data.key_file(name))
+    current = parse_participant_key_file(data.participant_file.read_text())
+    listed = {f"{name}_key": getattr(member, f"{name}_key") for name in names}
+    data.participant_file.write_text(participant_key_file(_with_keys(current, listed)))
+    return names
+
+
+def _with_keys(participant: Participant, keys: dict[str, bytes]) -> Participant:
+    """``participant`` with the public keys named in ``keys`` (``log_key`` ...) replaced."""
+    return replace(
+        participant,
+        log_key=keys.get("log_key", participant.log_key),
+        witness_key=keys.get("witness_key", participant.witness_key),
+        governance_key=keys.get("governance_key", participant.governance_key),
+    )

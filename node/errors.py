@@ -9,6 +9,7 @@ Foreign exceptions (msgpack, lmdb, OpenSSL, httpx) are translated once, at the e
     ├── CharterError             a charter version is malformed or its signatures fall short
     ├── KeyFileError             a key file is missing, malformed, wrongly protected or encrypted
     ├── KeyFormatError           a C2SP verifier or signer key string is malformed
+    ├── KeyNotInForceError       this node's log key is not the one its log's charter lists
     ├── NoteError                a signed note is malformed or fails verification
     │   └── CheckpointError      a note's text is not a strict C2SP tlog-checkpoint
     ├── ProofError               a Merkle inclusion or consistency proof does not verify
@@ -30,6 +31,7 @@ __all__ = [
     "EncodingError",
     "KeyFileError",
     "KeyFormatError",
+    "KeyNotInForceError",
     "LedgerError",
     "LogCorruptError",
     "NoteError",
@@ -76,6 +78,14 @@ class KeyFileError(LedgerError):
 
 class KeyFormatError(LedgerError):
     code = "key.format_invalid"
+
+
+class KeyNotInForceError(LedgerError):
+    """The node holds a log key other than the one its log's adopted charter lists: a rotation
+    was adopted and the node still runs on the old key (or was given the new one too early).
+    It appends nothing until restarted on the right key (docs/operations.md)."""
+
+    code = "key.not_in_force"
 
 
 class NoteError(LedgerError):

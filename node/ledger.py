@@ -8,28 +8,85 @@ their write transactions and each batch reads the log's head inside its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node import crypto
-from node.charter import Charter, SignedCharter, longest_chain
+from node.charter import Charter, SignedCharter, chain_to, check_genesis, longest_chain
 from node.config import Settings
 from node.datadir import DataDir
 from node.encoding import Value
-from node.errors import LedgerError
+from node.errors import KeyNotInForceError, LedgerError
 from node.log import Receipt, RuleCheck, Sequencer, Submission, wall_ms
-from node.records import LOG_SIGNER, sign_record
+from node.records import LOG_SIGNER, Entry, sign_record
 from node.state import LedgerState, LedgerView, OperatorState
-from node.store import Store
+from node.store import Store, StoreWriter
 
-__all__ = ["LedgerNode", "NotAdoptedError"]
+__all__ = ["CharterStatus", "LedgerNode", "LogAdoption", "NotAdoptedError"]
 
 
 class NotAdoptedError(LedgerError):
     code = "charter.not_adopted"
+
+
+@dataclass(frozen=True, slots=True)
+class LogAdoption:
+    """Which charter version one member's log has adopted, as this node's replica shows it.
+
+    Attributes:
+        log: the member's id.
+        adopted_version: the version of the log's last ``charter.adopt`` this node holds;
+            ``None`` when it holds no entry of that log.
+        behind: whether that is older than the newest version this node knows (or missing).
+    """
+
+    log: str
+    adopted_version: int | None
+    behind: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CharterStatus:
+    """The newest charter version this node knows that verifies from the genesis, and how far
+    each member's log has come (the replicated logs' own adoptions are authoritative)."""
+
+    newest: Charter
+    logs: tuple[LogAdoption, ...]
+
+    @property
+    def behind(self) -> tuple[LogAdoption, ...]:
+        return tuple(log for log in self.logs if log.behind)
+
+
+class _KeyInForce:
+    """The validation step of this node's sequencer: the rules, after checking that the log key
+    which will sign the checkpoint is the one the log's adopted charter lists.
+
+    After a charter version rotating the log key is adopted (an adoption signed with the old
+    key), the old key may sign nothing more: a checkpoint it signed would not verify for peers
+    that adopted the rotation. Until the node restarts on the new key it refuses every record.
+    """
+
+    def __init__(self, validate: RuleCheck, log: str, public_key: bytes) -> None:
+        self._validate = validate
+        self._log = log
+        self._public_key = public_key
+
+    def __call__(self, store: StoreWriter, entry: Entry, entry_hash: bytes) -> None:
+        charter = LedgerView(store, store).adopted_charter(self._log)
+        member = None if charter is None else charter.participants.get(self._log)
+        member_version = 0 if charter is None else charter.version
+        if member is not None and member.log_key != self._public_key:
+            raise KeyNotInForceError(
+                f"this node's log key is not the one charter version {member_version} lists"
+                f" for {self._log}: install the new key files with `kp-node keys promote` and"
+                " restart (docs/operations.md, rotating a key)"
+            )
+        self._validate(store, entry, entry_hash)
 
 
 class LedgerNode:
@@ -77,10 +134,11 @@ class LedgerNode:
             yield LedgerView(reader, reader)
 
     def genesis(self) -> bytes | None:
-        """The genesis charter hash this node's log adopted first (the network id)."""
+        """The genesis charter hash (the network id): the ``prev`` of this log's entry 0, which
+        adopted the genesis or, for a participant admitted later, the version that admitted it."""
         with self.state() as state:
-            adoptions = state.adoptions(self.log)
-        return adoptions[0].charter if adoptions else None
+            first = state.entry(self.log, 0)
+        return None if first is None else first.prev
 
     def trusted_charter(self) -> Charter | None:
         """The charter this node goes by: the one its log adopted last, or, before its log has
@@ -93,18 +151,43 @@ class LedgerNode:
                 return adopted
             published = [SignedCharter.parse(raw) for _, raw in reader.scan("charters", b"")]
         geneses = [c for c in published if c.charter.version == 1]
-        chain = longest_chain(geneses[0].hash, published) if len(geneses) == 1 else []
-        return chain[-1].charter if chain else None
+        if len(geneses) != 1 or not check_genesis(geneses[0], geneses[0].hash).ok:
+            return None
+        return longest_chain(geneses[0], published)[-1].charter
 
-    def charter_chain(self) -> list[SignedCharter]:
-        """Every charter version this store holds that chains from the genesis this log adopted
-        (TUF rule), oldest first: adopted ones and published ones not adopted yet."""
-        genesis = self.genesis()
-        if genesis is None:
+    def known_chain(self) -> list[SignedCharter]:
+        """The charter versions from this node's genesis to the newest published one that
+        verifies (``charter.longest_chain``); empty before the log has adopted anything."""
+        genesis_hash = self.genesis()
+        if genesis_hash is None:
             return []
         with self.store.read() as reader:
-            published = [SignedCharter.parse(raw) for _, raw in reader.scan("charters", b"")]
-        return longest_chain(genesis, published)
+            state = LedgerView(reader, reader)
+            genesis = state.charter(genesis_hash)
+            published = [
+                found for key, _ in reader.scan("charters", b"") if (found := state.charter(key))
+            ]
+            adopted = {a.charter for a in state.adoptions(self.log)}
+        if genesis is None:
+            return []
+        return longest_chain(genesis, published, prefer=adopted)
+
+    def charter_status(self) -> CharterStatus | None:
+        """Which version each member's log has adopted, against the newest this node knows
+        (``None`` before this log has adopted anything)."""
+        chain = self.known_chain()
+        if not chain:
+            return None
+        newest = chain[-1].charter
+        logs = []
+        with self.state() as state:
+            for member in newest.participants:
+                adoptions = state.adoptions(member)
+                version = adoptions[-1].version if adoptions else None
+                logs.append(
+                    LogAdoption(member, version, version is None or version < newest.version)
+                )
+        return CharterStatus(newest, tuple(logs))
 
     def operators(self) -> list[OperatorState]:
         """Every operator ever registered in this node's log."""
@@ -131,7 +214,7 @@ class LedgerNode:
             origin=self.settings.origin,
             log_key=self.log_key,
             genesis=genesis,
-            validate=RuleCheck(),
+            validate=_KeyInForce(RuleCheck(), self.log, crypto.public_key_bytes(self.log_key)),
             max_batch=self.settings.sequencer_max_batch,
             max_delay=self.settings.sequencer_max_delay_ms / 1000,
             max_queue=self.settings.sequencer_max_queue,
@@ -161,14 +244,53 @@ class LedgerNode:
         with self.store.write() as writer:
             LedgerState(writer, writer).put_charter(signed)
 
-    def adopt(self, signed: SignedCharter) -> Receipt:
-        """Publish a charter version and append this log's ``charter.adopt`` of it."""
-        self.publish_charter(signed)
+    def adopt(self, signed: SignedCharter, earlier: Sequence[SignedCharter] = ()) -> Receipt:
+        """Publish a charter version (and ``earlier`` ones) and append this log's
+        ``charter.adopt`` of it.
+
+        A log that has adopted nothing yet adopts, in entry 0, the version that lists it: the
+        genesis for a founder, version N for a participant admitted in N (decision 0024). Its
+        ``prev`` is the genesis hash, found by following ``previous`` from ``signed`` through the
+        published versions, so the earlier versions must be published first or given here.
+
+        Raises:
+            LedgerError: ``charter.unknown`` when an earlier version is not published, or the
+                rules' code when the adoption is refused.
+        """
+        for version in (*earlier, signed):
+            self.publish_charter(version)
         body: dict[str, Value] = {"version": signed.charter.version, "charter": signed.hash}
         if self.genesis() is None:
-            # The first adoption is entry 0, whose prev is the genesis hash it adopts.
-            return self._append(self._make_sequencer(signed.hash), "charter.adopt", body)
+            with self.state() as state:
+                genesis = chain_to(signed, state.charter)[0]
+            return self._append(self._make_sequencer(genesis.hash), "charter.adopt", body)
         return self.append_admin("charter.adopt", body)
+
+    def adopt_chain(self, versions: Sequence[SignedCharter]) -> list[Receipt]:
+        """Bring this log to the last of ``versions`` (oldest first), publishing them all.
+
+        A log that has adopted nothing adopts only the last (``adopt``); a log at version K
+        adopts each given version above K in turn, as the TUF rule requires. Versions at or
+        below K are published and otherwise left alone, so giving the whole chain from the
+        genesis is always right.
+
+        Raises:
+            LedgerError: ``charter.empty_chain``, or whatever ``adopt`` raises for a version.
+        """
+        if not versions:
+            raise LedgerError("no charter version given", code="charter.empty_chain")
+        *earlier, last = versions
+        if self.genesis() is None:
+            return [self.adopt(last, earlier)]
+        for version in versions:
+            self.publish_charter(version)
+        receipts = []
+        for version in sorted(versions, key=lambda v: v.charter.version):
+            with self.state() as state:
+                current = state.adopted_charter(self.log)
+            if current is None or version.charter.version > current.version:
+                receipts.append(self.adopt(version))
+        return receipts
 
     def register_operator(
         self,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from node.ledger import CharterStatus
+
 __all__ = ["NodeMetrics"]
 
 
 class NodeMetrics:
     """What an operator alerts on: request latency and errors, commit latency and batch sizes,
-    log sizes, evidence."""
+    log sizes, evidence, and members whose logs lag behind the newest charter version."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -43,3 +45,26 @@ class NodeMetrics:
         self.evidence = Gauge(
             "kp_evidence", "Stored evidence against logs.", registry=self.registry
         )
+        self.charter_newest_version = Gauge(
+            "kp_charter_newest_version",
+            "The newest charter version this node knows that verifies from the genesis.",
+            registry=self.registry,
+        )
+        self.charter_adopted_version = Gauge(
+            "kp_charter_adopted_version",
+            "The charter version each member's log has adopted, as replicated here (0: none).",
+            ["log"],
+            registry=self.registry,
+        )
+        self.charter_peers_behind = Gauge(
+            "kp_charter_peers_behind",
+            "Members whose logs have not adopted the newest charter version.",
+            registry=self.registry,
+        )
+
+    def charter_status(self, status: CharterStatus) -> None:
+        """Set the charter gauges from ``status``."""
+        self.charter_newest_version.set(status.newest.version)
+        for log in status.logs:
+            self.charter_adopted_version.labels(log.log).set(log.adopted_version or 0)
+        self.charter_peers_behind.set(len(status.behind))

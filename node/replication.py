@@ -31,7 +31,7 @@ from node import notes
 from node.charter import Charter, SignedCharter
 from node.encoding import Value, decode
 from node.errors import LedgerError, NoteError, PendingError
-from node.ledger import LedgerNode
+from node.ledger import CharterStatus, LedgerNode
 from node.records import LOG_SIGNER, Entry, OperatorRegister
 from node.replica import (
     Evidence,
@@ -55,6 +55,7 @@ PAGE_ENTRIES = 1000
 VERIFY_AHEAD_MIN = 512  # entries in one catch-up before signatures are checked in a worker
 VERIFY_AHEAD_CHUNK = 2000
 MAX_BACKOFF = 5.0
+MAX_CHARTER_VERSIONS = 1000  # charter documents taken from one peer's answer
 
 
 class PeerError(LedgerError):
@@ -72,6 +73,8 @@ class Replicator:
         interval: seconds between anti-entropy rounds.
         on_evidence: called with each new piece of evidence (metrics, logs).
         on_witnessed: called when our own log's witnessed size grows.
+        on_charter_status: called after each anti-entropy round with which charter version
+            each member's log has adopted (metrics).
     """
 
     def __init__(
@@ -82,12 +85,15 @@ class Replicator:
         interval: float = 2.0,
         on_evidence: Callable[[Evidence], None] | None = None,
         on_witnessed: Callable[[int], None] | None = None,
+        on_charter_status: Callable[[CharterStatus], None] | None = None,
     ) -> None:
         self.node = node
         self.client = client
         self.interval = interval
         self.on_evidence = on_evidence
         self.on_witnessed = on_witnessed
+        self.on_charter_status = on_charter_status
+        self._adoptions_seen: dict[str, tuple[int | None, int, bool]] = {}
         self._commit = asyncio.Event()
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -155,6 +161,10 @@ class Replicator:
                         "pull from peer failed",
                         extra={"peer": peer, "code": exc.code, "detail": exc.message},
                     )
+            try:
+                await asyncio.to_thread(self.watch_charters)
+            except LedgerError as exc:
+                log.info("charter status unavailable", extra={"code": exc.code})
             await asyncio.sleep(self.interval)
 
     async def sync_from(self, url: str) -> None:
@@ -366,15 +376,54 @@ class Replicator:
         return entries[: end - start]
 
     async def _fetch_charters(self, url: str) -> None:
-        """Fetch and publish the charter document the peer's node adopted last."""
+        """Fetch and publish every charter version the peer knows, from the genesis to its
+        newest: a log's first entry may adopt version N, which needs the whole chain below it
+        (decision 0024), and the peer's own adoption may be older than what others adopted."""
         network = await self._get_json(f"{url}/v1/network")
         try:
-            document = base64.b64decode(network["charter"]["document"], validate=True)
-            signed = SignedCharter.parse(document)
-        except (KeyError, TypeError, ValueError, LedgerError) as exc:
-            raise PeerError(f"{url} served no usable charter document") from exc
-        # Publishing is safe: adopting it still requires the TUF rule against ours.
-        await asyncio.to_thread(self.node.publish_charter, signed)
+            chain = network.get("charters", [])
+            items = [*chain[:MAX_CHARTER_VERSIONS], network["charter"]]
+            documents = [
+                SignedCharter.parse(base64.b64decode(item["document"], validate=True))
+                for item in items
+            ]
+        except (AttributeError, KeyError, TypeError, ValueError, LedgerError) as exc:
+            raise PeerError(f"{url} served no usable charter documents") from exc
+
+        def publish() -> None:
+            # Publishing is safe: adopting a version still requires the TUF rule.
+            for signed in documents:
+                self.node.publish_charter(signed)
+
+        await asyncio.to_thread(publish)
+
+    # --- the charter versions each log has adopted ---------------------------------------------
+
+    def watch_charters(self) -> CharterStatus | None:
+        """Compare each member's adopted version with the newest this node knows; log a WARNING
+        when a member falls behind or its version changes while behind, INFO when it catches
+        up. Returns the status (for metrics)."""
+        status = self.node.charter_status()
+        if status is None:
+            return None
+        for member in status.logs:
+            seen = self._adoptions_seen.get(member.log)
+            now = (member.adopted_version, status.newest.version, member.behind)
+            if seen == now:
+                continue
+            self._adoptions_seen[member.log] = now
+            extra = {
+                "log": member.log,
+                "adopted_version": member.adopted_version,
+                "newest_version": status.newest.version,
+            }
+            if member.behind:
+                log.warning("member's log is behind the newest charter version", extra=extra)
+            elif seen is not None and seen[2]:
+                log.info("member's log adopted the newest charter version", extra=extra)
+        if self.on_charter_status is not None:
+            self.on_charter_status(status)
+        return status
 
     # --- push ---------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from node import crypto
-from node.charter import Charter, verify_genesis, verify_successor
+from node.charter import Charter, chain_to, verify_chain, verify_successor
 from node.errors import CharterError, PendingError, RuleError
 from node.records import (
     HS_CODES,
@@ -239,8 +239,11 @@ def _check_signatures(
 def _charter_adopt(
     state: LedgerView, entry: Entry, here: EntryRef, body: CharterAdopt, verified: Verified
 ) -> Effects:
-    """The first entry adopts the genesis (its hash is the entry's ``prev``); each later
-    adoption is the next version, valid under the TUF rule against the current one."""
+    """A log's first entry adopts the version in force when its participant joined: the genesis
+    for a founder, version N for a participant admitted in N (decision 0024). That version is
+    valid when the chain of published versions from the genesis (the entry's ``prev``) to it
+    verifies under the TUF rule. Each later adoption is the next version, valid under the TUF
+    rule against the current one."""
     log = entry.signed.log
     signed_charter = state.charter(body.charter)
     if signed_charter is None:
@@ -255,9 +258,9 @@ def _charter_adopt(
         if current is None:
             if entry.seq != 0:
                 raise RuleError(
-                    "a log adopts its genesis in its first entry", code="charter.not_adopted"
+                    "a log adopts its first charter in its first entry", code="charter.not_adopted"
                 )
-            verify_genesis(signed_charter, entry.prev)
+            verify_chain(chain_to(signed_charter, state.charter), entry.prev)
         else:
             verify_successor(current, signed_charter)
     except CharterError as exc:
@@ -479,8 +482,10 @@ class _Context:
     def certificate_confirm(self, body: CertificateConfirm) -> Effects:
         self._authority("certificate.confirm")
         certificate = self._addressed_here(body.certificate)
-        # KP: an importing authority refuses certificates of a participant it holds suspended
-        # (it may still reject them, which lets the issuer void and release the parcels).
+        # KP: a suspended participant takes no rough diamonds in (decision 0023), and an
+        # importing authority refuses certificates of a participant it holds suspended. Either
+        # may still reject, which lets the issuer void and release the parcels.
+        self._active(self.log)
         self._active(certificate.ref.log)
         if body.received_on > certificate.expires_on or self.today > certificate.void_after:
             raise RuleError(

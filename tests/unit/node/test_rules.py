@@ -22,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node import crypto, rules
-from node.charter import SignedCharter, make_successor, with_status
+from node.charter import Charter, SignedCharter, make_successor, with_status
 from node.encoding import Value, encode
 from node.errors import DisclosureError, PendingError, RuleError
 from node.log import Receipt, Submission
@@ -30,7 +30,7 @@ from node.merkle import leaf_hash
 from node.records import LOG_SIGNER, Entry, EntryRef, ParcelRef
 from node.sealing import encode_disclosures
 from node.state import Effects, LedgerState
-from tests.support.world import DEFAULT_POLICY, World, digest
+from tests.support.world import DEFAULT_POLICY, Member, World, digest
 
 MASS = 100_000  # 1,000 ct; the default tolerance (1,000 ppm) of it is 100 centicarats
 TOLERANCE = MASS * DEFAULT_POLICY.mass_tolerance_ppm // rules.PPM
@@ -160,6 +160,41 @@ def _successor(
     return signed
 
 
+def _admitting(
+    world: World,
+    *,
+    current: SignedCharter | None = None,
+    signers: tuple[str, ...] = ("BW", "CA", "EU", "AE", "IN"),
+    publish: bool = True,
+) -> SignedCharter:
+    """The version after ``current`` (the genesis unless given) admitting ZA, signed by
+    ``signers`` and published unless told not to."""
+    base = (current or world.genesis).charter
+    world.members.setdefault("ZA", Member("ZA"))
+    participants = {**base.participants, "ZA": world.members["ZA"].participant()}
+    signed = world.sign(make_successor(base, participants=participants), signers)
+    if publish:
+        world.publish(signed)
+    return signed
+
+
+def _later(world: World, current: SignedCharter, *, version: int | None = None) -> SignedCharter:
+    """A version after ``current`` that changes only policy, signed by every member of
+    ``current`` and published; ``version`` other than the next makes a document with a gap."""
+    charter = current.charter
+    policy = dataclasses.replace(charter.policy, void_grace_days=charter.policy.void_grace_days + 1)
+    later = Charter(
+        network=charter.network,
+        version=charter.version + 1 if version is None else version,
+        previous=charter.hash,
+        participants=charter.participants,
+        policy=policy,
+    )
+    signed = world.sign(later, [m for m in charter.participants if m in world.members])
+    world.publish(signed)
+    return signed
+
+
 def _memory_snapshot(world: World) -> tuple[dict[str, dict[bytes, bytes]], dict[str, list[bytes]]]:
     # The harness creates an empty list for a log on its first attempt: no entry, no trace.
     logs = {log: list(entries) for log, entries in world.kv.logs.items() if entries}
@@ -214,10 +249,37 @@ def _adoption_version_mismatch(w: World, bad: bool) -> Step:
     return lambda: w.append("BW", "charter.adopt", body, by=LOG_SIGNER)
 
 
-@rule_case("charter.not_genesis", "first_adoption_is_not_the_genesis")
-def _first_adoption_not_genesis(w: World, bad: bool) -> Step:
-    successor = _successor(w)
-    return lambda: w.adopt("BW", successor if bad else w.genesis)
+@rule_case("participant.unknown", "admitted_participant_adopts_the_genesis")
+def _admitted_adopts_genesis(w: World, bad: bool) -> Step:
+    admission = _admitting(w)
+    return lambda: w.adopt("ZA", w.genesis if bad else admission)
+
+
+@rule_case("charter.unknown", "admission_chain_not_published", pending=True)
+def _admission_chain_unpublished(w: World, bad: bool) -> Step:
+    later = _later(w, _admitting(w, publish=not bad))
+    return lambda: w.adopt("ZA", later)
+
+
+@rule_case("charter.threshold_not_met", "admission_chain_holds_an_invalid_version")
+def _admission_chain_invalid(w: World, bad: bool) -> Step:
+    later = _later(w, _admitting(w, signers=("BW", "CA") if bad else ("BW", "CA", "EU")))
+    return lambda: w.adopt("ZA", later)
+
+
+@rule_case("charter.version_gap", "admission_chain_skips_a_version")
+def _admission_chain_gap(w: World, bad: bool) -> Step:
+    later = _later(w, _admitting(w), version=4 if bad else 3)
+    return lambda: w.adopt("ZA", later)
+
+
+@rule_case("charter.wrong_network", "admission_chain_from_another_genesis")
+def _admission_chain_elsewhere(w: World, bad: bool) -> Step:
+    other = dataclasses.replace(w.genesis.charter, network="kp.other")
+    genesis = w.sign(other, w.members) if bad else w.genesis
+    w.publish(genesis)
+    admission = _admitting(w, current=genesis)
+    return lambda: w.adopt("ZA", admission)
 
 
 @rule_case("charter.version_gap", "genesis_adopted_twice")
@@ -815,6 +877,13 @@ def _importer_suspended(w: World, bad: bool) -> Step:
     parcel = _exporting(w)
     w.adopt("BW", _successor(w, suspend=("EU",) if bad else ("CA",)))
     return _certify(w, parcel)
+
+
+@rule_case("participant.suspended", "importer_suspended_in_its_own_charter_confirms")
+def _importer_suspended_confirms(w: World, bad: bool) -> Step:
+    certificate = _issued(w)
+    w.adopt("EU", _successor(w, suspend=("EU",) if bad else ("CA",)))
+    return _receive(w, certificate)
 
 
 @rule_case("participant.suspended", "importer_charter_suspends_the_issuer")
@@ -1734,3 +1803,31 @@ def test_a_partial_replay_does_not_judge_parcel_ids_it_cannot_know() -> None:
     assert effects.head is not None
     assert not effects.head.complete
     assert [p.parcel for p in effects.parcels] == ["BW-JW-0001"]
+
+
+def test_a_participant_admitted_in_version_2_starts_its_log_there_and_trades(
+    world: World,
+) -> None:
+    parcel = _exporting(world)
+    admission = _admitting(world)
+    for log in ("BW", "EU"):
+        world.adopt(log, admission)
+    world.adopt("ZA", admission)  # entry 0 of ZA's log: version 2, chained from the genesis
+    world.register("ZA", "officer", "authority")
+    world.register("ZA", "trader", "trader")
+    world.register("ZA", "mine", "mine")
+    certificate = world.certify("BW", "BW-2026-0001", [parcel], "ZA")
+    world.confirm("ZA", certificate, [("ZA-0001", MASS, HS)])
+    produced = world.produce("ZA", MASS, holder="trader", parcel="ZA-JW-0001")
+    exported = world.certify("ZA", "ZA-2026-0001", [produced], "EU")
+    world.confirm("EU", exported, [("EU-0001", MASS, HS)])
+
+
+def test_a_suspended_participant_may_still_reject_what_it_cannot_confirm(world: World) -> None:
+    certificate = _issued(world)
+    world.adopt("EU", _successor(world, suspend=("EU",)))
+    with pytest.raises(RuleError) as confirming:
+        world.confirm("EU", certificate, [("EU-0001", MASS, HS)])
+    assert confirming.value.code == "participant.suspended"
+    rejection = _reject(world, certificate)
+    _void(world, certificate, rejection)
