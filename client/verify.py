@@ -28,6 +28,7 @@ from node.bundle import BUNDLE_MEDIA_TYPE
 from node.charter import Charter, SignedCharter
 from node.errors import LedgerError
 from node.records import (
+    LOG_SIGNER,
     CertificateConfirm,
     CertificateIssue,
     CertificateReject,
@@ -477,44 +478,67 @@ def _iso(seconds: int) -> str:
 
 
 def _superseded(replayed: Replay, chain: list[SignedCharter]) -> list[Finding]:
-    """Entries judged under a charter version after which the network suspended a participant
-    they involve (decision 0023): valid history, which a reader must still be told about."""
+    """Entries judged under a charter version the network has since superseded in a way that
+    matters to them (decision 0023): valid history, which a reader must still be told about.
+
+    An entry E of log L, judged under version K, is noted for the first later version M in which
+    a participant E involves is suspended or gone (a certificate's issuer and importer), or in
+    which L's log key was rotated away (an entry signed by the log key); unless every adoption of
+    M the replay knows is later than E, which shows E came first.
+    """
+    adopted_at: dict[int, int] = {}
+    for accepted in replayed.accepted:
+        body = accepted.entry.signed.body
+        if isinstance(body, CharterAdopt):
+            earliest = adopted_at.get(body.version, accepted.entry.time)
+            adopted_at[body.version] = min(earliest, accepted.entry.time)
     found: list[Finding] = []
-    latest = len(chain)
     for accepted in replayed.accepted:
         entry, ref = accepted.entry, accepted.ref
-        adoptions = [a for a in replayed.state.adoptions(ref.log) if a.entry.seq < ref.seq]
-        if not adoptions or adoptions[-1].version >= latest:
-            continue
-        judged_under = adoptions[-1].version
-        involved = {ref.log}
         body = entry.signed.body
+        if isinstance(body, CharterAdopt):
+            continue  # adopting is how a log catches up
+        adoptions = [a for a in replayed.state.adoptions(ref.log) if a.entry.seq < ref.seq]
+        if not adoptions:
+            continue
+        judged = chain[adoptions[-1].version - 1].charter
+        involved: dict[str, str] = {}
         if isinstance(body, CertificateIssue):
-            involved.add(body.importing)
+            involved = {ref.log: "the issuer", body.importing: "the importer"}
         elif isinstance(body, CertificateConfirm):
-            involved.add(body.certificate.log)
-        else:
-            if not isinstance(body, ParcelProduce | ParcelTransform):
+            involved = {ref.log: "the importer", body.certificate.log: "the issuer"}
+        by_log_key = any(sig.by == LOG_SIGNER for sig in entry.signed.sigs)
+        for later in chain[judged.version :]:
+            charter = later.charter
+            reasons = [
+                f"suspends {p}, {role}"
+                for p, role in involved.items()
+                if (member := charter.participants.get(p)) is None or member.status != "active"
+            ]
+            member = charter.participants.get(ref.log)
+            if by_log_key and (member is None or member.log_key != _log_key(judged, ref.log)):
+                reasons.append(f"rotates the log key of {ref.log}")
+            if not reasons:
                 continue
-        for later in chain[judged_under:]:
-            suspended = sorted(
-                p
-                for p in involved
-                if (member := later.charter.participants.get(p)) is not None
-                and member.status == "suspended"
-            )
-            if suspended:
-                found.append(
-                    Finding(
-                        "charter.superseded",
-                        f"{entry.signed.type} judged under charter version {judged_under}; "
-                        f"version {later.charter.version} suspends {', '.join(suspended)}",
-                        log=ref.log,
-                        seq=ref.seq,
-                    )
+            first_adopted = adopted_at.get(charter.version)
+            if first_adopted is not None and first_adopted > entry.time:
+                break  # a log adopted that version only after this entry: it came first
+            found.append(
+                Finding(
+                    "charter.superseded",
+                    f"{ref.log}/{ref.seq} ({entry.signed.type}) was accepted under charter "
+                    f"version {judged.version}; version {charter.version} " + " and ".join(reasons),
+                    log=ref.log,
+                    seq=ref.seq,
                 )
-                break
+            )
+            break
     return found
+
+
+def _log_key(charter: Charter, log: str) -> bytes | None:
+    member = charter.participants.get(log)
+    return None if member is None else member.log_key
 
 
 def _late_confirmations(replayed: Replay) -> list[Finding]:

@@ -167,5 +167,27 @@ def test_an_entry_judged_under_a_superseded_charter_is_noted(tmp_path: Path) -> 
     [note] = verdict.notes
     assert note.code == "charter.superseded"
     assert (note.log, note.seq) == ("EU", lagging.seq)
-    assert "version 2 suspends IN" in note.detail
+    assert "version 2 suspends IN, the importer" in note.detail
+    world.close()
+
+
+def test_an_entry_made_before_any_log_adopted_the_suspension_is_not_noted(
+    tmp_path: Path,
+) -> None:
+    world = World(("BW", "CA", "EU", "IN"), store=tmp_path / "store")
+    for log in ("BW", "CA", "EU", "IN"):
+        world.setup_log(log)
+    parcel = world.produce("EU", 5_000, parcel="EU-lot", holder="trader")
+    earlier = world.certify("EU", "EU-2026-0001", [parcel], "IN")
+    world.advance(1)
+    v1 = world.genesis.charter
+    v2 = world.sign(
+        make_successor(v1, participants=with_status(v1.participants, "IN", "suspended")),
+        ["BW", "CA", "EU"],
+    )
+    world.publish(v2)
+    world.adopt("IN", v2)  # a signed statement that v2 existed, a day after the certificate
+    verdict = Certificates(world, {}).verdict(earlier)
+    assert verdict.valid, verdict.findings
+    assert verdict.notes == ()
     world.close()
