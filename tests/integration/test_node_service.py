@@ -393,7 +393,7 @@ def test_charter_successor_suspends_by_threshold_and_backup_restores(
     )
     assert "valid: version 2" in done.stdout
     adopted = kp_node("charter", "adopt", "--dir", str(root / "BW"), str(successor))
-    assert adopted.stdout.startswith("adopted in BW")
+    assert adopted.stdout.startswith("adopted version 2 in BW")
     # A consistent copy of the store while the node serves, which opens on its own.
     backup = tmp_path / "backup"
     kp_node("backup", "--dir", str(root / "BW"), "--to", str(backup))
