@@ -45,10 +45,10 @@ from node.metrics import NodeMetrics
 from node.records import EntryRef, parse_certificate_number
 from node.replica import Evidence, InvalidEntryError, list_evidence, quarantined
 from node.replication import PeerError, Replicator
-from node.rules import entry_date
+from node.rules import entry_date, operator_in_force
 from node.sealing import parse_disclosures
 from node.sequencer_process import Outcome, SequencerProcess
-from node.state import CertificateState, LedgerView, OperatorState, ParcelState
+from node.state import CertificateState, LedgerView, ParcelState
 from node.witness import (
     MAX_REQUEST_BYTES,
     AddCheckpoint,
@@ -697,14 +697,15 @@ async def disclosures(request: Request, entry_hash: EntryHash) -> dict[str, Any]
     participant's log key (``BW``)."""
     node = _node(request)
     body = await _read_body(request, 64 * 1024)
+    now = int(time.time())
     with node.state() as state:
         verified = httpsig.verify_request(
             request.method,
-            str(request.url),
-            dict(request.headers),
+            _own_url(node, request),
+            request.headers,
             body,
-            resolve=lambda key_id: _member_key(node, state, key_id),
-            now=int(time.time()),
+            resolve=lambda key_id: _member_key(node, state, key_id, entry_date(now * 1000)),
+            now=now,
             max_age=node.settings.auth_max_age,
         )
     with node.store.read() as reader:
@@ -722,8 +723,18 @@ async def disclosures(request: Request, entry_hash: EntryHash) -> dict[str, Any]
     }
 
 
-def _member_key(node: LedgerNode, state: LedgerView, key_id: str) -> Any:
-    """The public key of a member: a participant's log key, or an unrevoked operator's key."""
+def _own_url(node: LedgerNode, request: Request) -> str:
+    """The URL a member request was addressed to, as this node knows itself: its configured
+    public URL with the request's path and query. Never the Host header, which the client
+    chooses: a request signed for another node's URL then fails its signature here."""
+    target = node.settings.url.rstrip("/") + request.url.path
+    query = request.url.query
+    return f"{target}?{query}" if query else target
+
+
+def _member_key(node: LedgerNode, state: LedgerView, key_id: str, today: str) -> Any:
+    """The public key of a member in force today: an active participant's log key, or the key
+    of one of its operators that the rules would accept on a record today."""
     charter = state.adopted_charter(node.log)
     if charter is None:
         return None
@@ -731,11 +742,16 @@ def _member_key(node: LedgerNode, state: LedgerView, key_id: str) -> Any:
     member = charter.participants.get(participant)
     if member is None:
         return None
+    if member.status != "active":
+        raise httpsig.AuthError(f"{participant} is suspended", code="auth.key_not_in_force")
     if not operator:
         return crypto.load_public_key(member.log_key)
-    registered: OperatorState | None = state.operator(participant, operator)
-    if registered is None or registered.revoked is not None:
-        return None
+    try:
+        registered = operator_in_force(state, participant, operator, today)
+    except RuleError as exc:
+        if exc.code == "operator.unknown":
+            return None
+        raise httpsig.AuthError(exc.message, code="auth.key_not_in_force") from exc
     return crypto.load_public_key(registered.public_key)
 
 

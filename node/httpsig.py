@@ -82,7 +82,9 @@ class AuthError(LedgerError):
     Codes: ``auth.missing`` (no ``kp`` signature), ``auth.malformed`` (unparsable or oversize
     fields, missing parameters), ``auth.components`` (required components not covered, or the
     body does not match the signed Content-Digest), ``auth.algorithm`` (``alg`` is not
-    ``ed25519``), ``auth.unknown_key`` (the key id does not resolve), ``auth.bad_signature``
+    ``ed25519``), ``auth.unknown_key`` (the key id does not resolve), ``auth.key_not_in_force``
+    (the key is registered but may not act today: revoked, past its ``valid_until``, or its
+    participant suspended; raised by the caller's ``resolve``), ``auth.bad_signature``
     (the signature does not verify), ``auth.expired`` (``created`` outside the window).
     """
 

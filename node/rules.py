@@ -58,6 +58,7 @@ __all__ = [
     "allocate_basis",
     "check",
     "entry_date",
+    "operator_in_force",
     "within_tolerance",
 ]
 
@@ -192,6 +193,28 @@ def _judge(
 # --- signatures ------------------------------------------------------------------------------
 
 
+def operator_in_force(state: LedgerView, log: str, operator: str, today: str) -> OperatorState:
+    """The registration of ``log:operator`` if its key may act on ``today`` (``YYYY-MM-DD``).
+
+    One rule for every use of an operator key — signing a record, or signing a member request
+    to a node — so that a key refused in one place is refused in all of them.
+
+    Raises:
+        RuleError: ``operator.unknown``, ``operator.revoked`` or ``operator.expired``.
+    """
+    registered = state.operator(log, operator)
+    if registered is None:
+        raise RuleError(f"{log}:{operator} is not a registered operator", code="operator.unknown")
+    if registered.revoked is not None:
+        raise RuleError(f"{log}:{operator} has been revoked", code="operator.revoked")
+    if registered.valid_until < today:
+        raise RuleError(
+            f"{log}:{operator}'s registration ended on {registered.valid_until}",
+            code="operator.expired",
+        )
+    return registered
+
+
 def _check_signatures(
     state: LedgerView, charter: Charter, entry: Entry, verified: Verified = ()
 ) -> dict[str, OperatorState]:
@@ -208,18 +231,7 @@ def _check_signatures(
         if sig.by == LOG_SIGNER:
             key = charter.participants[log].log_key
         else:
-            operator = state.operator(log, sig.by)
-            if operator is None:
-                raise RuleError(
-                    f"{log}:{sig.by} is not a registered operator", code="operator.unknown"
-                )
-            if operator.revoked is not None:
-                raise RuleError(f"{log}:{sig.by} has been revoked", code="operator.revoked")
-            if operator.valid_until < today:
-                raise RuleError(
-                    f"{log}:{sig.by}'s registration ended on {operator.valid_until}",
-                    code="operator.expired",
-                )
+            operator = operator_in_force(state, log, sig.by, today)
             key = operator.public_key
             operators[sig.by] = operator
         if (key, sig.sig, signed.record_hash) in verified:

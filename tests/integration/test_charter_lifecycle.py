@@ -30,7 +30,7 @@ import httpx
 import pytest
 
 from client.sdk import LedgerClient, Operator, ProblemError, entry_ref, parcel_ref
-from node import crypto, notes
+from node import crypto, httpsig, notes
 from node.encoding import Value
 from tests.support.network import REPO, free_port_block, kp_node
 
@@ -251,6 +251,16 @@ def _submit(member: Member, record: Any) -> dict[str, Any]:
     return eventually(attempt, f"{member.id} to accept a {signed.type}")
 
 
+def _disclosures(reader: Member, node: Member, entry_hash: str) -> httpx.Response:
+    """``reader``'s log key asks ``node`` for the sealed values of an entry."""
+    key = crypto.load_private_key(reader.dir / "keys" / "log.pem")
+    return httpx.get(
+        f"{node.url}/v1/disclosures/{entry_hash}",
+        auth=httpsig.HttpxSigner(reader.id, key),
+        timeout=30,
+    )
+
+
 def _refused(member: Member, record: Any) -> ProblemError:
     with pytest.raises(ProblemError) as refused:
         _submit(member, record)
@@ -395,6 +405,9 @@ def test_admit_trade_suspend_reinstate_rotate(network: Network) -> None:
     assert _refused(eu, _confirmation(eu, pending, MASS, ["EU-3"])).code == "participant.suspended"
     to_za = _certificate(eu, "EU-2026-0002", eu_2, "ZA", centicarats=half)
     assert _refused(eu, to_za).code == "participant.suspended"
+    # A suspended participant's keys read no sealed values either (decision 0023).
+    refused = _disclosures(za, eu, back["entry_hash"])
+    assert (refused.status_code, refused.json()["code"]) == (401, "auth.key_not_in_force")
     # ZA's own charter suspends it too: it issues nothing.
     own = _certificate(za, "ZA-2026-0003", _produce(za, "ZA-4"), "EU", centicarats=MASS)
     assert _refused(za, own).code == "participant.suspended"
@@ -405,6 +418,7 @@ def test_admit_trade_suspend_reinstate_rotate(network: Network) -> None:
         network.adopt(member, v4)
     eventually(lambda: _reported(eu, "ZA", 4, False), "EU to see ZA adopt version 4")
     _submit(eu, _confirmation(eu, pending, MASS, ["EU-3"]))
+    assert _disclosures(za, eu, back["entry_hash"]).status_code == 200
     again = _submit(eu, _certificate(eu, "EU-2026-0003", eu_2, "ZA", centicarats=half))
     _submit(za, _confirmation(za, again, half, ["ZA-5"]))
 

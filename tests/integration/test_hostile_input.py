@@ -27,8 +27,9 @@ import msgpack
 import pytest
 
 from node import crypto, httpsig
+from node.datadir import DataDir
 from node.encoding import Value, encode
-from node.records import signing_payload
+from node.records import LOG_SIGNER, signing_payload
 from tests.support.network import Devnet, Submitter, devnet
 
 MSGPACK = "application/msgpack"
@@ -158,6 +159,24 @@ def _certificate(w: World, *, origins: list[Value]) -> dict[str, Value]:
     }
 
 
+MEMBER_KEYS = {name: crypto.generate_private_key() for name in ("lapsed", "former")}
+
+
+def _registration(operator: str, valid_until: str) -> dict[str, Value]:
+    return {
+        "operator": operator,
+        "kind": "trader",
+        "licence": f"{NODE}-LIC-{operator}",
+        "public_key": crypto.public_key_bytes(MEMBER_KEYS[operator]),
+        "roles": ["parcel.transfer"],
+        "valid_until": valid_until,
+    }
+
+
+def _accepted(response: httpx.Response) -> None:
+    assert response.status_code == 200, response.text
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with devnet(tmp_path_factory.mktemp("hostile"), participants="BW,EU") as net:
@@ -182,6 +201,28 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             {"parcel": sold, "to": "trader", "warranty": True},
             by="mine",
             sealed_values={"invoice": "INV-HOSTILE-1"},
+        )
+        log_key = DataDir(Path(net.description["participants"][NODE]["data_dir"])).key("log")
+        for operator, valid_until in (("lapsed", "2020-01-01"), ("former", "2099-12-31")):
+            _accepted(
+                s.post(
+                    s.signed(
+                        "operator.register",
+                        _registration(operator, valid_until),
+                        by=LOG_SIGNER,
+                        key=log_key,
+                    )
+                )
+            )
+        _accepted(
+            s.post(
+                s.signed(
+                    "operator.revoke",
+                    {"operator": "former", "reason": "left"},
+                    by=LOG_SIGNER,
+                    key=log_key,
+                )
+            )
         )
         client = httpx.Client(base_url=net.url(NODE), timeout=30)
         w = World(
@@ -453,6 +494,18 @@ def _replay(w: World) -> Answer:
 def _ten_megabytes_streamed() -> Iterator[bytes]:
     for _ in range(160):
         yield b"\x00" * 65_536
+
+
+def _signed_for_another_node(w: World) -> Answer:
+    """A member request signed for EU's node, sent to BW's with EU's Host: the signature covers
+    EU's authority, which BW's node must not take from the Host header."""
+    officer = w.net.operator_key(NODE, "officer")
+    path = f"/v1/disclosures/{w.disclosed}"
+    request = w.client.build_request("GET", w.net.url("EU") + path)
+    httpsig.sign_request(request, "BW:officer", officer)
+    request.url = httpx.URL(w.url + path)  # the Host header stays EU's
+    assert request.headers["host"] == urlsplit(w.net.url("EU")).netloc
+    return Answer.of(w.client.send(request))
 
 
 def _oversized_signature_header(w: World) -> Answer:
@@ -831,6 +884,19 @@ ROWS = [
         401,
         "auth.bad_signature",
     ),
+    _row(
+        "disclosure-operator-past-valid-until",
+        _signed_get("BW:lapsed", lambda w: MEMBER_KEYS["lapsed"]),
+        401,
+        "auth.key_not_in_force",
+    ),
+    _row(
+        "disclosure-operator-revoked",
+        _signed_get("BW:former", lambda w: MEMBER_KEYS["former"]),
+        401,
+        "auth.key_not_in_force",
+    ),
+    _row("disclosure-signed-for-another-node", _signed_for_another_node, 401, "auth.bad_signature"),
     _row(
         "disclosure-garbage-signature",
         _get(
