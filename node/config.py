@@ -33,7 +33,8 @@ class Settings:
         network: the network name (``kp.example``); log origins are ``<network>/<participant>``.
         host: the address to listen on.
         port: the port to listen on.
-        public_url: how peers and clients reach this node (``http://127.0.0.1:8400``).
+        public_url: how peers and clients reach this node (``http://127.0.0.1:8400``); signed
+            member requests are verified against it, never against the Host header.
         max_body_bytes: largest request body accepted (413 beyond).
         max_header_bytes: largest total of request header names and values (431 beyond).
         max_batch_records: most records in one ``POST /v1/records`` batch.
