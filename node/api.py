@@ -45,6 +45,7 @@ from node.metrics import NodeMetrics
 from node.records import EntryRef, parse_certificate_number
 from node.replica import Evidence, InvalidEntryError, list_evidence, quarantined
 from node.replication import PeerError, Replicator
+from node.restore import RestoringError
 from node.rules import entry_date, operator_in_force
 from node.sealing import parse_disclosures
 from node.sequencer_process import Outcome, SequencerProcess
@@ -94,6 +95,7 @@ _STATUS: list[tuple[type[LedgerError], int]] = [
     (WitnessError, 400),
     (NotAdoptedError, 503),
     (KeyNotInForceError, 503),  # the node must restart on its new log key
+    (RestoringError, 503),  # its own log is still coming back from peers
     (SequencerBusyError, 503),
     (SequencerStoppedError, 503),
     (StoreError, 500),
@@ -237,6 +239,9 @@ class Health(BaseModel):
     status: str
     log: str
     size: int
+    restoring: bool = Field(
+        False, description="its own log is still coming back from peers: records wait"
+    )
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -382,7 +387,8 @@ def healthz(request: Request) -> Health:
     node = _node(request)
     with node.store.read() as reader:
         size = reader.log(node.log).size()
-    return Health(status="ok", log=node.log, size=size)
+    restoring = bool(request.app.state.replicator.restoring)
+    return Health(status="ok", log=node.log, size=size, restoring=restoring)
 
 
 @router.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
@@ -838,6 +844,8 @@ async def _sequenced(request: Request, body: bytes) -> Outcome:
     appends and commits its records; whether it was a batch, and one result per record."""
     sequencer: SequencerProcess | None = request.app.state.sequencer
     if sequencer is None:
+        if request.app.state.replicator.restoring:
+            raise RestoringError("this node is restoring its own log from peers; retry later")
         raise NotAdoptedError("this node has adopted no charter yet")
     try:
         return await asyncio.wait_for(

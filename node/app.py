@@ -55,11 +55,10 @@ def create_app(node: LedgerNode) -> FastAPI:
             on_charter_status=metrics.charter_status,
         )
         app.state.replicator = replicator
-        sequencer: SequencerProcess | None = None
-        if node.genesis() is None:
-            log.warning("no charter adopted yet: records are refused until one is")
-        else:
-            # The sequencer gets a process (and a core) of its own (decision 0018).
+        app.state.sequencer = None
+
+        async def start_sequencer() -> None:
+            """Give the log's one writer a process (and a core) of its own (decision 0018)."""
             if node.data_dir is None:
                 raise RuntimeError("a node is served from its data directory")
             settings = node.settings
@@ -86,7 +85,21 @@ def create_app(node: LedgerNode) -> FastAPI:
 
             sequencer.on_commit = committed
             await sequencer.start()
-        app.state.sequencer = sequencer
+            app.state.sequencer = sequencer
+
+        def restored() -> None:  # on the event loop, when the restore has ended
+            if node.genesis() is None:
+                log.warning("restored, but no peer holds this log: adopt the charter")
+            else:
+                app.state.starting = loop.create_task(start_sequencer())
+
+        replicator.on_restored = restored
+        if replicator.restoring:
+            log.warning("restoring this node's own log from peers: records wait until it is back")
+        elif node.genesis() is None:
+            log.warning("no charter adopted yet: records are refused until one is")
+        else:
+            await start_sequencer()
         with node.store.read() as reader:
             for log_id in reader.logs():
                 metrics.log_size.labels(log_id).set(reader.log(log_id).size())
@@ -100,6 +113,7 @@ def create_app(node: LedgerNode) -> FastAPI:
         yield
         await replicator.stop()
         await client.aclose()
+        sequencer: SequencerProcess | None = app.state.sequencer
         if sequencer is not None:
             await sequencer.stop()  # finishes what it was sent: every acknowledged record is in
         log.info("stopped", extra={"log": node.log})

@@ -19,6 +19,7 @@ Exit codes: 0 success; 1 the ledger refused (the error's code and message are pr
     kp-node keys next --dir DIR [--log] [--witness] [--governance] -o NEW.json
     kp-node keys promote --dir DIR
     kp-node backup --dir DIR --to BACKUP
+    kp-node restore --dir DIR genesis.charter [v2.charter ...]
     kp-node run --dir DIR
     kp-node devnet up --dir NET [--participants BW,CA,EU,AE,IN] [--observers WDC] [--base-port 8400]
     kp-node devnet scenario --dir NET
@@ -141,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("files", type=Path, nargs="+")
     verify.set_defaults(handler=_charter_verify)
     publish = charter_commands.add_parser(
-        "publish", help="keep versions in the store without adopting them (restoring a node)"
+        "publish", help="keep versions in the store without adopting them (a new observer)"
     )
     publish.add_argument("--dir", type=Path, required=True)
     publish.add_argument("files", type=Path, nargs="+")
@@ -232,6 +233,22 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("--dir", type=Path, required=True)
     backup.add_argument("--to", type=Path, required=True, help="an empty or new directory")
     backup.set_defaults(handler=_backup)
+
+    restore = commands.add_parser(
+        "restore",
+        help="get this participant's log back from its peers, into an empty store",
+        description=(
+            "Publish the charter chain (up to the version that admitted this participant, or "
+            "newer) into the node's emptied store, or one put back from a backup, and mark it "
+            "as restoring. `kp-node run` then "
+            "pulls every log from the peers, this node's own included; its sequencer starts by "
+            "itself once its log has reached the largest size its peers hold. Until then it "
+            "appends nothing, and `charter adopt` is refused."
+        ),
+    )
+    restore.add_argument("--dir", type=Path, required=True)
+    restore.add_argument("files", type=Path, nargs="*")
+    restore.set_defaults(handler=_restore)
 
     run = commands.add_parser("run", help="serve the node")
     run.add_argument("--dir", type=Path, required=True)
@@ -545,6 +562,20 @@ def _evidence_clear(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"{args.log}: {'quarantine lifted' if lifted else 'was not quarantined'}")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    versions = [_read_charter(path) for path in args.files]
+    node = LedgerNode.open(DataDir(args.dir))
+    try:
+        node.begin_restore(versions)
+    finally:
+        node.close()
+    print(
+        f"{args.dir}: restoring log {node.log} from its peers; start the node with "
+        "`kp-node run`: it appends again once its log is back"
+    )
     return 0
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node import crypto
+from node import crypto, restore
 from node.charter import Charter, SignedCharter, chain_to, check_genesis, longest_chain
 from node.config import Settings
 from node.datadir import DataDir
@@ -23,6 +23,7 @@ from node.encoding import Value
 from node.errors import KeyNotInForceError, LedgerError
 from node.log import Receipt, RuleCheck, Sequencer, Submission, wall_ms
 from node.records import LOG_SIGNER, Entry, sign_record
+from node.restore import RestoringError
 from node.state import LedgerState, LedgerView, OperatorState
 from node.store import Store, StoreWriter
 
@@ -208,6 +209,11 @@ class LedgerNode:
         return self._sequencer
 
     def _make_sequencer(self, genesis: bytes) -> Sequencer:
+        if self.restoring():
+            raise RestoringError(
+                f"this node is restoring log {self.log} from its peers and appends nothing "
+                "until the log is back (it starts its sequencer itself then)"
+            )
         return Sequencer(
             self.store,
             log=self.log,
@@ -238,6 +244,33 @@ class LedgerNode:
         if isinstance(result, LedgerError):
             raise result
         return result
+
+    def restoring(self) -> bool:
+        """Whether this node is restoring its own log from peers (node/restore.py)."""
+        with self.store.read() as reader:
+            return restore.restoring_since(reader) is not None
+
+    def begin_restore(self, versions: Sequence[SignedCharter]) -> None:
+        """Publish ``versions`` and mark the store as restoring this node's log from peers, in
+        one transaction: into an emptied store, or one put back from a backup (whose log may
+        be behind what the peers hold).
+
+        Raises:
+            RestoringError: ``node.no_charter`` when the store would hold no genesis to go by.
+        """
+        with self.store.write() as writer:
+            state = LedgerState(writer, writer)
+            for signed in versions:
+                state.put_charter(signed)
+            if not any(True for _ in writer.scan("charters", b"")):
+                raise RestoringError(
+                    "no charter known: give the chain from the genesis", code="node.no_charter"
+                )
+            restore.begin_restore(writer)
+
+    def finish_restore(self) -> None:
+        with self.store.write() as writer:
+            restore.finish_restore(writer)
 
     def publish_charter(self, signed: SignedCharter) -> None:
         """Keep a charter document in the store, so that logs may adopt it."""

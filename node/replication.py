@@ -23,11 +23,12 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from node import notes
+from node import notes, restore
 from node.charter import Charter, SignedCharter
 from node.encoding import Value, decode
 from node.errors import LedgerError, NoteError, PendingError
@@ -64,6 +65,18 @@ class PeerError(LedgerError):
     code = "peer.unavailable"
 
 
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """Entries of a log fetched and checked against a signed root but not yet applied: the
+    first of them waits on a log this node does not hold far enough yet. They are applied from
+    here once it does, so a restore fetches each page once, whatever order the logs come in."""
+
+    checkpoint: notes.Checkpoint
+    note: str
+    start: int  # the seq of entries[0]
+    entries: list[bytes]
+
+
 class Replicator:
     """Keeps this node's replicas current and its own log witnessed.
 
@@ -75,6 +88,8 @@ class Replicator:
         on_witnessed: called when our own log's witnessed size grows.
         on_charter_status: called after each anti-entropy round with which charter version
             each member's log has adopted (metrics).
+        on_restored: called once a restore of this node's own log completes (node/restore.py),
+            on the event loop: the node starts its sequencer then.
     """
 
     def __init__(
@@ -86,6 +101,7 @@ class Replicator:
         on_evidence: Callable[[Evidence], None] | None = None,
         on_witnessed: Callable[[int], None] | None = None,
         on_charter_status: Callable[[CharterStatus], None] | None = None,
+        on_restored: Callable[[], None] | None = None,
     ) -> None:
         self.node = node
         self.client = client
@@ -93,6 +109,10 @@ class Replicator:
         self.on_evidence = on_evidence
         self.on_witnessed = on_witnessed
         self.on_charter_status = on_charter_status
+        self.on_restored = on_restored
+        self.restoring = node.restoring()
+        self._own_sizes: dict[str, int] = {}  # while restoring: peer → its size of our log
+        self._held: dict[str, _Held] = {}
         self._adoptions_seen: dict[str, tuple[int | None, int, bool]] = {}
         self._commit = asyncio.Event()
         self._locks: dict[str, asyncio.Lock] = {}
@@ -152,7 +172,7 @@ class Replicator:
                 if backoff.get(peer, 0) > time.monotonic():
                     continue
                 try:
-                    await self.sync_from(url)
+                    await self.sync_from(url, peer)
                     backoff.pop(peer, None)
                 except (PeerError, LedgerError) as exc:
                     delay = min(MAX_BACKOFF, self.interval * 2)
@@ -161,26 +181,34 @@ class Replicator:
                         "pull from peer failed",
                         extra={"peer": peer, "code": exc.code, "detail": exc.message},
                     )
+            await self.resume_held()
+            if self.restoring:
+                await asyncio.to_thread(self._check_restored, len(peers))
             try:
                 await asyncio.to_thread(self.watch_charters)
             except LedgerError as exc:
                 log.info("charter status unavailable", extra={"code": exc.code})
             await asyncio.sleep(self.interval)
 
-    async def sync_from(self, url: str) -> None:
-        """Fetch from the peer at ``url`` every entry of every log it holds beyond ours."""
+    async def sync_from(self, url: str, peer: str | None = None) -> None:
+        """Fetch from the peer at ``url`` every entry of every log it holds beyond ours.
+
+        ``peer`` names it, so that while this node restores its own log (node/restore.py) the
+        size of our log it reports counts towards ending the restore."""
         charter = self.charter()
         listing = await self._get_json(f"{url}/v1/logs")
         if not isinstance(listing, list):
             raise PeerError(f"{url} answered a malformed log list")
+        if self.restoring and peer is not None:
+            own = [i for i in listing if isinstance(i, dict) and i.get("log") == self.node.log]
+            size = own[0].get("size") if own else 0
+            self._own_sizes[peer] = size if isinstance(size, int) and size >= 0 else 0
         for item in listing:
             log_id = item.get("log") if isinstance(item, dict) else None
             if not isinstance(log_id, str):
                 continue
-            if log_id == self.node.log and self.node.genesis() is not None:
-                # Our own log is restored from peers only before it adopts anything: once
-                # this node appends, it alone writes its log.
-                continue
+            if log_id == self.node.log and not self.restoring:
+                continue  # this node alone writes its log, once it is back
             if log_id not in charter.participants:
                 continue
             with self.node.store.read() as reader:
@@ -191,6 +219,38 @@ class Replicator:
                 continue
             note = await self._get_text(f"{url}/v1/logs/{log_id}/checkpoint?latest=1")
             await self.catch_up(log_id, note, [url])
+        await self.resume_held()
+
+    async def resume_held(self) -> None:
+        """Apply entries held back by a reference to another log (``_Held``), fetching nothing.
+        Repeats while any log advances, so logs waiting on each other settle in one call."""
+        progress = True
+        while progress:
+            progress = False
+            for log_id, held in list(self._held.items()):
+                try:
+                    done = await self.catch_up(log_id, held.note, [])
+                except LedgerError as exc:
+                    if not isinstance(exc, PendingError | PeerError):
+                        log.info("held entries refused", extra={"log": log_id, "code": exc.code})
+                    continue
+                progress = progress or done.size > held.start
+
+    def _check_restored(self, peers: int) -> None:
+        """End the restore once enough peers answered and our log reached what they hold."""
+        with self.node.store.read() as reader:
+            size = reader.log(self.node.log).size()
+        quorum = self.charter().policy.witness_quorum
+        if not restore.complete(size, self._own_sizes, peers, quorum):
+            return
+        self.node.finish_restore()
+        self.restoring = False
+        log.warning(
+            "own log restored from peers; the sequencer starts",
+            extra={"log": self.node.log, "size": size, "peers": sorted(self._own_sizes)},
+        )
+        if self.on_restored is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self.on_restored)
 
     async def catch_up(self, log_id: str, note: str, sources: list[str]) -> Extension:
         """Bring our replica of ``log_id`` to the checkpoint in ``note`` (signed by the origin),
@@ -230,23 +290,45 @@ class Replicator:
         size: int,
         sources: list[str],
     ) -> Extension:
+        ahead: list[bytes] = []  # entries from ``size`` fetched before (``_Held``)
+        held = self._held.get(log_id)
+        if held is not None and held.start <= size < held.start + len(held.entries):
+            ahead = held.entries[size - held.start :]
+            if held.checkpoint.size >= checkpoint.size:
+                checkpoint, note = held.checkpoint, held.note
         last: Exception | None = None
-        for url in sources:
+        # With no source, only what is held can be applied.
+        for url in [*sources] if sources else [None]:
+            missing = checkpoint.size - size - len(ahead)
             try:
-                entries = await self._fetch_entries(url, log_id, size, checkpoint.size)
+                if missing and url is None:
+                    raise PeerError(f"{log_id}: nothing held reaches size {checkpoint.size}")
+                fetched = []
+                if missing and url is not None:
+                    fetched = await self._fetch_entries(
+                        url, log_id, size + len(ahead), checkpoint.size
+                    )
             except PeerError as exc:
                 last = exc
                 continue
+            entries = ahead + fetched
             for _ in range(3):  # a missing charter document is fetched, then tried again
                 try:
-                    return await asyncio.to_thread(self._extend, log_id, checkpoint, note, entries)
+                    done = await asyncio.to_thread(self._extend, log_id, checkpoint, note, entries)
                 except ReplicaMismatchError as exc:
-                    last = exc
+                    last, ahead = exc, []  # fetch the whole range from the next source
                     break
                 except PendingError as exc:
-                    if exc.code != "charter.unknown":
+                    if exc.code != "charter.unknown" or url is None:
                         raise
                     await self._fetch_charters(url)
+                    continue
+                if done.pending is None:
+                    self._held.pop(log_id, None)
+                else:
+                    rest = entries[done.size - size :]
+                    self._held[log_id] = _Held(checkpoint, note, done.size, rest)
+                return done
         raise PeerError(f"no peer served entries of {log_id} matching its checkpoint: {last}")
 
     def _extend(
@@ -435,6 +517,8 @@ class Replicator:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._commit.wait(), timeout=self.interval)
             self._commit.clear()
+            if self.restoring:
+                continue  # what we hold of our log came from the witnesses themselves
             try:
                 peers = self.peers()
             except PendingError:

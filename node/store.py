@@ -62,6 +62,7 @@ _DATABASES = (
     "quarantine",
     "witness",
     "witnessed",
+    "restore",  # node/restore.py: set while the node's own log is restored from peers
 )
 DEFAULT_MAP_SIZE = 1 << 40  # 1 TiB of address space; the file grows only as pages are used
 _U64 = 8

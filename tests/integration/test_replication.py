@@ -195,30 +195,80 @@ def test_origin_down_its_log_is_served_and_verifiable_by_peers(net: Devnet) -> N
         start_node(net, "BW")
 
 
-def test_fresh_observer_restores_every_log_from_peers(net: Devnet) -> None:
-    kill_node(net, "WDC", signal.SIGTERM)
-    data_dir = Path(net.description["participants"]["WDC"]["data_dir"])
+def _wipe(net: Devnet, member: str) -> Path:
+    """Stop ``member`` and lose its store; keys and settings stay."""
+    kill_node(net, member, signal.SIGTERM)
+    data_dir = Path(net.description["participants"][member]["data_dir"])
     shutil.rmtree(data_dir / "store")
     (data_dir / "store").mkdir(mode=0o700)
-    # A restored node is given the trust root, and nothing else.
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "node.cli",
-            "charter",
-            "publish",
-            "--dir",
-            str(data_dir),
-            str(net.root / "genesis.charter"),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
+    return data_dir
+
+
+def _kp_node(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "node.cli", *args], cwd=REPO, capture_output=True, text=True
     )
+
+
+def _health(net: Devnet, member: str) -> dict[str, Any]:
+    answer: dict[str, Any] = httpx.get(f"{net.url(member)}/healthz", timeout=5).json()
+    return answer
+
+
+def test_fresh_observer_restores_every_log_from_peers(net: Devnet) -> None:
+    data_dir = _wipe(net, "WDC")
+    # A restored node is given the trust root, and nothing else.
+    result = _kp_node("restore", "--dir", str(data_dir), str(net.root / "genesis.charter"))
     assert result.returncode == 0, result.stderr
     start_node(net, "WDC")
     wait_until(lambda: identical(net, MEMBERS), 60, "WDC to restore every log")
+    wait_until(lambda: not _health(net, "WDC")["restoring"], 30, "WDC to end its restore")
+
+
+def test_wiped_participant_gets_its_own_log_back_and_appends_again(net: Devnet) -> None:
+    before = logs_of(net.url("EU"))["IN"]
+    data_dir = _wipe(net, "IN")
+    result = _kp_node("restore", "--dir", str(data_dir), str(net.root / "genesis.charter"))
+    assert result.returncode == 0, result.stderr
+    # Adopting into a store being restored would sign a second history: refused.
+    refused = _kp_node(
+        "charter", "adopt", "--dir", str(data_dir), str(net.root / "genesis.charter")
+    )
+    assert refused.returncode == 1, refused.stderr
+    assert "node.restoring" in refused.stderr
+    start_node(net, "IN")
+    wait_until(lambda: not _health(net, "IN")["restoring"], 90, "IN to restore its own log")
+    assert logs_of(net.url("IN"))["IN"] == before
+    wait_until(lambda: identical(net, MEMBERS), 60, "IN to restore every log")
+    # Its sequencer started by itself: IN appends on top of the restored log, and peers cosign.
+    submitter = Submitter(net, "IN")
+    try:
+        receipt = submitter.submit(
+            "parcel.produce",
+            {
+                "parcel": "IN-R-1",
+                "mine": "mine",
+                "produced_on": time.strftime("%Y-%m-%d", time.gmtime()),
+                "centicarats": 1000,
+                "hs_code": "7102.10",
+                "holder": "mine",
+            },
+            by="mine",
+        )
+    finally:
+        submitter.close()
+    assert receipt["seq"] == before[0]
+    vkey = net.description["participants"]["IN"]["log_vkey"]
+    for holder in ("BW", "EU"):
+        wait_until(
+            lambda h=holder: (
+                logs_of(net.url(h))["IN"][0] == before[0] + 1 and _witnessed(net, h, "IN", vkey, 2)
+            ),
+            30,
+            f"{holder} to hold and cosign IN's new entry",
+        )
+    with httpx.Client() as client:
+        assert client.get(f"{net.url('EU')}/v1/evidence").json() == []
 
 
 def _tamper(net: Devnet, member: str, build: Callable[[Any, Any], None]) -> None:
