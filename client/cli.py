@@ -9,11 +9,12 @@ Exit codes:
     0  success: the record was appended, the chain is VALID, the audit or statistics found nothing
     1  INVALID, or refused: the node refused the record (its stable code is printed), a finding
        of the audit, an anomaly in the statistics
-    2  could not decide: usage error, no trust anchor, no node reachable, an entry hash unknown
-       to every node that answered, a certificate number not of the grammar
+    2  could not decide: usage error, no trust anchor, no node reachable, no node serving the
+       chain, a certificate number not of the grammar
     3  kp verify: VALID history, but the certificate may not be accepted now: it was already
        confirmed, or rejected, voided, or it expired (the first line says which, and since when)
-    4  not found: no certificate with this number on the ledger — it may be forged
+    4  not found: no certificate with this number (or entry with this hash) on the ledger — it
+       may be forged; the first line on stdout says so
     5  not submitted: the node of the record's own log does not answer (or none of the nodes
        given is it); records of a log are written only at its own node, so nothing was sent
 
@@ -146,7 +147,8 @@ class _UndecidedError(LedgerError):
 
 
 class _NotFoundError(LedgerError):
-    """Every node that answered holds no certificate with the number asked for (exit 4)."""
+    """Every node that answered holds no certificate with the number, or no entry with the hash,
+    asked for (exit 4)."""
 
     code = "certificate.unknown"
 
@@ -169,7 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.fail("refused", exc.code, exc.detail, status_code=exc.status)
         return EXIT_INVALID
     except _NotFoundError as exc:
-        out.fail("not_found", exc.code, exc.message)
+        # A verdict in its own right: stdout's first line, like VALID and INVALID.
+        out.fail("not_found", exc.code, exc.message, headline=f"NOT FOUND — {exc.message}")
         return EXIT_NOT_FOUND
     except _NotSubmittedError as exc:
         out.fail("not_submitted", exc.code, exc.message)
@@ -184,25 +187,84 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # --- output --------------------------------------------------------------------------------------
 
+_PIPED_WIDTH = 1_000  # columns when stdout is no terminal: wide enough for any row we print
+
+
+class _Stdout:
+    """``sys.stdout`` that outlives its reader: in ``kp verify X | head -1`` the verdict's exit
+    code stands when ``head`` closes the pipe early; what is left to print has nowhere to go."""
+
+    def __init__(self) -> None:
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                sys.stdout.write(text)
+            except BrokenPipeError:
+                self._reader_gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                self._reader_gone()
+
+    def isatty(self) -> bool:
+        return sys.stdout.isatty()
+
+    def fileno(self) -> int:
+        return sys.stdout.fileno()
+
+    def _reader_gone(self) -> None:
+        self.gone = True
+        # What Python's own exit would flush goes to /dev/null instead of raising again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
 
 class _Output:
-    """stdout for results (rich, or one JSON document), stderr for diagnoses and progress."""
+    """stdout for results (rich, or one JSON document), stderr for diagnoses and progress.
+
+    Piped, tables are as wide as their content: hashes and parcel references are printed whole,
+    never cut to a terminal's 80 columns, so that they can be copied into the next command.
+    """
 
     def __init__(self, as_json: bool) -> None:
         self.json = as_json
-        self.console = Console(highlight=False)
+        self.stdout = _Stdout()
+        width = None if self.stdout.isatty() else _PIPED_WIDTH
+        # rich writes and flushes only; _Stdout is not a whole IO[str]
+        self.console = Console(file=self.stdout, highlight=False, width=width)  # type: ignore[arg-type]
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def emit(self, document: dict[str, Any]) -> None:
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        self.stdout.write(json.dumps(document, indent=2) + "\n")
+        self.stdout.flush()
 
     def warn(self, text: str) -> None:
         self.err.print(f"kp: {text}", markup=False)
 
-    def fail(self, status: str, code: str, detail: str, *, status_code: int | None = None) -> None:
-        self.warn(f"{code}: {detail}")
+    def fail(
+        self,
+        status: str,
+        code: str,
+        detail: str,
+        *,
+        status_code: int | None = None,
+        headline: str | None = None,
+    ) -> None:
+        if headline is not None and not self.json:
+            self.console.print(headline, markup=False, style="bold red")
+        else:
+            self.warn(f"{code}: {detail}")
         if self.json:
             document: dict[str, Any] = {"status": status, "code": code, "detail": detail}
+            if headline is not None:
+                document["headline"] = headline
             if status_code is not None:
                 document["http_status"] = status_code
             self.emit(document)
@@ -248,7 +310,8 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="exit codes: 0 success/VALID, 1 INVALID or refused, 2 could not decide, "
-        "3 VALID but the certificate is not usable now (confirmed, rejected, voided, expired), "
+        "3 VALID but the certificate is not usable now (confirmed, rejected, voided, expired, "
+        "a party suspended), "
         "4 no certificate with this number on the ledger, 5 own node down: nothing submitted",
     )
     parser.set_defaults(json=False)
@@ -308,6 +371,8 @@ The first line is the verdict:
   VALID — REJECTED by EU on ..., not usable                                           exit 3
   VALID — VOIDED by BW on ..., not usable                                             exit 3
   VALID — EXPIRED on ..., never confirmed, not usable                                 exit 3
+  VALID — SUSPENDED: charter version 3 suspends ZA, not usable for import into ZA     exit 3
+  VALID — NOT YET ISSUED on <--date> (issued ...), not usable then                    exit 3
   INVALID — <code>: <reason>                                                          exit 1
   (could not decide: no node answered, no bundle served)                             exit 2
   no certificate with this number on the ledger — it may be forged                   exit 4
@@ -833,6 +898,12 @@ def _verify(args: argparse.Namespace, out: _Output) -> int:
         verdict = online.verdict
         if not online.decided:
             raise NodeUnavailableError(f"no node answered of {', '.join(urls)}")
+        if any(f.code == "entry.unknown" for f in verdict.findings):
+            raise _NotFoundError(
+                f"no entry with this hash on the ledger — it may be forged: {subject} (asked "
+                f"{', '.join(u for u in online.asked if u not in online.unreachable)})",
+                code="entry.unknown",
+            )
         if any(f.code == "bundle.unavailable" for f in verdict.findings):
             raise _UndecidedError(f"no node served the provenance of {subject}")
         try:

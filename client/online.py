@@ -77,16 +77,27 @@ def _verify(
 ) -> OnlineVerdict:
     bundle: dict[str, Any] | None = None
     unreachable: list[str] = []
+    refusals: set[str] = set()
     for url, client in clients.items():
         try:
             bundle = client.provenance(subject)
             break
-        except ProblemError:
-            continue  # this node lacks the entry; another may hold it
+        except ProblemError as exc:
+            refusals.add(exc.code)  # this node lacks the entry; another may hold it
         except ClientError:
             unreachable.append(url)
     if bundle is None:
-        empty = Verdict(subject, "", (Finding("bundle.unavailable", "no node served it"),))
+        # Every node that answered holds no such entry: as likely forged as an unknown number.
+        unknown = refusals == {"entry.unknown"}
+        empty = Verdict(
+            subject,
+            "",
+            (
+                Finding("entry.unknown", "no node that answered holds an entry with this hash")
+                if unknown
+                else Finding("bundle.unavailable", "no node served it"),
+            ),
+        )
         return OnlineVerdict(empty, tuple(clients), tuple(unreachable))
     verdict = check_bundle(bundle, genesis, today=today)
     reachable = [url for url in clients if url not in unreachable]

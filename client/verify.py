@@ -80,13 +80,16 @@ class CertificateStatus:
     """What became of the subject's certificate, and the entries that prove it (DESIGN §9).
 
     ``state`` is one of ``STATES``: *usable* (issued, unexpired, neither confirmed, rejected nor
-    voided), *confirmed*, *rejected*, *voided* or *expired*. Only a usable certificate may be
-    accepted for import. Absence of an outcome cannot be proven by a bundle: it holds as of the
-    checkpoints of the importer's and the issuer's logs in it (``as_of``, the newest cosignature
-    time they carry), which the witness quorum vouches for (decision 0017).
+    voided), *confirmed*, *rejected*, *voided*, *expired*, *suspended* (otherwise usable, but
+    the newest charter the verifier knows suspends or removes the issuer or the importer, so the
+    KP does not let it trade) or *unissued* (judged on a date before its issue date). Only a
+    usable certificate may be accepted for import. Absence of an outcome cannot be proven by a
+    bundle: it holds as of the checkpoints of the importer's and the issuer's logs in it
+    (``as_of``, the newest cosignature time they carry), which the witness quorum vouches for
+    (decision 0017).
     """
 
-    STATES = ("usable", "confirmed", "rejected", "voided", "expired")
+    STATES = ("usable", "confirmed", "rejected", "voided", "expired", "suspended", "unissued")
 
     state: str
     number: str
@@ -100,6 +103,9 @@ class CertificateStatus:
     received_on: str | None = None  # a confirmation's date of receipt
     as_of: str | None = None  # ISO time up to which the logs behind the status are witnessed
     as_of_sizes: tuple[tuple[str, int], ...] = ()
+    suspended: tuple[str, ...] = ()  # the parties the newest charter suspends or removes
+    charter_version: int | None = None  # that charter's version
+    judged_on: str | None = None  # the verifier's date, when it precedes the issue date
 
     @property
     def usable(self) -> bool:
@@ -119,6 +125,14 @@ class CertificateStatus:
             return f"VOIDED by {self.issuer} on {self.decided_on}, not usable"
         if self.state == "expired":
             return f"EXPIRED on {self.expires_on}, never confirmed, not usable"
+        if self.state == "unissued":
+            return f"NOT YET ISSUED on {self.judged_on} (issued {self.issued_on}), not usable then"
+        if self.state == "suspended":
+            who = " and ".join(self.suspended)
+            return (
+                f"SUSPENDED: charter version {self.charter_version} suspends {who}, "
+                f"not usable for import into {self.importing}"
+            )
         as_of = f" (as of {self.as_of})" if self.as_of else ""
         return f"USABLE for import into {self.importing} until {self.expires_on}{as_of}"
 
@@ -243,7 +257,7 @@ def check_bundle(
     steps, origins = _summary(entries, checkpoints, replayed, today)
     if not any(step.type == "parcel.produce" for step in steps) and not findings:
         findings.append(Finding("bundle.no_mine", "the chain reaches no production"))
-    status = _status(subject, entries, checkpoints, replayed, today)
+    status = _status(subject, entries, checkpoints, replayed, chain[-1].charter, today)
     notes_found = _superseded(replayed, chain) + _late_confirmations(replayed)
     return Verdict(
         subject, network, tuple(findings), tuple(steps), origins, status, tuple(notes_found)
@@ -425,9 +439,12 @@ def _status(
     entries: dict[EntryRef, bytes],
     checkpoints: dict[str, _Checkpoint],
     replayed: Replay,
+    newest: Charter,
     today: str,
 ) -> CertificateStatus | None:
-    """The status of the subject's certificate, from the replayed state (DESIGN §9)."""
+    """The status of the subject's certificate, from the replayed state (DESIGN §9), with the
+    suspensions of the ``newest`` charter known: a certificate accepted under an earlier version
+    is history, but no longer a shipment a border may let in while either party is suspended."""
     found = [a for a in replayed.accepted if a.ref.hash.hex() == subject]
     if not found:
         return None
@@ -442,6 +459,15 @@ def _status(
     if certificate is None:
         return None
     state = certificate.status(today)
+    suspended = tuple(
+        party
+        for party in sorted({ref.log, certificate.importing})
+        if (member := newest.participants.get(party)) is None or member.status != "active"
+    )
+    if state == "usable" and suspended:
+        state = "suspended"
+    if state == "usable" and today < certificate.issued_on:
+        state = "unissued"  # an auditor's --date before the certificate existed
     decided = certificate.voided if state == "voided" else certificate.outcome_ref
     decided_entry = None if decided is None else entries.get(decided)
     decided_on = (
@@ -466,6 +492,9 @@ def _status(
             for log in sorted({ref.log, certificate.importing})
             if log in checkpoints
         ),
+        suspended=suspended if state == "suspended" else (),
+        charter_version=newest.version if state == "suspended" else None,
+        judged_on=today if state == "unissued" else None,
     )
 
 

@@ -11,6 +11,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -140,6 +141,33 @@ def test_human_output_draws_the_chain_from_the_mines(net: Devnet) -> None:
     assert "VALID — CONFIRMED by IN" in result.stdout
     assert "12,500.00 ct" in result.stdout  # Botswana's run, in carats
     assert "parcel.produce" in result.stdout
+
+
+def test_a_reader_that_closes_the_pipe_early_leaves_the_verdicts_exit_code(net: Devnet) -> None:
+    # `kp verify ... | head -1`: the reader is gone before the first line is written.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "client.cli",
+                "verify",
+                "AE-2026-0007",
+                *nodes(net),
+                *trust(net),
+            ],
+            cwd=REPO,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=180,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_an_exported_bundle_verifies_offline_and_a_tampered_one_does_not(
@@ -291,6 +319,13 @@ def test_submit_produce_answers_a_receipt_that_resolves(net: Devnet) -> None:
     assert entry.status_code == 200
     assert entry.json()["seq"] == receipt["seq"]
     assert receipt["parcels"] == [f"BW:{receipt['seq']}:{receipt['entry_hash']}:0"]
+    # Piped, the table prints references whole, to be copied into the next command.
+    human = kp(
+        "submit", "produce", "BW-CLI-0001B", "--centicarats", "50000", "--hs-code", "7102.10",
+        "--produced-on", _day(-5), *_signer(net, "BW", "mine"), "--node", net.url("BW"),
+    )  # fmt: skip
+    assert human.returncode == 0, human.stderr
+    assert re.search(r"parcel\W+BW:\d+:[0-9a-f]{64}:0\W", human.stdout), human.stdout
 
 
 def test_submitting_the_same_production_twice_is_refused_the_second_time(net: Devnet) -> None:
@@ -375,11 +410,21 @@ def test_an_unknown_number_is_not_found_and_may_be_forged(net: Devnet) -> None:
     code, answer = kp_json("verify", "BW-2099-9999", *nodes(net), *trust(net))
     assert (code, answer["status"], answer["code"]) == (4, "not_found", "certificate.unknown")
     assert "no certificate with this number on the ledger — it may be forged" in answer["detail"]
+    assert answer["headline"].startswith("NOT FOUND — no certificate with this number")
     human = kp("verify", "bw 2099 9999", *nodes(net), *trust(net))
     assert human.returncode == 4
-    assert "no certificate with this number on the ledger — it may be forged" in human.stderr
+    # The verdict is stdout's first line, where VALID and INVALID are.
+    assert human.stdout.startswith("NOT FOUND — no certificate with this number on the ledger")
+    assert "it may be forged" in human.stdout
     code, answer = kp_json("bundle", "export", "BW/2099/9999", "-o", os.devnull, *nodes(net))
     assert (code, answer["code"]) == (4, "certificate.unknown")
+
+
+def test_an_unknown_entry_hash_is_not_found_and_may_be_forged(net: Devnet) -> None:
+    forged = "ab" * 32
+    code, answer = kp_json("verify", forged, *nodes(net), *trust(net))
+    assert (code, answer["status"], answer["code"]) == (4, "not_found", "entry.unknown")
+    assert answer["headline"].startswith("NOT FOUND — no entry with this hash on the ledger")
 
 
 @pytest.mark.parametrize("typed", ["BW;2026", "B-1", "BW-2026-0005<", "BW-" + "9" * 41])

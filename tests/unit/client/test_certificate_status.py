@@ -122,6 +122,11 @@ def test_an_unconfirmed_certificate_expires_on_the_verifiers_date(
     assert after.certificate.state == "expired"
     assert after.headline.startswith("VALID — EXPIRED on")
     assert after.usable is False
+    issued_on = before.certificate.issued_on
+    earlier = certificates.verdict(ref, today=certificates.world.date(-400))
+    assert earlier.certificate is not None
+    assert (earlier.certificate.state, earlier.usable) == ("unissued", False)
+    assert earlier.headline.endswith(f"(issued {issued_on}), not usable then")
 
 
 def test_a_verdict_on_the_confirmation_states_the_certificate_it_confirms(
@@ -168,6 +173,12 @@ def test_an_entry_judged_under_a_superseded_charter_is_noted(tmp_path: Path) -> 
     assert note.code == "charter.superseded"
     assert (note.log, note.seq) == ("EU", lagging.seq)
     assert "version 2 suspends IN, the importer" in note.detail
+    # Valid history, but no shipment a border may let in while the importer is suspended.
+    assert verdict.certificate is not None
+    assert verdict.certificate.state == "suspended"
+    assert verdict.certificate.suspended == ("IN",)
+    assert verdict.usable is False
+    assert verdict.headline.startswith("VALID — SUSPENDED: charter version 2 suspends IN")
     world.close()
 
 
@@ -190,4 +201,6 @@ def test_an_entry_made_before_any_log_adopted_the_suspension_is_not_noted(
     verdict = Certificates(world, {}).verdict(earlier)
     assert verdict.valid, verdict.findings
     assert verdict.notes == ()
+    assert verdict.certificate is not None
+    assert verdict.certificate.state == "suspended"  # issued in time; still not usable now
     world.close()
