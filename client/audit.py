@@ -369,6 +369,7 @@ class AuditReport:
     findings: tuple[Finding, ...]
     custody: tuple[ParcelCustody, ...] = ()
     member: str | None = None
+    notes: tuple[Finding, ...] = ()  # true of valid history, and breaking no rule
     generated: str = field(
         default_factory=lambda: datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     )
@@ -388,6 +389,7 @@ class AuditReport:
             "entries": self.entries,
             "accepted": self.accepted,
             "findings": [_finding_json(f) for f in self.findings],
+            "notes": [_finding_json(n) for n in self.notes],
         }
         if self.member is not None:
             report["member"] = self.member

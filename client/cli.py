@@ -31,6 +31,7 @@ one certificate.
     kp audit [--log ID ... | --all] [--report FILE.json] [--csv FILE.csv]
              [--member LOG:OPERATOR --key-file PEM]
     kp stats --from YYYY-MM-DD --to YYYY-MM-DD [--member LOG:OPERATOR --key-file PEM]
+    kp key new -o FILE [--passphrase-env VAR]    (an operator's key; FILE.pub to register)
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ from client.audit import (
     replay_logs,
 )
 from client.online import verify_online
-from client.replay import Replay, trusted_charters
+from client.replay import Replay, history_notes, trusted_charters
 from client.sdk import (
     AnswerLostError,
     ClientError,
@@ -83,7 +84,7 @@ from client.verify import MAX_BUNDLE_BYTES, Finding, Step, Verdict, check_bundle
 from node import crypto, merkle, notes
 from node.charter import Charter, SignedCharter
 from node.encoding import Value
-from node.errors import CharterError, LedgerError
+from node.errors import CharterError, KeyFileError, LedgerError
 from node.records import (
     CERTIFICATE_NUMBER,
     CERTIFICATE_NUMBER_GRAMMAR,
@@ -356,6 +357,18 @@ def _parser() -> argparse.ArgumentParser:
     _member_arguments(audit)
     audit.set_defaults(handler=_audit)
 
+    key = commands.add_parser("key", help="an operator's own signing key")
+    key_commands = key.add_subparsers(required=True, metavar="ACTION")
+    new_key = key_commands.add_parser(
+        "new",
+        help="make a signing key: FILE (private, 0600) and FILE.pub (for the authority)",
+        description="Make an Ed25519 signing key. The private key stays with the operator; the "
+        "authority registers FILE.pub with `kp-node operator add NAME --key-file FILE.pub`.",
+    )
+    new_key.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    new_key.add_argument("--passphrase-env", help="environment variable holding a passphrase")
+    new_key.set_defaults(handler=_key_new)
+
     stats = commands.add_parser("stats", parents=[common], help="KP statistics per participant")
     stats.add_argument("--from", dest="start", type=_date_arg, required=True, metavar="DATE")
     stats.add_argument("--to", dest="end", type=_date_arg, required=True, metavar="DATE")
@@ -383,6 +396,33 @@ and states the status of the certificate it confirms. Offline, "as of" is the ne
 cosignature on the importer's and issuer's checkpoints in the bundle: a confirmation recorded
 after it cannot be seen; online, every node is asked.
 """
+
+
+def _key_new(args: argparse.Namespace, out: _Output) -> int:
+    """Write a new private key and its public key beside it (``FILE.pub``)."""
+    key = crypto.generate_private_key()
+    public_file = args.output.with_name(args.output.name + ".pub")
+    if public_file.exists():
+        raise KeyFileError(f"refusing to overwrite {public_file}", code="key.file_exists")
+    crypto.save_private_key(args.output, key, passphrase=_passphrase(args.passphrase_env))
+    public_file.write_bytes(crypto.public_key_pem(key))
+    public_key = base64.b64encode(crypto.public_key_bytes(key)).decode()
+    document = {
+        "status": "created",
+        "private_key_file": str(args.output),
+        "public_key_file": str(public_file),
+        "public_key": public_key,
+    }
+    if out.json:
+        out.emit(document)
+    else:
+        out.console.print(
+            f"private key {args.output} (keep it; mode 0600)\npublic key  {public_file}: "
+            f"{public_key}\nthe authority registers it with: kp-node operator add NAME --kind "
+            f"KIND --key-file {public_file.name}",
+            markup=False,
+        )
+    return EXIT_OK
 
 
 def _member_arguments(parser: argparse.ArgumentParser) -> None:
@@ -772,7 +812,13 @@ def _build_reject(op: Operator, args: argparse.Namespace, nodes: _Nodes) -> _Bui
 def _build_void(op: Operator, args: argparse.Namespace, nodes: _Nodes) -> _Built:
     certificate = _certificate_ref(nodes, args.certificate)
     signed, disclosures = op.void(certificate, reason=args.reason, evidence=args.evidence)
-    return signed, disclosures, 0
+    # A void releases each certified parcel as a new output of its own entry (decision 0009).
+    digest = bytes(certificate[2]).hex()  # type: ignore[arg-type]
+    issued = Entry.parse(base64.b64decode(nodes.first(lambda c: c.entry(digest))["raw"]))
+    body = issued.signed.body
+    if not isinstance(body, CertificateIssue):
+        raise _UsageError(f"{args.certificate} is no certificate", code="certificate.unknown")
+    return signed, disclosures, len(body.parcels)
 
 
 def _submit(args: argparse.Namespace, out: _Output) -> int:
@@ -1423,6 +1469,7 @@ def _audit(args: argparse.Namespace, out: _Output) -> int:
         findings=tuple(findings),
         custody=tuple(custody),
         member=f"{member.log}:{member.name}" if member else None,
+        notes=tuple(history_notes(ledger.replay)),
     )
     document = report.to_json()
     if member is not None:
@@ -1469,6 +1516,13 @@ def _show_audit(out: _Output, report: AuditReport) -> None:
         for row in finding_rows(report.findings)[1:]:
             findings.add_row(*row)
         out.console.print(findings)
+    if report.notes:
+        notes_table = Table(title="notes (valid history a reader must know of)")
+        for column in ("log", "seq", "code", "detail"):
+            notes_table.add_column(column)
+        for row in finding_rows(report.notes)[1:]:
+            notes_table.add_row(*row)
+        out.console.print(notes_table)
     if report.member is not None:
         tree = Tree(f"parcels {report.member} held")
         for parcel in report.custody:

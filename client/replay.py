@@ -24,12 +24,19 @@ from dataclasses import dataclass
 
 from client.findings import Finding
 from node import merkle, rules
-from node.charter import SignedCharter, verify_chain
+from node.charter import Charter, SignedCharter, verify_chain
 from node.errors import LedgerError, PendingError, RuleError
-from node.records import Entry, EntryRef
+from node.records import (
+    LOG_SIGNER,
+    CertificateConfirm,
+    CertificateIssue,
+    CharterAdopt,
+    Entry,
+    EntryRef,
+)
 from node.state import Effects, LedgerState, MemoryKeyValue
 
-__all__ = ["Accepted", "Replay", "replay", "trusted_charters"]
+__all__ = ["Accepted", "Replay", "history_notes", "replay", "trusted_charters"]
 
 # What the rules say of a reference to an entry that a sparse log does not hold.
 _LEFT_OUT = frozenset(
@@ -69,11 +76,13 @@ class Replay:
         state: the ledger state after every accepted entry.
         accepted: the accepted entries, in the order they were replayed.
         findings: every entry the rules refused, and every entry left waiting.
+        charters: the verified charter chain the entries were judged under.
     """
 
     state: LedgerState
     accepted: tuple[Accepted, ...]
     findings: tuple[Finding, ...]
+    charters: tuple[SignedCharter, ...] = ()  # the chain the entries were judged under
 
 
 class _ReplayedLogs(MemoryKeyValue):
@@ -167,4 +176,103 @@ def replay(
                 seq=seq,
             )
         )
-    return Replay(state, tuple(accepted), tuple(findings))
+    return Replay(state, tuple(accepted), tuple(findings), tuple(charters))
+
+
+# --- notes: true, and breaking no rule -----------------------------------------------------------
+
+
+def history_notes(replayed: Replay) -> list[Finding]:
+    """What a reader of replayed history must be told that breaks no rule: entries judged under
+    a charter version since superseded in a way that matters to them (``charter.superseded``,
+    decision 0023), and confirmations recorded after expiry (``confirmation.late``). A verdict
+    and an audit report the same notes of the same entries."""
+    return _superseded(replayed) + _late_confirmations(replayed)
+
+
+def _superseded(replayed: Replay) -> list[Finding]:
+    """Entries judged under a charter version the network has since superseded in a way that
+    matters to them (decision 0023): valid history, which a reader must still be told about.
+
+    An entry E of log L, judged under version K, is noted for the first later version M in which
+    a participant E involves is suspended or gone (a certificate's issuer and importer), or in
+    which L's log key was rotated away (an entry signed by the log key); unless every adoption of
+    M the replay knows is later than E, which shows E came first.
+    """
+    adopted_at: dict[int, int] = {}
+    for accepted in replayed.accepted:
+        body = accepted.entry.signed.body
+        if isinstance(body, CharterAdopt):
+            earliest = adopted_at.get(body.version, accepted.entry.time)
+            adopted_at[body.version] = min(earliest, accepted.entry.time)
+    found: list[Finding] = []
+    for accepted in replayed.accepted:
+        entry, ref = accepted.entry, accepted.ref
+        body = entry.signed.body
+        if isinstance(body, CharterAdopt):
+            continue  # adopting is how a log catches up
+        adoptions = [a for a in replayed.state.adoptions(ref.log) if a.entry.seq < ref.seq]
+        if not adoptions:
+            continue
+        judged = replayed.charters[adoptions[-1].version - 1].charter
+        involved: dict[str, str] = {}
+        if isinstance(body, CertificateIssue):
+            involved = {ref.log: "the issuer", body.importing: "the importer"}
+        elif isinstance(body, CertificateConfirm):
+            involved = {ref.log: "the importer", body.certificate.log: "the issuer"}
+        by_log_key = any(sig.by == LOG_SIGNER for sig in entry.signed.sigs)
+        for later in replayed.charters[judged.version :]:
+            charter = later.charter
+            reasons = [
+                f"suspends {p}, {role}"
+                for p, role in involved.items()
+                if (member := charter.participants.get(p)) is None or member.status != "active"
+            ]
+            member = charter.participants.get(ref.log)
+            if by_log_key and (member is None or member.log_key != _log_key(judged, ref.log)):
+                reasons.append(f"rotates the log key of {ref.log}")
+            if not reasons:
+                continue
+            first_adopted = adopted_at.get(charter.version)
+            if first_adopted is not None and first_adopted > entry.time:
+                break  # a log adopted that version only after this entry: it came first
+            found.append(
+                Finding(
+                    "charter.superseded",
+                    f"{ref.log}/{ref.seq} ({entry.signed.type}) was accepted under charter "
+                    f"version {judged.version}; version {charter.version} " + " and ".join(reasons),
+                    log=ref.log,
+                    seq=ref.seq,
+                )
+            )
+            break
+    return found
+
+
+def _log_key(charter: Charter, log: str) -> bytes | None:
+    member = charter.participants.get(log)
+    return None if member is None else member.log_key
+
+
+def _late_confirmations(replayed: Replay) -> list[Finding]:
+    """Confirmations recorded after the certificate expired (allowed within the void grace
+    period when the goods were received in time), so a reader sees the delay."""
+    found: list[Finding] = []
+    for accepted in replayed.accepted:
+        body = accepted.entry.signed.body
+        if not isinstance(body, CertificateConfirm):
+            continue
+        certificate = replayed.state.certificate(body.certificate.log, body.certificate.seq)
+        recorded = rules.entry_date(accepted.entry.time)
+        if certificate is None or recorded <= certificate.expires_on:
+            continue
+        found.append(
+            Finding(
+                "confirmation.late",
+                f"certificate {certificate.number} received {body.received_on}, expired "
+                f"{certificate.expires_on}, confirmation recorded {recorded}",
+                log=accepted.ref.log,
+                seq=accepted.ref.seq,
+            )
+        )
+    return found

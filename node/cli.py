@@ -33,6 +33,7 @@ import base64
 import datetime
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -138,7 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     sign.add_argument("file", type=Path)
     sign.set_defaults(handler=_charter_sign)
     verify = charter_commands.add_parser("verify", help="verify a chain of versions")
-    verify.add_argument("--genesis", required=True, help="the trusted genesis hash (hex)")
+    verify.add_argument(
+        "--genesis", type=_genesis_hash, required=True, help="the trusted genesis hash (64 hex)"
+    )
     verify.add_argument("files", type=Path, nargs="+")
     verify.set_defaults(handler=_charter_verify)
     publish = charter_commands.add_parser(
@@ -203,7 +206,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     key = add.add_mutually_exclusive_group(required=True)
     key.add_argument("--public-key", help="base64 of the raw 32-byte Ed25519 key")
-    key.add_argument("--key-file", type=Path, help="the operator's PKCS#8 PEM key file")
+    key.add_argument(
+        "--key-file",
+        type=Path,
+        help="the operator's public key PEM (`kp key new` writes FILE.pub), or its private key",
+    )
     add.add_argument("--licence", default="", help="licence number (default: the operator id)")
     add.add_argument("--valid-until", default="", help="YYYY-MM-DD (default: in five years)")
     add.set_defaults(handler=_operator_add)
@@ -384,9 +391,16 @@ def _charter_sign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _genesis_hash(text: str) -> bytes:
+    """A genesis hash as the charter prints it: 64 hex digits (argparse reports anything else)."""
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", text.strip()):
+        raise argparse.ArgumentTypeError("a genesis hash is 64 hex digits")
+    return bytes.fromhex(text.strip())
+
+
 def _charter_verify(args: argparse.Namespace) -> int:
     versions = [_read_charter(path) for path in args.files]
-    latest = verify_chain(versions, bytes.fromhex(args.genesis))
+    latest = verify_chain(versions, args.genesis)
     print(f"valid: version {latest.version} of {latest.network}, hash {latest.hash.hex()}")
     return 0
 
@@ -479,7 +493,7 @@ def _keys_promote(args: argparse.Namespace) -> int:
 
 def _operator_add(args: argparse.Namespace) -> int:
     if args.key_file is not None:
-        public_key = crypto.public_key_bytes(crypto.load_private_key(args.key_file))
+        public_key = crypto.public_key_bytes(crypto.load_operator_public_key(args.key_file))
     else:
         public_key = base64.b64decode(args.public_key, validate=True)
     roles = args.roles.split(",") if args.roles else sorted(KIND_ROLES[args.kind])

@@ -217,7 +217,8 @@ def load_private_key(
         KeyFileError: with code ``key.file_missing``, ``key.file_unreadable``,
             ``key.not_regular_file``, ``key.file_permissions`` (group or other bits set),
             ``key.file_too_large``, ``key.passphrase_required``, ``key.not_encrypted``,
-            ``key.bad_passphrase``, ``key.malformed`` or ``key.wrong_type``.
+            ``key.bad_passphrase``, ``key.malformed``, ``key.public_not_private`` or
+            ``key.wrong_type``.
     """
     target = Path(path)
     try:
@@ -254,6 +255,55 @@ def load_private_key(
     return _decode_private_key_pem(data, passphrase, target)
 
 
+def public_key_pem(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
+    """The public key as a SubjectPublicKeyInfo PEM (``-----BEGIN PUBLIC KEY-----``): what an
+    operator hands its authority to be registered; the private key never leaves the operator."""
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return public.public_bytes(
+        encoding=serialization.Encoding.PEM,
+        format=serialization.PublicFormat.SubjectPublicKeyInfo,
+    )
+
+
+def load_operator_public_key(path: str | os.PathLike[str]) -> Ed25519PublicKey:
+    """Read the public key of an operator to register: a public-key PEM (``kp key new`` writes
+    one beside the private key), or the operator's private key file itself.
+
+    Raises:
+        KeyFileError: ``key.file_missing``, ``key.file_too_large``, ``key.malformed`` (no PEM
+            key), ``key.wrong_type`` (not Ed25519), or what ``load_private_key`` raises.
+    """
+    target = Path(path)
+    try:
+        with target.open("rb") as file:
+            data = file.read(MAX_KEY_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise KeyFileError(f"key file {target} does not exist", code="key.file_missing") from None
+    except OSError as exc:
+        raise KeyFileError(
+            f"cannot read key file {target}: {exc.strerror}", code="key.file_unreadable"
+        ) from exc
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise KeyFileError(
+            f"key file {target} is larger than {MAX_KEY_FILE_BYTES} bytes",
+            code="key.file_too_large",
+        )
+    if b"-----BEGIN PUBLIC KEY-----" not in data:
+        return load_private_key(target).public_key()  # with its mode and passphrase checks
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, UnsupportedAlgorithm):
+        raise KeyFileError(
+            f"key file {target} is not a PEM public key", code="key.malformed"
+        ) from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise KeyFileError(
+            f"key file {target} holds a {type(key).__name__}, not an Ed25519 key",
+            code="key.wrong_type",
+        )
+    return key
+
+
 def _read_bounded(fd: int, limit: int) -> bytes | None:
     """Read the whole file, or return ``None`` as soon as it proves longer than ``limit``."""
     chunks: list[bytes] = []
@@ -273,6 +323,12 @@ def _decode_private_key_pem(
 ) -> Ed25519PrivateKey:
     """Translate OpenSSL's PEM decoding outcomes into one ``KeyFileError`` per cause."""
     encrypted = b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in data
+    if b"-----BEGIN PUBLIC KEY-----" in data:
+        raise KeyFileError(
+            f"key file {target} holds a public key, which signs nothing: give the private key "
+            "(the file `kp key new` wrote without .pub)",
+            code="key.public_not_private",
+        )
     try:
         key = serialization.load_pem_private_key(data, password=passphrase)
     except TypeError:

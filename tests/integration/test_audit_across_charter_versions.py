@@ -9,13 +9,13 @@ checked as a chain from the trusted genesis.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from node.scenario import run_scenario
-from tests.integration.test_kp_cli import MEMBERS, _replicated, kp_json, wait_until
+from tests.integration.test_kp_cli import MEMBERS, _replicated, _signer, kp_json, wait_until
 from tests.support.network import Devnet, devnet, fast_replication, kp_node
 
 
@@ -27,21 +27,55 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
         yield running
 
 
-def _next_version(net: Devnet, current: Path, name: str, *change: str) -> Path:
-    """A successor signed by every member and adopted by every node, as operators would."""
+def _next_version(
+    net: Devnet,
+    current: Path,
+    name: str,
+    *change: str,
+    meanwhile: Callable[[], None] = lambda: None,
+) -> Path:
+    """A successor signed by every member and adopted by every node, as operators would;
+    ``meanwhile`` runs once the first node (BW) adopted it and before the others do."""
     successor = net.root / name
     kp_node("charter", "successor", str(current), *change, "-o", str(successor))
     for member in MEMBERS:
         kp_node("charter", "sign", "--dir", str(net.root / member), str(successor))
     for member in MEMBERS:
         kp_node("charter", "adopt", "--dir", str(net.root / member), str(successor))
+        if member == MEMBERS[0]:
+            meanwhile()
     return successor
+
+
+def _ship_to_ae_from_in(net: Devnet) -> int:
+    """IN, still at version 2, certifies a parcel to AE after BW adopted AE's suspension."""
+    code, produced = kp_json(
+        "submit", "produce", "IN-LAG-0001", "--centicarats", "30000", "--hs-code", "7102.10",
+        "--holder", "trader", *_signer(net, "IN", "mine"), "--node", net.url("IN"),
+    )  # fmt: skip
+    assert code == 0, produced
+    code, issued = kp_json(
+        "submit", "certify", "IN-2026-0900", "--exporter", "trader", "--importing", "AE",
+        "--parcel", produced["parcels"][0], "--value-usd-cents", "100", "--exporter-name", "X",
+        "--importer-name", "Y", "--seal-number", "S-1", *_signer(net, "IN", "officer"),
+        "--node", net.url("IN"),
+    )  # fmt: skip
+    assert code == 0, issued
+    return int(issued["seq"])
 
 
 def test_audit_and_stats_pass_after_three_charter_versions(net: Devnet) -> None:
     genesis = net.root / "genesis.charter"
     v2 = _next_version(net, genesis, "v2.charter", "--witness-quorum", "3")
-    _next_version(net, v2, "v3.charter", "--suspend", "AE")
+    lagging: list[int] = []
+    _next_version(
+        net,
+        v2,
+        "v3.charter",
+        "--suspend",
+        "AE",
+        meanwhile=lambda: lagging.append(_ship_to_ae_from_in(net)),
+    )
     # Trade under version 3.
     key = net.description["participants"]["BW"]["operators"]["mine"]["key_file"]
     code, receipt = kp_json(
@@ -60,6 +94,11 @@ def test_audit_and_stats_pass_after_three_charter_versions(net: Devnet) -> None:
     assert audit["accepted"] == audit["entries"]
     # Every log adopted three versions: the genesis, 2 and 3.
     assert audit["entries"] >= 3 * len(MEMBERS)
+    # Valid history, with what a reader must know of it: IN certified to AE under version 2
+    # after BW had adopted version 3, which suspends AE (decision 0023).
+    [note] = [n for n in audit["notes"] if n["code"] == "charter.superseded"]
+    assert (note["log"], note["seq"]) == ("IN", lagging[0])
+    assert "version 3 suspends AE, the importer" in note["detail"]
 
     today = datetime.datetime.now(datetime.UTC).date()
     period = [

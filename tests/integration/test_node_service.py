@@ -102,6 +102,11 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         ).returncode
         == 1
     )
+    # A genesis hash mistyped is a usage error that says what a hash is, not a traceback.
+    mistyped = kp_node("charter", "verify", "--genesis", "XX", str(genesis), check=False)
+    assert mistyped.returncode == 2
+    assert "64 hex digits" in mistyped.stderr
+    assert "Traceback" not in mistyped.stderr
     for member in ("BW", "EU", "IN"):
         kp_node("charter", "sign", "--dir", str(root / member), str(genesis))
     assert (
@@ -112,7 +117,25 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     operators = root / "BW" / "operators"
     operators.mkdir()
     for name, kind in (("officer", "authority"), ("mine", "mine"), ("trader", "trader")):
-        crypto.save_private_key(operators / f"{name}.pem", crypto.generate_private_key())
+        # Each operator makes its own key; the authority registers only the public half.
+        made = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "client.cli",
+                "key",
+                "new",
+                "-o",
+                str(operators / f"{name}.pem"),
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert f"{name}.pem.pub" in made.stdout
+        public_pem = (operators / f"{name}.pem.pub").read_bytes()
+        assert public_pem.startswith(b"-----BEGIN PUBLIC KEY-----")
         kp_node(
             "operator",
             "add",
@@ -122,7 +145,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
             "--kind",
             kind,
             "--key-file",
-            str(operators / f"{name}.pem"),
+            str(operators / f"{name}.pem.pub"),
         )
     listing = kp_node("operator", "list", "--dir", str(root / "BW")).stdout
     assert {"officer", "mine", "trader"} <= {line.split()[0] for line in listing.splitlines()}

@@ -116,6 +116,8 @@ def test_a_certificate_through_its_life(net: Devnet, tmp_path: Path) -> None:
         net, "void", "BW-2026-0102", "--reason", "rejected by EU", "--evidence", evidence,
         *_as(net, "BW", "officer"),
     )  # fmt: skip
+    # The receipt names the parcels the void gave back, to be certified anew.
+    assert void["parcels"] == [f"BW:{void['seq']}:{void['entry_hash']}:0"]
     wait_until(lambda: _settled(net, "BW-2026-0102", "voided"), 30, "the void")
     code, verdict = _verify(net, "BW-2026-0102")
     assert code == 3

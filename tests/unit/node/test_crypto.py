@@ -441,3 +441,20 @@ def test_parse_signer_key_error_does_not_echo_the_secret(key: Ed25519PrivateKey)
     with pytest.raises(KeyFormatError) as info:
         crypto.parse_signer_key(text[:-4])
     assert secret[:-4] not in str(info.value)
+
+
+def test_a_public_key_file_is_told_apart_from_a_private_one(
+    tmp_path: Path, key: Ed25519PrivateKey
+) -> None:
+    public = _write_owner_only(tmp_path / "mine.pem.pub", crypto.public_key_pem(key))
+    with pytest.raises(KeyFileError) as info:
+        crypto.load_private_key(public)
+    assert info.value.code == "key.public_not_private"
+    # Registering an operator takes the public half, or the private key it derives it from.
+    assert crypto.load_operator_public_key(public) == key.public_key()
+    private = tmp_path / "mine.pem"
+    crypto.save_private_key(private, key)
+    assert crypto.load_operator_public_key(private) == key.public_key()
+    other = _write_owner_only(tmp_path / "ec.pub", _pem(ec.generate_private_key(ec.SECP256R1())))
+    with pytest.raises(KeyFileError):
+        crypto.load_operator_public_key(other)
