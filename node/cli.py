@@ -560,6 +560,8 @@ def _evidence_list(args: argparse.Namespace) -> int:
             items = list_evidence(reader)
     finally:
         store.close()
+    if not items:
+        print("no evidence held: no log was seen to fork or to break a rule")
     for item in items:
         state = "quarantined" if item.get("quarantined") else "cleared"
         fields = [str(item.get(k)) for k in ("log", "kind", "code")]

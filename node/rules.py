@@ -322,7 +322,7 @@ class _Context:
         not_allowed = sorted(set(body.roles) - KIND_ROLES[body.kind])
         if not_allowed:
             raise RuleError(
-                f"a {body.kind} may not hold the roles {not_allowed}",
+                f"{_a(body.kind)} may not hold the roles {not_allowed}",
                 code="operator.role_not_allowed",
             )
         operator = OperatorState(
@@ -351,7 +351,7 @@ class _Context:
             raise RuleError(f"{self.log}:{body.mine} is not a registered mine", code="mine.unknown")
         if mine.kind != "mine":
             raise RuleError(
-                f"{self.log}:{body.mine} is a {mine.kind}, not a mine", code="mine.not_a_mine"
+                f"{self.log}:{body.mine} is {_a(mine.kind)}, not a mine", code="mine.not_a_mine"
             )
         actor = self._actor("parcel.produce")
         if actor.operator != body.mine and actor.kind != "authority":
@@ -779,7 +779,7 @@ def _check_hs_transition(body: ParcelTransform, inputs: Sequence[ParcelState]) -
     codes = {p.hs_code for p in inputs}
     if len(codes) != 1:
         raise RuleError(
-            f"a {body.kind} takes parcels of one HS code, not {sorted(codes)}; mixed goods "
+            f"{_a(body.kind)} takes parcels of one HS code, not {sorted(codes)}; mixed goods "
             "travel as separate parcels",
             code="hs_code.transition",
         )
@@ -787,7 +787,7 @@ def _check_hs_transition(body: ParcelTransform, inputs: Sequence[ParcelState]) -
     allowed = HS_CODES if body.kind == "sort" and code == UNSORTED else frozenset({code})
     changed = sorted({o.hs_code for o in body.outputs} - allowed)
     if changed:
-        what = "a sort of sorted goods" if body.kind == "sort" else f"a {body.kind}"
+        what = "a sort of sorted goods" if body.kind == "sort" else _a(body.kind)
         raise RuleError(
             f"{what} keeps HS code {code}; it cannot make {changed} (only a sort classifies "
             f"{UNSORTED})",
@@ -819,3 +819,8 @@ _JUDGES: dict[type, Callable[[_Context, Any], Effects]] = {
     CertificateVoid: _Context.certificate_void,
 }
 """The rule for each record type but ``charter.adopt`` (judged before any charter is in force)."""
+
+
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article, for messages: "an authority", "a mine"."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
