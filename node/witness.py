@@ -10,9 +10,10 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
+from node.crypto import parse_verifier_key
 from node.encoding import decode_trusted, encode
 from node.errors import LedgerError, LogCorruptError
-from node.notes import cosigners, parse_note
+from node.notes import NoteSignature, SignedNote, parse_note, verify_cosignature
 from node.store import StoreReader, StoreWriter
 
 __all__ = [
@@ -124,25 +125,40 @@ def add_cosignatures(
 ) -> int:
     """Merge verified cosignature lines into the stored checkpoint of ``size``.
 
-    Lines from keys not in ``cosigner_keys`` are dropped; a line from a known key that does not
-    verify raises (``cosignature.invalid``). Returns how many distinct cosigners the stored note
-    now carries; when that reaches ``quorum`` the checkpoint becomes the log's newest witnessed
-    one (if it is newer than the last).
+    The stored note keeps at most one cosignature per cosigner key (name and key ID): the one
+    with the newest ``cosignature/v1`` timestamp, so re-cosigning the same checkpoint replaces a
+    line instead of adding one, and a replayed or older cosignature changes nothing (the store is
+    not written). Lines from keys not in ``cosigner_keys`` are dropped; a line from a known key
+    that does not verify raises (``cosignature.invalid``). Returns how many distinct cosigners
+    the stored note now carries; when that reaches ``quorum`` the checkpoint becomes the log's
+    newest witnessed one (if it is newer than the last).
     """
     log_writer = writer.log(log)
     note = log_writer.checkpoint(size)
     if note is None:
         return 0
-    have = {line for line in note.rstrip("\n").split("\n") if line.startswith("— ")}
-    fresh = [line for line in lines if line.startswith("— ") and line not in have]
-    candidate = note + "".join(line + "\n" for line in fresh)
-    parse_note(candidate)  # still a well-formed note
-    verified = cosigners(candidate, cosigner_keys)
-    kept = [line for line in fresh if _signer(line) in verified]
-    merged = note + "".join(line + "\n" for line in kept)
-    if kept:
+    stored = parse_note(note)
+    keys = {(v.name, v.key_id): key for key in cosigner_keys for v in [parse_verifier_key(key)]}
+    # The log's own signature (and any line of a key no longer listed) stays as it is.
+    kept = [s for s in stored.signatures if (s.name, s.key_id) not in keys]
+    newest: dict[tuple[str, bytes], tuple[int, NoteSignature]] = {}
+    offered = [s for s in stored.signatures if (s.name, s.key_id) in keys]
+    offered += [_parse_line(stored.text, line) for line in lines if line.startswith("— ")]
+    for signature in offered:
+        slot = (signature.name, signature.key_id)
+        if slot not in keys:
+            continue
+        one = SignedNote(stored.text, (signature,)).to_text()
+        timestamp = verify_cosignature(one, keys[slot])
+        if slot not in newest or timestamp > newest[slot][0]:
+            newest[slot] = (timestamp, signature)
+    # Cosignatures in the order of the cosigner keys, so every node holding the same lines
+    # serves the same note.
+    ordered = [newest[slot][1] for slot in keys if slot in newest]
+    merged = SignedNote(stored.text, (*kept, *ordered)).to_text()
+    if merged != note:
         log_writer.put_checkpoint(size, merged)
-    count = len(cosigners(merged, cosigner_keys))
+    count = len(ordered)
     if count >= quorum and size > witnessed(writer, log):
         writer.put("witnessed", log.encode(), encode(size))
     return count
@@ -159,5 +175,6 @@ def witnessed(reader: StoreReader, log: str) -> int:
     return size
 
 
-def _signer(line: str) -> str:
-    return line[2:].split(" ", 1)[0]
+def _parse_line(text: str, line: str) -> NoteSignature:
+    """One ``— <name> <base64>`` line under ``text``, checked as a signed note checks it."""
+    return parse_note(f"{text}\n{line}\n").signatures[0]
