@@ -11,6 +11,7 @@ __all__ = [
     "encoding",
     "errors",
     "httpsig",
+    "ingress",
     "jsonlog",
     "log",
     "merkle",

@@ -12,6 +12,7 @@ import base64
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
@@ -38,6 +39,13 @@ from node.errors import (
     RecordError,
     RuleError,
     StoreError,
+)
+from node.ingress import (
+    ClientBusyError,
+    ClientShares,
+    IngressBounds,
+    RequestTooLargeError,
+    check_submissions,
 )
 from node.ledger import LedgerNode, NotAdoptedError
 from node.log import Receipt, SequencerBusyError, SequencerStoppedError
@@ -85,6 +93,8 @@ class ApiError(LedgerError):
 # The one table from error to status. Order matters: subclasses before their parents.
 _STATUS: list[tuple[type[LedgerError], int]] = [
     (PendingError, 409),  # references what this node does not hold yet: retry later
+    (RequestTooLargeError, 413),
+    (ClientBusyError, 429),  # this address has its share of the queue waiting: retry later
     (RuleError, 422),
     (DisclosureError, 422),
     (RecordError, 400),
@@ -113,7 +123,7 @@ def _status(error: LedgerError) -> int:
 
 def problem(status: int, code: str, detail: str) -> JSONResponse:
     """An RFC 9457 problem document, as a response."""
-    headers = {"Retry-After": "1"} if status in (409, 503) else None
+    headers = {"Retry-After": "1"} if status in (409, 429, 503) else None
     return JSONResponse(
         _problem_body(status, code, detail),
         status_code=status,
@@ -783,10 +793,11 @@ def evidence(request: Request) -> list[dict[str, Any]]:
     },
     responses=_responses(
         {
-            413: {"model": Problem, "description": "body too large"},
+            413: {"model": Problem, "description": "body, a submission or a length too large"},
             415: {"model": Problem, "description": "not application/msgpack"},
             422: {"model": Problem, "description": "the record breaks a rule (code names it)"},
             409: {"model": Problem, "description": "references an entry not held yet"},
+            429: {"model": Problem, "description": "this address has its share waiting; retry"},
             503: {"model": Problem, "description": "overloaded or not yet adopted; retry"},
         }
     ),
@@ -813,8 +824,17 @@ async def submit_records(
             code="request.content_type",
             status=415,
         )
-    body = await _read_body(request, node.settings.max_body_bytes)
-    outcome = await _sequenced(request, body)
+    sequencer = _sequencer(request)
+    # Decision 0028: what an anonymous client puts before the one writer is bounded here, at
+    # msgpack's C speed, and its address holds at most its share of the writer's queue.
+    shares: ClientShares = request.app.state.client_shares
+    client = request.client.host if request.client is not None else ""
+    shares.check(client)  # before reading a byte of the body
+    bounds: IngressBounds = request.app.state.ingress_bounds
+    body = await _read_body(request, bounds.body_bytes)
+    shape = check_submissions(body, bounds)
+    held = shares.take(client, shape.records, len(body))
+    outcome = await _sequenced(request, sequencer, body, lambda: shares.give_back(held))
     if outcome.batch:
         accepted = [r for r in outcome.results if isinstance(r, Receipt)]
         witnessed_ok = False
@@ -839,17 +859,39 @@ async def submit_records(
     return JSONResponse(_receipt(result, node, done), status_code=status)
 
 
-async def _sequenced(request: Request, body: bytes) -> Outcome:
-    """Hand a body to the sequencer process, which decodes and shape-checks it, and validates,
-    appends and commits its records; whether it was a batch, and one result per record."""
+def _sequencer(request: Request) -> SequencerProcess:
+    """The sequencer process, or why the node takes no records now."""
     sequencer: SequencerProcess | None = request.app.state.sequencer
     if sequencer is None:
         if request.app.state.replicator.restoring:
             raise RestoringError("this node is restoring its own log from peers; retry later")
         raise NotAdoptedError("this node has adopted no charter yet")
+    return sequencer
+
+
+async def _sequenced(
+    request: Request, sequencer: SequencerProcess, body: bytes, answered: Callable[[], None]
+) -> Outcome:
+    """Hand a body to the sequencer process, which decodes and shape-checks it, and validates,
+    appends and commits its records; whether it was a batch, and one result per record.
+
+    ``answered`` is called once the sequencer has answered, or refused the body, even after
+    this request has timed out: until then the body is in the writer's queue."""
+    try:
+        future = sequencer.submit(body)
+    except LedgerError:
+        answered()
+        raise
+
+    def settled(done: asyncio.Future[Outcome]) -> None:
+        if not done.cancelled():
+            done.exception()  # retrieved: a request that timed out no longer awaits it
+        answered()
+
+    future.add_done_callback(settled)
     try:
         return await asyncio.wait_for(
-            sequencer.submit(body), _node(request).settings.request_timeout
+            asyncio.shield(future), _node(request).settings.request_timeout
         )
     except TimeoutError as exc:
         raise ApiError(
@@ -1156,6 +1198,11 @@ def install(app: FastAPI, node: LedgerNode, metrics: NodeMetrics) -> None:
     """Mount the routes, the error handlers and the request log on ``app``."""
     app.state.node = node
     app.state.metrics = metrics
+    app.state.ingress_bounds = IngressBounds.from_settings(node.settings)
+    app.state.client_shares = ClientShares(
+        max_records=node.settings.sequencer_client_max_records,
+        max_bytes=node.settings.sequencer_client_max_bytes,
+    )
     app.include_router(submissions)
     app.include_router(router)
     app.include_router(explorer.router)

@@ -623,6 +623,9 @@ def _run(args: argparse.Namespace) -> int:
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=10,
+            # Each client address has its share of the sequencer's queue (decision 0028): the
+            # address is the TCP peer's, never one a client names in X-Forwarded-For.
+            proxy_headers=False,
             # The HTTP parser buffers at most this much of an incomplete request head.
             h11_max_incomplete_event_size=node.settings.max_header_bytes + 4096,
         )

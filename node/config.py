@@ -38,6 +38,9 @@ class Settings:
         max_body_bytes: largest request body accepted (413 beyond).
         max_header_bytes: largest total of request header names and values (431 beyond).
         max_batch_records: most records in one ``POST /v1/records`` batch.
+        max_body_values: most msgpack values (scalars, arrays, maps, map keys) in one
+            ``POST /v1/records`` body, counted in the HTTP process before the sequencer sees
+            it (413 beyond; decision 0028).
         max_page_entries: most entries in one ``GET .../entries`` page.
         request_timeout: seconds a request may wait for the sequencer before 503.
         witness_timeout: seconds ``?wait=witnessed`` waits for the witness quorum before 202.
@@ -49,6 +52,10 @@ class Settings:
         sequencer_max_queue: requests waiting for the sequencer beyond this get 503.
         sequencer_max_queue_bytes: bytes of request bodies waiting for the sequencer beyond
             this get 503 (one body is always taken); at least ``max_body_bytes``, at most 1 GiB.
+        sequencer_client_max_records: records one client address may have waiting for the
+            sequencer; beyond, 429 (one request is always taken; decision 0028).
+        sequencer_client_max_bytes: body bytes one client address may have waiting for the
+            sequencer; beyond, 429; at most ``sequencer_max_queue_bytes``.
         auth_max_age: seconds a signed member request stays valid.
         map_size: LMDB address space, bytes (the file grows only as used).
         log_level: ``DEBUG``, ``INFO``, ``WARNING`` or ``ERROR``.
@@ -62,6 +69,7 @@ class Settings:
     max_body_bytes: int = 8 * 1024 * 1024
     max_header_bytes: int = 16 * 1024
     max_batch_records: int = 1000
+    max_body_values: int = 128 * 1024
     max_page_entries: int = 1000
     request_timeout: float = 30.0
     witness_timeout: float = 10.0
@@ -71,6 +79,8 @@ class Settings:
     sequencer_max_delay_ms: float = 0.0
     sequencer_max_queue: int = 10_000
     sequencer_max_queue_bytes: int = 64 * 1024 * 1024
+    sequencer_client_max_records: int = 1000
+    sequencer_client_max_bytes: int = 8 * 1024 * 1024
     auth_max_age: int = 300
     map_size: int = 1 << 40
     log_level: str = "INFO"
@@ -81,6 +91,7 @@ class Settings:
             "max_body_bytes",
             "max_header_bytes",
             "max_batch_records",
+            "max_body_values",
             "max_page_entries",
             "request_timeout",
             "witness_timeout",
@@ -89,6 +100,8 @@ class Settings:
             "sequencer_max_batch",
             "sequencer_max_queue",
             "sequencer_max_queue_bytes",
+            "sequencer_client_max_records",
+            "sequencer_client_max_bytes",
             "auth_max_age",
             "map_size",
         )
@@ -99,6 +112,8 @@ class Settings:
             raise ConfigError(f"port {self.port} is not a TCP port")
         if not self.max_body_bytes <= self.sequencer_max_queue_bytes <= 1 << 30:
             raise ConfigError("sequencer_max_queue_bytes must be from max_body_bytes to 1 GiB")
+        if self.sequencer_client_max_bytes > self.sequencer_max_queue_bytes:
+            raise ConfigError("sequencer_client_max_bytes is over sequencer_max_queue_bytes")
         if self.sequencer_max_delay_ms < 0:
             raise ConfigError("sequencer_max_delay_ms must not be negative")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):

@@ -582,7 +582,7 @@ ROWS = [
     _row("nesting-100000-deep", _post(b"\x91" * 100_000 + b"\xc0"), 400, "encoding.malformed"),
     _row("invalid-utf8", _post(b"\x81\xa6signed\xa2\xff\xfe"), 400, "encoding.malformed"),
     _row("integer-map-key", _post(b"\x81\x01\xc0"), 400, "encoding.malformed"),
-    _row("array-header-4g", _post(b"\xdd\xff\xff\xff\xff"), 400, "encoding.malformed"),
+    _row("array-header-4g", _post(b"\xdd\xff\xff\xff\xff"), 413, "request.too_large"),
     _row("reserved-byte-c1", _post(b"\xc1"), 400, "encoding.malformed"),
     _row("empty-body", _post(b""), 400, "encoding.malformed"),
     # Size and framing --------------------------------------------------------------------------
@@ -647,6 +647,28 @@ ROWS = [
         "request.submission_shape",
     ),
     _row("submission-not-a-map", _post(encode([1, 2, 3])), 400, "request.submission_shape"),
+    # Issue 12: junk that took the writer seconds to refuse is refused by the HTTP process.
+    _row(
+        "array-of-8m-nils",
+        _post(b"\xdd" + (8_000_000).to_bytes(4, "big") + b"\xc0" * 8_000_000),
+        413,
+        "request.too_large",
+        concurrent=False,
+    ),
+    _row(
+        "batch-of-records-of-60k-nils",
+        _post(encode({"batch": [{"signed": [None] * 60_000}] * 100})),
+        413,
+        "request.too_large",
+        concurrent=False,
+    ),
+    _row(
+        "batch-of-1000-arrays-of-3000-nils",
+        _post(encode({"batch": [[None] * 3000] * 1000})),
+        413,
+        "request.too_large",
+        concurrent=False,
+    ),
     _row("batch-empty", _post(encode({"batch": []})), 400, "request.batch_size"),
     _row("batch-1001", _post(encode({"batch": [0] * 1001})), 400, "request.batch_size"),
     _row("batch-not-a-list", _post(encode({"batch": "all"})), 400, "request.batch_size"),

@@ -20,6 +20,7 @@ def test_node_package_lists_its_modules() -> None:
         "encoding",
         "errors",
         "httpsig",
+        "ingress",
         "jsonlog",
         "log",
         "merkle",
