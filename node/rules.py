@@ -51,6 +51,7 @@ from node.state import (
 )
 
 __all__ = [
+    "ISSUE_BACKDATE_DAYS",
     "KIND_ROLES",
     "PPM",
     "UNSORTED",
@@ -64,6 +65,7 @@ __all__ = [
 
 PPM = 1_000_000
 UNSORTED = "7102.10"  # rough not yet sorted: the one code a sort may classify (decision 0021)
+ISSUE_BACKDATE_DAYS = 7  # how long before its entry a certificate may be dated (decision 0022)
 
 # Roles an operator kind may hold: certificates are an authority's act (KPCS Section IV(a)),
 # production a mine's or an authority's; anyone registered may split, merge, sort and sell.
@@ -455,6 +457,23 @@ class _Context:
             )
         if not self.today >= body.issued_on:
             raise RuleError("issued_on is after the entry's date", code="date.in_future")
+        # Decision 0022: a certificate is dated on or after its parcels came into the ledger,
+        # and recorded within a few days of its date, so that no one can certify parcels
+        # "before" they existed or slip a certificate into an earlier period.
+        if _days(body.issued_on, self.today) > ISSUE_BACKDATE_DAYS:
+            raise RuleError(
+                f"issued_on {body.issued_on} is more than {ISSUE_BACKDATE_DAYS} days before the "
+                f"entry's date {self.today}",
+                code="date.backdated",
+            )
+        for parcel in parcels:
+            created_on = entry_date(self._entry(parcel.ref.entry).time)
+            if body.issued_on < created_on:
+                raise RuleError(
+                    f"issued_on {body.issued_on} is before parcel {parcel.parcel} came into the "
+                    f"ledger on {created_on}",
+                    code="date.before_parcels",
+                )
         if body.expires_on <= body.issued_on:
             raise RuleError(
                 f"expires_on {body.expires_on} is not after issued_on {body.issued_on}",
@@ -499,13 +518,13 @@ class _Context:
         # may still reject, which lets the issuer void and release the parcels.
         self._active(self.log)
         self._active(certificate.ref.log)
+        self._not_after_today(body.received_on, "received_on")
         if body.received_on > certificate.expires_on or self.today > certificate.void_after:
             raise RuleError(
                 f"certificate {certificate.number} has expired", code="certificate.expired"
             )
         if body.received_on < certificate.issued_on:
             raise RuleError("received before it was issued", code="date.before_issue")
-        self._not_after_today(body.received_on, "received_on")
         if not body.seal_intact:
             raise RuleError(
                 "a shipment whose seal is broken is rejected, not confirmed",

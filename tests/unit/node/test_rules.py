@@ -507,6 +507,29 @@ def _received_tomorrow(w: World, bad: bool) -> Step:
     return _receive(w, certificate, received_on=w.date(1) if bad else w.today)
 
 
+@rule_case("date.in_future", "shipment_received_after_expiry_and_in_the_future")
+def _received_after_expiry_in_future(w: World, bad: bool) -> Step:
+    # A future date is the error, not the expiry it happens to lie beyond.
+    certificate = _issued(w, days=10)
+    return _receive(w, certificate, received_on=w.date(40) if bad else w.today)
+
+
+@rule_case("date.backdated", "certificate_dated_beyond_the_backdating_bound")
+def _certificate_backdated(w: World, bad: bool) -> Step:
+    parcel = _exporting(w)
+    w.advance(30)
+    issued_on = w.date(-(rules.ISSUE_BACKDATE_DAYS + (1 if bad else 0)))
+    return lambda: w.certify("BW", "BW-2026-0001", [parcel], "EU", issued_on=issued_on)
+
+
+@rule_case("date.before_parcels", "certificate_dated_before_its_parcels_existed")
+def _certificate_before_parcels(w: World, bad: bool) -> Step:
+    parcel = _exporting(w)
+    w.advance(2)
+    issued_on = w.date(-3 if bad else -2)
+    return lambda: w.certify("BW", "BW-2026-0001", [parcel], "EU", issued_on=issued_on)
+
+
 # parcels --------------------------------------------------------------------------------------
 
 
@@ -936,10 +959,10 @@ def _expires_on_issue_day(w: World, bad: bool) -> Step:
 
 @rule_case("certificate.expired", "recorded_already_expired")
 def _recorded_already_expired(w: World, bad: bool) -> Step:
-    # Issued ten days ago for ten days: it expired yesterday (bad) or expires today (valid).
+    # Issued five days ago for four (bad) or five days: it expired yesterday or expires today.
     parcel = _exporting(w)
-    w.advance(11 if bad else 10)
-    return _certify(w, parcel, issued_on=w.date(-11 if bad else -10), days=-1 if bad else 0)
+    w.advance(6)
+    return _certify(w, parcel, issued_on=w.date(-5), days=-1 if bad else 0)
 
 
 # certificate.confirm --------------------------------------------------------------------------
