@@ -10,7 +10,7 @@ Exit codes:
     1  INVALID, or refused: the node refused the record (its stable code is printed), a finding
        of the audit, an anomaly in the statistics
     2  could not decide: usage error, no trust anchor, no node reachable, no node serving the
-       chain, a certificate number not of the grammar
+       chain, a certificate number not of the grammar (but for kp verify: not found, 4)
     3  kp verify: VALID history, but the certificate may not be accepted now: it was already
        confirmed, or rejected, voided, or it expired (the first line says which, and since when)
     4  not found: no certificate with this number (or entry with this hash) on the ledger — it
@@ -385,22 +385,27 @@ The first line is the verdict:
   VALID — VOIDED by BW on ..., not usable                                             exit 3
   VALID — EXPIRED on ..., never confirmed, not usable                                 exit 3
   VALID — SUSPENDED: charter version 3 suspends ZA, not usable for import into ZA     exit 3
+  VALID — SUSPENDED WHEN ISSUED: accepted under charter version 2, but version 3
+          suspends ZA and nothing shows it was issued first; not usable ...           exit 3
   VALID — NOT YET ISSUED on <--date> (issued ...), not usable then                    exit 3
   INVALID — <code>: <reason>                                                          exit 1
   (could not decide: no node answered, no bundle served)                             exit 2
-  no certificate with this number on the ledger — it may be forged                   exit 4
+  NOT FOUND — no certificate with this number on the ledger — it may be forged       exit 4
+  (also for a text that is no certificate number or entry hash at all)
 A certificate number is read in any case, with '-', '/' or spaces between its groups
 (BW-2026-0005, BW/2026/0005, BW0001234).
 A verdict on an entry that is not a certificate (a confirmation, a transform) is VALID, exit 0,
 and states the status of the certificate it confirms. Offline, "as of" is the newest witness
 cosignature on the importer's and issuer's checkpoints in the bundle: a confirmation recorded
-after it cannot be seen; online, every node is asked.
+after it cannot be seen; online, every node is asked, and "as of" is the moment of asking when
+the importer's own node answered — when it did not, the headline says so.
 """
 
 
 def _key_new(args: argparse.Namespace, out: _Output) -> int:
     """Write a new private key and its public key beside it (``FILE.pub``)."""
     key = crypto.generate_private_key()
+    args.output.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     public_file = args.output.with_name(args.output.name + ".pub")
     if public_file.exists():
         raise KeyFileError(f"refusing to overwrite {public_file}", code="key.file_exists")
@@ -418,8 +423,8 @@ def _key_new(args: argparse.Namespace, out: _Output) -> int:
     else:
         out.console.print(
             f"private key {args.output} (keep it; mode 0600)\npublic key  {public_file}: "
-            f"{public_key}\nthe authority registers it with: kp-node operator add NAME --kind "
-            f"KIND --key-file {public_file.name}",
+            f"{public_key}\nthe authority registers it with: kp-node operator add --dir "
+            f"NODE-DATA-DIR NAME --kind KIND --key-file {public_file.name}",
             markup=False,
         )
     return EXIT_OK
@@ -635,7 +640,17 @@ def _subject_hash(nodes: _Nodes, subject: str) -> tuple[str, str | None]:
     text = subject.strip()
     if _HASH.fullmatch(text.lower()):
         return text.lower(), None
-    certificate = _certificate_of(nodes, _number(subject, alternative="an entry hash"))
+    try:
+        number = parse_certificate_number(text)
+    except LedgerError as exc:
+        # What a border officer scanned or typed is no certificate of this ledger: possibly
+        # forged, as an unknown number is (exit 4), with the grammar to spot a typo by.
+        raise _NotFoundError(
+            f"{text[:128]!r} is no certificate number or entry hash of the ledger — it may be "
+            f"forged ({CERTIFICATE_NUMBER_GRAMMAR})",
+            code=exc.code,
+        ) from exc
+    certificate = _certificate_of(nodes, number)
     return str(certificate["ref"][2]), str(certificate["number"])
 
 

@@ -14,6 +14,7 @@ named.
 from __future__ import annotations
 
 import base64
+import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import httpx
 
 from client.sdk import ClientError, LedgerClient, ProblemError
-from client.verify import Finding, Verdict, check_bundle
+from client.verify import CertificateStatus, Finding, Verdict, check_bundle
 from node import merkle, notes
 from node.errors import LedgerError
 from node.records import CertificateIssue, Entry, ParcelRef, ParcelTransform
@@ -112,9 +113,52 @@ def _verify(
             findings.extend(_examine(url, client, checkpoints, consumers))
         except ClientError:  # unreachable, or behind: it decides nothing either way
             unreachable.append(url)
+    verdict = replace(verdict, findings=tuple(findings))
+    status = verdict.certificate
+    if status is not None and status.usable:
+        reachable = [url for url in clients if url not in unreachable]
+        verdict = _usable_as_of(clients, reachable, verdict, status)
     # An unreachable node is named in ``unreachable`` but decides nothing by itself.
-    return OnlineVerdict(
-        replace(verdict, findings=tuple(findings)), tuple(clients), tuple(unreachable)
+    return OnlineVerdict(verdict, tuple(clients), tuple(unreachable))
+
+
+def _usable_as_of(
+    clients: Mapping[str, LedgerClient],
+    reachable: list[str],
+    verdict: Verdict,
+    status: CertificateStatus,
+) -> Verdict:
+    """A usable certificate holds as of now when the importer's own node — where a
+    confirmation or rejection would be recorded — was among those that just agreed on its
+    status: then the sizes are what that node holds now. Without it, it holds only as of the
+    witnessed checkpoints, and the verdict says the importer's node was silent."""
+    for url in reachable:
+        try:
+            if clients[url].network().get("participant") != status.importing:
+                continue
+            held = {item.get("log"): item.get("size") for item in clients[url].logs()}
+        except ClientError:
+            continue
+        sizes = tuple(
+            (log, size)
+            for log in sorted({status.issuer, status.importing})
+            if isinstance(size := held.get(log), int)
+        )
+        now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        return replace(
+            verdict,
+            certificate=replace(status, as_of=now.replace("+00:00", "Z"), as_of_sizes=sizes),
+        )
+    silent = Finding(
+        "status.importer_silent",
+        f"{status.importing}'s own node did not answer: a confirmation or rejection recorded "
+        f"there after {status.as_of or 'the bundle'} may not have reached the nodes asked",
+        log=status.importing,
+    )
+    return replace(
+        verdict,
+        certificate=replace(status, importer_silent=True),
+        notes=(*verdict.notes, silent),
     )
 
 

@@ -36,7 +36,15 @@ from node.records import (
 )
 from node.state import Effects, LedgerState, MemoryKeyValue
 
-__all__ = ["Accepted", "Replay", "history_notes", "replay", "trusted_charters"]
+__all__ = [
+    "Accepted",
+    "Replay",
+    "Superseded",
+    "history_notes",
+    "replay",
+    "superseded",
+    "trusted_charters",
+]
 
 # What the rules say of a reference to an entry that a sparse log does not hold.
 _LEFT_OUT = frozenset(
@@ -187,10 +195,36 @@ def history_notes(replayed: Replay) -> list[Finding]:
     a charter version since superseded in a way that matters to them (``charter.superseded``,
     decision 0023), and confirmations recorded after expiry (``confirmation.late``). A verdict
     and an audit report the same notes of the same entries."""
-    return _superseded(replayed) + _late_confirmations(replayed)
+    return [s.finding() for s in superseded(replayed)] + _late_confirmations(replayed)
 
 
-def _superseded(replayed: Replay) -> list[Finding]:
+@dataclass(frozen=True, slots=True)
+class Superseded:
+    """An entry accepted under charter version ``judged`` although version ``later``, which
+    nothing shows came after it, suspends or removes ``suspended`` (the parties the entry
+    involves, with their roles) or rotates away the log key that signed it (decision 0023)."""
+
+    ref: EntryRef
+    type: str
+    judged: int
+    later: int
+    suspended: tuple[tuple[str, str], ...]  # (participant, "the issuer" | "the importer")
+    key_rotated: bool
+
+    def finding(self) -> Finding:
+        reasons = [f"suspends {party}, {role}" for party, role in self.suspended]
+        if self.key_rotated:
+            reasons.append(f"rotates the log key of {self.ref.log}")
+        return Finding(
+            "charter.superseded",
+            f"{self.ref.log}/{self.ref.seq} ({self.type}) was accepted under charter version "
+            f"{self.judged}; version {self.later} " + " and ".join(reasons),
+            log=self.ref.log,
+            seq=self.ref.seq,
+        )
+
+
+def superseded(replayed: Replay) -> list[Superseded]:
     """Entries judged under a charter version the network has since superseded in a way that
     matters to them (decision 0023): valid history, which a reader must still be told about.
 
@@ -205,7 +239,7 @@ def _superseded(replayed: Replay) -> list[Finding]:
         if isinstance(body, CharterAdopt):
             earliest = adopted_at.get(body.version, accepted.entry.time)
             adopted_at[body.version] = min(earliest, accepted.entry.time)
-    found: list[Finding] = []
+    found: list[Superseded] = []
     for accepted in replayed.accepted:
         entry, ref = accepted.entry, accepted.ref
         body = entry.signed.body
@@ -223,26 +257,21 @@ def _superseded(replayed: Replay) -> list[Finding]:
         by_log_key = any(sig.by == LOG_SIGNER for sig in entry.signed.sigs)
         for later in replayed.charters[judged.version :]:
             charter = later.charter
-            reasons = [
-                f"suspends {p}, {role}"
-                for p, role in involved.items()
-                if (member := charter.participants.get(p)) is None or member.status != "active"
-            ]
+            suspended = tuple(
+                (party, role)
+                for party, role in involved.items()
+                if (member := charter.participants.get(party)) is None or member.status != "active"
+            )
             member = charter.participants.get(ref.log)
-            if by_log_key and (member is None or member.log_key != _log_key(judged, ref.log)):
-                reasons.append(f"rotates the log key of {ref.log}")
-            if not reasons:
+            rotated = by_log_key and (member is None or member.log_key != _log_key(judged, ref.log))
+            if not suspended and not rotated:
                 continue
             first_adopted = adopted_at.get(charter.version)
             if first_adopted is not None and first_adopted > entry.time:
                 break  # a log adopted that version only after this entry: it came first
             found.append(
-                Finding(
-                    "charter.superseded",
-                    f"{ref.log}/{ref.seq} ({entry.signed.type}) was accepted under charter "
-                    f"version {judged.version}; version {charter.version} " + " and ".join(reasons),
-                    log=ref.log,
-                    seq=ref.seq,
+                Superseded(
+                    ref, entry.signed.type, judged.version, charter.version, suspended, rotated
                 )
             )
             break

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from client.findings import Finding
-from client.replay import Replay, history_notes, replay, trusted_charters
+from client.replay import Replay, history_notes, replay, superseded, trusted_charters
 from node import merkle, notes, rules
 from node.bundle import BUNDLE_MEDIA_TYPE
 from node.charter import Charter, SignedCharter
@@ -104,6 +104,13 @@ class CertificateStatus:
     as_of_sizes: tuple[tuple[str, int], ...] = ()
     suspended: tuple[str, ...] = ()  # the parties the newest charter suspends or removes
     charter_version: int | None = None  # that charter's version
+    # When the certificate was accepted under this older version although ``charter_version``
+    # already suspended a party, as far as the verifier can tell (decision 0023): it stays
+    # unusable after a reinstatement.
+    issued_under: int | None = None
+    # Online: the importer's own node, where a confirmation would be recorded, did not answer,
+    # so ``as_of`` is what its peers had replicated, not the moment of asking.
+    importer_silent: bool = False
     judged_on: str | None = None  # the verifier's date, when it precedes the issue date
 
     @property
@@ -126,13 +133,21 @@ class CertificateStatus:
             return f"EXPIRED on {self.expires_on}, never confirmed, not usable"
         if self.state == "unissued":
             return f"NOT YET ISSUED on {self.judged_on} (issued {self.issued_on}), not usable then"
+        if self.state == "suspended" and self.issued_under is not None:
+            who = " and ".join(self.suspended)
+            return (
+                f"SUSPENDED WHEN ISSUED: accepted under charter version {self.issued_under}, but "
+                f"version {self.charter_version} suspends {who} and nothing shows it was "
+                f"issued first; not usable for import into {self.importing}"
+            )
         if self.state == "suspended":
             who = " and ".join(self.suspended)
             return (
                 f"SUSPENDED: charter version {self.charter_version} suspends {who}, "
                 f"not usable for import into {self.importing}"
             )
-        as_of = f" (as of {self.as_of})" if self.as_of else ""
+        silent = f"; {self.importing}'s own node did not answer" if self.importer_silent else ""
+        as_of = f" (as of {self.as_of}{silent})" if self.as_of else ""
         return f"USABLE for import into {self.importing} until {self.expires_on}{as_of}"
 
     def to_json(self) -> dict[str, Any]:
@@ -463,10 +478,21 @@ def _status(
         for party in sorted({ref.log, certificate.importing})
         if (member := newest.participants.get(party)) is None or member.status != "active"
     )
-    if state == "usable" and suspended:
+    issued_under, suspending = None, newest.version
+    if today < certificate.issued_on:
+        state = (
+            "unissued"  # an auditor's --date before the certificate existed, whatever came after
+        )
+    elif state == "usable" and suspended:
         state = "suspended"
-    if state == "usable" and today < certificate.issued_on:
-        state = "unissued"  # an auditor's --date before the certificate existed
+    elif state == "usable":
+        # Reinstated since? A certificate issued by a log that lagged behind a suspension of
+        # either party is still not a shipment a border may let in.
+        for late in superseded(replayed):
+            if late.ref == ref and late.suspended:
+                state, issued_under, suspending = "suspended", late.judged, late.later
+                suspended = tuple(party for party, _ in late.suspended)
+                break
     decided = certificate.voided if state == "voided" else certificate.outcome_ref
     decided_entry = None if decided is None else entries.get(decided)
     decided_on = (
@@ -492,7 +518,8 @@ def _status(
             if log in checkpoints
         ),
         suspended=suspended if state == "suspended" else (),
-        charter_version=newest.version if state == "suspended" else None,
+        charter_version=suspending if state == "suspended" else None,
+        issued_under=issued_under,
         judged_on=today if state == "unissued" else None,
     )
 

@@ -405,9 +405,15 @@ def healthz(request: Request) -> Health:
 def metrics(request: Request) -> Response:
     """Prometheus metrics."""
     node_metrics: NodeMetrics = request.app.state.metrics
-    status = _node(request).charter_status()
+    node = _node(request)
+    status = node.charter_status()
     if status is not None:
         node_metrics.charter_status(status)
+    # Read at scrape time, so that every log counts — replicas, and entries an admin command
+    # appended from another process — not only what this process's sequencer committed.
+    with node.store.read() as reader:
+        for log_id in reader.logs():
+            node_metrics.log_size.labels(log_id).set(reader.log(log_id).size())
     registry = node_metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -1211,7 +1217,11 @@ def install(app: FastAPI, node: LedgerNode, metrics: NodeMetrics) -> None:
     @app.exception_handler(LedgerError)
     async def ledger_error(request: Request, exc: LedgerError) -> JSONResponse:
         status = _status(exc)
-        if status >= 500:
+        if status == 503:
+            # A state the operator may have to act on (not adopted, restoring, a new log key
+            # waiting for a restart, busy), not a fault of this code.
+            log.warning("request refused", extra={"code": exc.code, "detail": exc.message})
+        elif status >= 500:
             log.error("request failed", extra={"code": exc.code, "detail": exc.message})
         elif isinstance(exc, RuleError | RecordError | EncodingError):
             metrics.records_refused.labels(exc.code).inc()

@@ -71,7 +71,6 @@ def create_app(node: LedgerNode) -> FastAPI:
             def committed(batch: int, size: int, seconds: float) -> None:
                 metrics.batch_records.observe(batch)
                 metrics.commit_seconds.observe(seconds)
-                metrics.log_size.labels(node.log).set(size)
                 log.info(
                     "commit",
                     extra={
@@ -101,8 +100,6 @@ def create_app(node: LedgerNode) -> FastAPI:
         else:
             await start_sequencer()
         with node.store.read() as reader:
-            for log_id in reader.logs():
-                metrics.log_size.labels(log_id).set(reader.log(log_id).size())
             metrics.evidence.set(len(list_evidence(reader)))
         replicator.start()
         # What starting allocated (modules, routes, schemas) lives as long as the process; frozen,

@@ -17,6 +17,7 @@ others (node/crypto.py).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 from collections.abc import Iterable
@@ -205,6 +206,8 @@ def promote_next_keys(root: Path, charter: Charter) -> list[str]:
     for name in names:
         data.key_file(name).replace(retired / f"{name}-{stamp}.pem")
         data.next_key_file(name).replace(data.key_file(name))
+    with contextlib.suppress(OSError):  # gone once empty; whatever else is there stays
+        data.next_key_file("log").parent.rmdir()
     current = parse_participant_key_file(data.participant_file.read_text())
     listed = {f"{name}_key": getattr(member, f"{name}_key") for name in names}
     data.participant_file.write_text(participant_key_file(_with_keys(current, listed)))

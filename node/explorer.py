@@ -72,12 +72,19 @@ def _lookup(node: LedgerNode, query: str, genesis: bytes | None) -> str:
     try:
         subject = _resolve(node, query)
         if subject is None:
-            return f"<p>Nothing here for <code>{html.escape(query)}</code>.</p>"
+            return _not_found(f"no entry with this hash on the ledger — it may be forged ({query})")
         with node.store.read() as reader:
             bundle = build_bundle(reader, node.settings.network, subject)
     except LedgerError as exc:
+        if exc.code in ("certificate.unknown", "certificate.number_invalid"):
+            return _not_found(exc.message)
         return f"<p class=invalid>{html.escape(exc.code)}: {html.escape(exc.message)}</p>"
     return _render(check_bundle(bundle, genesis), subject)
+
+
+def _not_found(reason: str) -> str:
+    """The same words as ``kp verify``'s exit 4: what was asked for is no entry of the ledger."""
+    return f"<h2 class=invalid>NOT FOUND — {html.escape(reason)}</h2>"
 
 
 def _resolve(node: LedgerNode, query: str) -> EntryRef | None:

@@ -445,6 +445,7 @@ def test_admit_trade_suspend_reinstate_rotate(network: Network) -> None:
     bw.stop()
     promoted = kp_node("keys", "promote", "--dir", str(bw.dir))
     assert "log keys of version 5 now in force" in promoted.stdout
+    assert not (bw.dir / "keys" / "next").exists()  # nothing left waiting
     bw.start()
     after = bw.network()["participants"]["BW"]["log_vkey"]
     assert after != before

@@ -429,10 +429,21 @@ def test_an_unknown_entry_hash_is_not_found_and_may_be_forged(net: Devnet) -> No
 
 @pytest.mark.parametrize("typed", ["BW;2026", "B-1", "BW-2026-0005<", "BW-" + "9" * 41])
 def test_a_text_not_of_the_grammar_is_told_the_grammar(net: Devnet, typed: str) -> None:
+    # To a verifier it is no certificate of the ledger, as an unknown number is: exit 4.
     code, answer = kp_json("verify", typed, *nodes(net), *trust(net))
-    assert (code, answer["code"]) == (2, "certificate.number_invalid")
+    assert (code, answer["status"], answer["code"]) == (
+        4,
+        "not_found",
+        "certificate.number_invalid",
+    )
+    assert answer["headline"].startswith("NOT FOUND")
+    assert "it may be forged" in answer["detail"]
     assert "participant id (2 to 8 letters)" in answer["detail"]
     assert "pattern" not in answer["detail"]
+    # Elsewhere it is a usage error, with the same grammar.
+    code, answer = kp_json("bundle", "export", typed, "-o", os.devnull, *nodes(net))
+    assert (code, answer["code"]) == (2, "certificate.number_invalid")
+    assert "participant id (2 to 8 letters)" in answer["detail"]
 
 
 def test_verify_help_documents_its_exit_codes() -> None:

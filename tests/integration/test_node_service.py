@@ -371,6 +371,24 @@ def test_metrics_exported(node: Node) -> None:
         assert name in text
 
 
+def test_log_size_metric_counts_entries_appended_by_admin_commands(node: Node) -> None:
+    operator = crypto.generate_private_key()
+    kp_node(
+        "operator",
+        "add",
+        "--dir",
+        str(node.root / "BW"),
+        "metrics-probe",
+        "--kind",
+        "trader",
+        "--public-key",
+        base64.b64encode(crypto.public_key_bytes(operator.public_key())).decode(),
+    )
+    size = httpx.get(f"{node.url}/healthz").json()["size"]
+    text = httpx.get(f"{node.url}/metrics").text
+    assert f'kp_log_size{{log="BW"}} {float(size)}' in text
+
+
 def test_charter_successor_suspends_by_threshold_and_backup_restores(
     node: Node, tmp_path: Path
 ) -> None:

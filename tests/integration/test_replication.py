@@ -420,5 +420,7 @@ def test_explorer_shows_the_chain_and_its_checks(net: Devnet) -> None:
     subject = page.split("<p>Subject ", 1)[1].split("</p>", 1)[0]
     assert subject in httpx.get(url, params={"q": "ae 2026/0007"}).text
     unknown = httpx.get(url, params={"q": "AE-2099-0001"}).text
-    assert "no certificate with this number on the ledger — it may be forged" in unknown
+    assert "NOT FOUND — no certificate with this number on the ledger — it may be forged" in unknown
     assert "participant id (2 to 8 letters)" in httpx.get(url, params={"q": "AE;1"}).text
+    forged = httpx.get(url, params={"q": "ab" * 32}).text
+    assert "NOT FOUND — no entry with this hash on the ledger — it may be forged" in forged

@@ -127,6 +127,12 @@ def test_an_unconfirmed_certificate_expires_on_the_verifiers_date(
     assert earlier.certificate is not None
     assert (earlier.certificate.state, earlier.usable) == ("unissued", False)
     assert earlier.headline.endswith(f"(issued {issued_on}), not usable then")
+    # Before its issue, what became of it later does not count either.
+    confirmed = certificates.verdict(
+        certificates.refs["confirmed"], today=certificates.world.date(-400)
+    )
+    assert confirmed.certificate is not None
+    assert confirmed.certificate.state == "unissued"
 
 
 def test_a_verdict_on_the_confirmation_states_the_certificate_it_confirms(
@@ -179,6 +185,21 @@ def test_an_entry_judged_under_a_superseded_charter_is_noted(tmp_path: Path) -> 
     assert verdict.certificate.suspended == ("IN",)
     assert verdict.usable is False
     assert verdict.headline.startswith("VALID — SUSPENDED: charter version 2 suspends IN")
+    # Reinstated in v3: the certificate was still issued by a log lagging behind IN's
+    # suspension, and nothing shows it came first. It stays unusable, and says why.
+    v3 = world.sign(make_successor(v2.charter, participants=v1.participants), ["BW", "CA", "EU"])
+    world.publish(v3)
+    world.adopt("BW", v3)
+    reinstated = Certificates(world, {}).verdict(lagging)
+    assert reinstated.valid, reinstated.findings
+    assert reinstated.certificate is not None
+    status = reinstated.certificate
+    assert (status.state, status.issued_under, status.charter_version) == ("suspended", 1, 2)
+    assert status.suspended == ("IN",)
+    assert reinstated.usable is False
+    assert reinstated.headline.startswith(
+        "VALID — SUSPENDED WHEN ISSUED: accepted under charter version 1, but version 2 suspends IN"
+    )
     world.close()
 
 
@@ -203,4 +224,9 @@ def test_an_entry_made_before_any_log_adopted_the_suspension_is_not_noted(
     assert verdict.notes == ()
     assert verdict.certificate is not None
     assert verdict.certificate.state == "suspended"  # issued in time; still not usable now
+    v3 = world.sign(make_successor(v2.charter, participants=v1.participants), ["BW", "CA", "EU"])
+    world.publish(v3)
+    reinstated = Certificates(world, {}).verdict(earlier)
+    assert reinstated.certificate is not None
+    assert (reinstated.certificate.state, reinstated.usable) == ("usable", True)
     world.close()
