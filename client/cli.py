@@ -10,7 +10,8 @@ Exit codes:
     1  INVALID, or refused: the node refused the record (its stable code is printed), a finding
        of the audit, an anomaly in the statistics
     2  could not decide: usage error, no trust anchor, no node reachable, no node serving the
-       chain, a certificate number not of the grammar (but for kp verify: not found, 4)
+       chain, a certificate number not of the grammar (but where a certificate is looked up —
+       kp verify, kp bundle export — such a text is not found, 4)
     3  kp verify: VALID history, but the certificate may not be accepted now: it was already
        confirmed, or rejected, voided, or it expired (the first line says which, and since when)
     4  not found: no certificate with this number (or entry with this hash) on the ledger — it

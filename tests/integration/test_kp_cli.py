@@ -400,6 +400,24 @@ def test_verify_reads_a_number_written_any_way(
     assert verdict["subject"] == numbered[number]
 
 
+def test_a_usable_certificate_holds_as_of_asking_the_importers_own_node(
+    net: Devnet, numbered: dict[str, str]
+) -> None:
+    code, verdict = kp_json("verify", "BW0001234", *nodes(net), *trust(net))
+    assert code == 0, verdict
+    as_of = datetime.datetime.fromisoformat(verdict["certificate"]["as_of"])
+    assert abs(datetime.datetime.now(datetime.UTC) - as_of) < datetime.timedelta(minutes=10)
+    assert set(verdict["certificate"]["as_of_sizes"]) == {"BW", "EU"}
+    assert "did not answer" not in verdict["headline"]
+    # Without EU's node, where a confirmation would be recorded, the verdict says so.
+    others = [arg for m in MEMBERS if m != "EU" for arg in ("--node", net.url(m))]
+    code, silent = kp_json("verify", "BW0001234", *others, *trust(net))
+    assert code == 0, silent
+    assert silent["headline"].startswith("VALID — USABLE for import into EU")
+    assert "EU's own node did not answer" in silent["headline"]
+    assert "status.importer_silent" in [n["code"] for n in silent["notes"]]
+
+
 def test_a_number_read_alike_cannot_be_issued_twice(net: Devnet, numbered: dict[str, str]) -> None:
     code, refused = _issue(net, "BW-2026-0005", "BW-NUM-3")
     assert (code, refused["code"]) == (1, "certificate.number_used")
@@ -440,9 +458,9 @@ def test_a_text_not_of_the_grammar_is_told_the_grammar(net: Devnet, typed: str) 
     assert "it may be forged" in answer["detail"]
     assert "participant id (2 to 8 letters)" in answer["detail"]
     assert "pattern" not in answer["detail"]
-    # Elsewhere it is a usage error, with the same grammar.
+    # Looking a certificate up for its bundle finds none either.
     code, answer = kp_json("bundle", "export", typed, "-o", os.devnull, *nodes(net))
-    assert (code, answer["code"]) == (2, "certificate.number_invalid")
+    assert (code, answer["code"]) == (4, "certificate.number_invalid")
     assert "participant id (2 to 8 letters)" in answer["detail"]
 
 
