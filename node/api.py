@@ -397,8 +397,16 @@ def healthz(request: Request) -> Health:
     node = _node(request)
     with node.store.read() as reader:
         size = reader.log(node.log).size()
-    restoring = bool(request.app.state.replicator.restoring)
-    return Health(status="ok", log=node.log, size=size, restoring=restoring)
+    return Health(status="ok", log=node.log, size=size, restoring=_restoring(request))
+
+
+def _restoring(request: Request) -> bool:
+    """Whether the node's own log is still coming back from peers — or is back, and the
+    sequencer process it then starts is not taking records yet."""
+    starting: asyncio.Task[None] | None = getattr(request.app.state, "starting", None)
+    return bool(request.app.state.replicator.restoring) or (
+        starting is not None and not starting.done()
+    )
 
 
 @router.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
@@ -869,7 +877,7 @@ def _sequencer(request: Request) -> SequencerProcess:
     """The sequencer process, or why the node takes no records now."""
     sequencer: SequencerProcess | None = request.app.state.sequencer
     if sequencer is None:
-        if request.app.state.replicator.restoring:
+        if _restoring(request):
             raise RestoringError("this node is restoring its own log from peers; retry later")
         raise NotAdoptedError("this node has adopted no charter yet")
     return sequencer

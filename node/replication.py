@@ -112,6 +112,7 @@ class Replicator:
         self.on_restored = on_restored
         self.restoring = node.restoring()
         self._own_sizes: dict[str, int] = {}  # while restoring: peer → its size of our log
+        self._restore_ended = False
         self._held: dict[str, _Held] = {}
         self._adoptions_seen: dict[str, tuple[int | None, int, bool]] = {}
         self._commit = asyncio.Event()
@@ -238,19 +239,31 @@ class Replicator:
 
     def _check_restored(self, peers: int) -> None:
         """End the restore once enough peers answered and our log reached what they hold."""
+        if self._restore_ended:
+            return  # ``ended`` is on its way to the event loop
         with self.node.store.read() as reader:
             size = reader.log(self.node.log).size()
         quorum = self.charter().policy.witness_quorum
         if not restore.complete(size, self._own_sizes, peers, quorum):
             return
         self.node.finish_restore()
-        self.restoring = False
+        self._restore_ended = True
         log.warning(
             "own log restored from peers; the sequencer starts",
             extra={"log": self.node.log, "size": size, "peers": sorted(self._own_sizes)},
         )
-        if self.on_restored is not None and self._loop is not None:
-            self._loop.call_soon_threadsafe(self.on_restored)
+
+        def ended() -> None:
+            # The sequencer's start is under way before the node stops saying it restores, so
+            # no reader sees a node neither restoring nor taking records (GET /healthz).
+            if self.on_restored is not None:
+                self.on_restored()
+            self.restoring = False
+
+        if self._loop is None:
+            ended()
+        else:
+            self._loop.call_soon_threadsafe(ended)
 
     async def catch_up(self, log_id: str, note: str, sources: list[str]) -> Extension:
         """Bring our replica of ``log_id`` to the checkpoint in ``note`` (signed by the origin),
