@@ -434,6 +434,13 @@ def _check_entries(
             merkle.verify_inclusion(
                 digest, seq, held.checkpoint.size, list(proof.hashes), held.checkpoint.root
             )
+            # The proof's own copy of the checkpoint (origin-signed) must be the one checked
+            # above, so that each tlog-proof, taken out of the bundle, says what was verified.
+            if notes.parse_note(proof.checkpoint).text != notes.parse_note(held.note).text:
+                raise VerificationError(
+                    f"the proof of {log}/{seq} leads to another checkpoint than the bundle's",
+                    code="proof.invalid",
+                )
             if EntryRef(log, seq, digest) in entries:
                 raise VerificationError(f"entry {log}/{seq} twice", code="bundle.malformed")
             entries[EntryRef(log, seq, digest)] = raw

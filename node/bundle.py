@@ -8,8 +8,11 @@ A bundle is JSON, media type ``application/vnd.kp-ledger.bundle.v1+json``::
      "entries": [{"log", "seq", "hash": <hex>, "entry": <base64 canonical entry>,
                   "proof": <c2sp.org/tlog-proof text>}]}  # the DAG and what checks it
 
-Every entry's tlog-proof leads to its log's checkpoint in ``checkpoints``. Verifying a bundle
-needs only the trusted genesis hash (client/verify.py).
+Every entry's tlog-proof leads to its log's checkpoint in ``checkpoints``. Each distinct
+checkpoint appears there once with its cosignatures; the copy inside each tlog-proof carries the
+origin's signature only, so it stays a standalone C2SP tlog-proof while the witness lines, ~130
+bytes per cosigner, are not repeated per entry (decision 0034). Verifying a bundle needs only the
+trusted genesis hash (client/verify.py).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 from node.charter import SignedCharter, longest_chain
 from node.errors import PendingError
-from node.notes import TlogProof
+from node.notes import TlogProof, origin_signed
 from node.provenance import Provenance, provenance
 from node.records import (
     CertificateConfirm,
@@ -78,7 +81,9 @@ def build_bundle(reader: StoreReader, network: str, subject: EntryRef) -> dict[s
     for ref in sorted(wanted, key=lambda r: (r.log, r.seq)):
         log_reader = reader.log(ref.log)
         size, note = checkpoints[ref.log]
-        proof = TlogProof(ref.seq, tuple(log_reader.inclusion_proof(ref.seq, size)), note)
+        proof = TlogProof(
+            ref.seq, tuple(log_reader.inclusion_proof(ref.seq, size)), origin_signed(note)
+        )
         entries.append(
             {
                 "log": ref.log,

@@ -62,6 +62,7 @@ __all__ = [
     "add_signature",
     "cosign",
     "cosigners",
+    "origin_signed",
     "parse_note",
     "sign_note",
     "verify_checkpoint",
@@ -612,6 +613,14 @@ def cosigners(checkpoint_note: str, cosigner_keys: list[str]) -> dict[str, int]:
 
 TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
 MAX_TLOG_PROOF_HASHES = 64  # a tree of 2**64 leaves needs at most 64
+
+
+def origin_signed(note: str) -> str:
+    """The note as its origin signed it, keeping only the first signature line: a checkpoint
+    before cosignatures were attached (ours always carry the log's own signature first)."""
+    text, _, signatures = note.partition("\n\n")
+    first = signatures.split("\n", 1)[0]
+    return f"{text}\n\n{first}\n"
 
 
 @dataclass(frozen=True, slots=True)

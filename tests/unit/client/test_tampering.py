@@ -539,6 +539,16 @@ def put_in_another_networks_entry(b: Bundle, n: Networks) -> Bundle:
     return b
 
 
+def lead_a_proof_to_another_checkpoint(b: Bundle, n: Networks) -> Bundle:
+    """The inclusion proof still checks against the bundle's checkpoint, but the tlog-proof,
+    taken out of the bundle, would claim another one (here: the other network's)."""
+    [_, ours] = _items(b, "EU", "parcel.transform")
+    [_, theirs] = _items(n.other.bundle, "EU", "parcel.transform")
+    head = ours["proof"].partition("\n\n")[0]
+    ours["proof"] = head + "\n\n" + theirs["proof"].partition("\n\n")[2]
+    return b
+
+
 def remove_a_genesis_signature(b: Bundle, n: Networks) -> Bundle:
     genesis = SignedCharter.parse(base64.b64decode(b["charters"][0]))
     fewer = SignedCharter(genesis.charter, genesis.signatures[1:])
@@ -635,6 +645,11 @@ TAMPERINGS = (
     Tampering("subject_missing", "bundle.no_subject", _edit(drop_the_subject)),
     Tampering(
         "entry_of_another_network", "proof.root_mismatch", _edit(put_in_another_networks_entry)
+    ),
+    Tampering(
+        "proof_leading_to_another_checkpoint",
+        "proof.invalid",
+        _edit(lead_a_proof_to_another_checkpoint),
     ),
     Tampering("checked_against_another_genesis", "bundle.wrong_network", _other_genesis),
     Tampering("genesis_signature_removed", "charter.unsigned", _edit(remove_a_genesis_signature)),
