@@ -52,7 +52,14 @@ from node.charter import (
     with_status,
 )
 from node.config import Settings
-from node.datadir import DataDir, init_data_dir, make_next_keys, promote_next_keys
+from node.datadir import (
+    DataDir,
+    check_key_directory,
+    init_data_dir,
+    lock_data_dir,
+    make_next_keys,
+    promote_next_keys,
+)
 from node.errors import LedgerError
 from node.ledger import LedgerNode, NotAdoptedError
 from node.records import ROLES
@@ -478,15 +485,18 @@ def _keys_next(args: argparse.Namespace) -> int:
 
 
 def _keys_promote(args: argparse.Namespace) -> int:
-    node = LedgerNode.open(DataDir(args.dir))
-    try:
-        with node.state() as state:
-            charter = state.adopted_charter(node.log)
-    finally:
-        node.close()
-    if charter is None:
-        raise NotAdoptedError(f"{args.dir}: this node's log has adopted no charter yet")
-    names = promote_next_keys(args.dir, charter)
+    # A running node signs with the keys it loaded: promoting under it would leave it signing
+    # with retired ones (decision 0030).
+    with lock_data_dir(args.dir, doing="keys promote"):
+        node = LedgerNode.open(DataDir(args.dir))
+        try:
+            with node.state() as state:
+                charter = state.adopted_charter(node.log)
+        finally:
+            node.close()
+        if charter is None:
+            raise NotAdoptedError(f"{args.dir}: this node's log has adopted no charter yet")
+        names = promote_next_keys(args.dir, charter)
     print(f"kp-node: {', '.join(names)} keys of version {charter.version} now in force")
     return 0
 
@@ -583,11 +593,13 @@ def _evidence_clear(args: argparse.Namespace) -> int:
 
 def _restore(args: argparse.Namespace) -> int:
     versions = [_read_charter(path) for path in args.files]
-    node = LedgerNode.open(DataDir(args.dir))
-    try:
-        node.begin_restore(versions)
-    finally:
-        node.close()
+    # A running node would go on appending to the log it is told to fetch back (decision 0030).
+    with lock_data_dir(args.dir, doing="restore"):
+        node = LedgerNode.open(DataDir(args.dir))
+        try:
+            node.begin_restore(versions)
+        finally:
+            node.close()
     print(
         f"{args.dir}: restoring log {node.log} from its peers; start the node with "
         "`kp-node run`: it appends again once its log is back"
@@ -613,6 +625,9 @@ def _run(args: argparse.Namespace) -> int:
     from node.jsonlog import configure_logging
 
     data = DataDir(args.dir)
+    # Held until this process ends: a second node on this directory is refused (decision 0030).
+    lock = lock_data_dir(args.dir, doing="run")
+    check_key_directory(args.dir)
     node = LedgerNode.open(data)
     configure_logging(node.settings.log_level)
     try:
@@ -631,6 +646,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     finally:
         node.close()
+        lock.release()
     return 0
 
 

@@ -10,15 +10,18 @@
     DIR/keys/next/NAME.pem      keys made for a rotation, until the charter lists them
     DIR/keys/retired/NAME-T.pem keys a rotation replaced (T: UTC time of the promotion)
     DIR/store/                  the LMDB environment: logs, state, disclosures
+    DIR/node.lock               held by the running node (and by restore and keys promote)
 
-The directory is created with mode 0700 and keys with 0600; ``open`` refuses keys readable by
-others (node/crypto.py).
+Whatever the umask, directories are created 0700 and every file 0600; keys readable by others
+are refused (node/crypto.py), and so is a ``keys/`` directory others may write: they could put
+a key of their own in it. One process at a time holds ``node.lock`` (decision 0030).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -32,7 +35,17 @@ from node.config import Settings, load_settings, settings_toml
 from node.errors import LedgerError
 from node.store import Store
 
-__all__ = ["DataDir", "DataDirError", "init_data_dir", "make_next_keys", "promote_next_keys"]
+__all__ = [
+    "DataDir",
+    "DataDirError",
+    "DataDirLock",
+    "check_key_directory",
+    "init_data_dir",
+    "lock_data_dir",
+    "make_next_keys",
+    "promote_next_keys",
+    "write_private_file",
+]
 
 KEY_NAMES = ("log", "witness", "governance")
 
@@ -126,8 +139,8 @@ def init_data_dir(
         governance_key=keys["governance"],
         endpoints=(settings.url,),
     )
-    data.settings_file.write_text(settings_toml(settings))
-    data.participant_file.write_text(participant_key_file(participant))
+    write_private_file(data.settings_file, settings_toml(settings))
+    write_private_file(data.participant_file, participant_key_file(participant))
     data.store_path.mkdir(mode=0o700)
     return participant
 
@@ -210,7 +223,7 @@ def promote_next_keys(root: Path, charter: Charter) -> list[str]:
         data.next_key_file("log").parent.rmdir()
     current = parse_participant_key_file(data.participant_file.read_text())
     listed = {f"{name}_key": getattr(member, f"{name}_key") for name in names}
-    data.participant_file.write_text(participant_key_file(_with_keys(current, listed)))
+    write_private_file(data.participant_file, participant_key_file(_with_keys(current, listed)))
     return names
 
 
@@ -222,3 +235,90 @@ def _with_keys(participant: Participant, keys: dict[str, bytes]) -> Participant:
         witness_key=keys.get("witness_key", participant.witness_key),
         governance_key=keys.get("governance_key", participant.governance_key),
     )
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` (replacing it atomically) as a file only its owner reads and
+    writes, whatever the umask: the mode is set on the descriptor before anything is written."""
+    temporary = path.with_name(path.name + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    temporary.replace(path)
+
+
+def check_key_directory(root: Path) -> None:
+    """Refuse a ``keys/`` directory (or ``keys/next/``) that anyone but its owner may write:
+    whoever can put a file there can make the node sign with their key.
+
+    Raises:
+        DataDirError: ``datadir.key_directory_permissions``.
+    """
+    for directory in (root / "keys", root / "keys" / "next"):
+        try:
+            mode = directory.stat().st_mode
+        except FileNotFoundError:
+            continue
+        if mode & 0o022:
+            raise DataDirError(
+                f"{directory} is writable by others (mode {mode & 0o777:04o}); "
+                f"run: chmod 0700 {directory}",
+                code="datadir.key_directory_permissions",
+            )
+
+
+class DataDirLock:
+    """An exclusive ``flock`` on ``DIR/node.lock``, held until ``release`` or the process ends
+    (the kernel drops it with the last descriptor, so a killed node leaves no stale lock)."""
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self._fd: int | None = fd
+        self.path = path
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> DataDirLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def lock_data_dir(root: Path, *, doing: str) -> DataDirLock:
+    """Take the data directory for this process: a second ``kp-node run`` on it, or a restore
+    or key promotion while it runs, is refused at once, naming the process that holds it.
+
+    Args:
+        doing: what this process does, for the other's refusal ("run", "restore", ...).
+
+    Raises:
+        DataDirError: ``datadir.locked`` when another process holds it; ``datadir.invalid`` when
+            ``root`` is no data directory.
+    """
+    if not (root / "node.toml").is_file():
+        raise DataDirError(f"{root} is not a node data directory (no node.toml)")
+    path = root / "node.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            raise DataDirError(
+                f"{root} is in use by another kp-node process ({holder}); stop it first",
+                code="datadir.locked",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, {doing}\n".encode(), 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return DataDirLock(fd, path)

@@ -104,6 +104,7 @@ class Store:
                 sync=True,
                 metasync=True,
                 readahead=False,  # random access to tree nodes; readahead only evicts cache
+                mode=0o600,  # data.mdb and lock.mdb, whatever the umask (masked by it only)
             )
             return cls(env)
         except (lmdb.Error, OSError) as exc:
@@ -125,6 +126,9 @@ class Store:
         target.mkdir(parents=True, exist_ok=True, mode=0o700)
         with self._translate("backup"):
             self._env.copy(str(target), compact=True)
+            # LMDB creates the copy 0644 less the umask (inside a 0700 directory, so no one else
+            # could open it meanwhile); it holds what the store holds.
+            (target / "data.mdb").chmod(0o600)
 
     @contextmanager
     def read(self) -> Iterator[StoreReader]:

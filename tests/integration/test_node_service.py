@@ -438,6 +438,7 @@ def test_charter_successor_suspends_by_threshold_and_backup_restores(
     # A consistent copy of the store while the node serves, which opens on its own.
     backup = tmp_path / "backup"
     kp_node("backup", "--dir", str(root / "BW"), "--to", str(backup))
+    assert (backup / "data.mdb").stat().st_mode & 0o777 == 0o600
     size = httpx.get(f"{node.url}/healthz").json()["size"]
     from node.store import Store
 
