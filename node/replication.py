@@ -177,6 +177,7 @@ class Replicator:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._commit.set()  # every peer is owed our newest checkpoint once, at start
         self._tasks.append(asyncio.create_task(self._pull_forever(), name="pull"))
         self._tasks.append(asyncio.create_task(self._push_forever(), name="push"))
 
@@ -353,13 +354,14 @@ class Replicator:
             return
         self.node.finish_restore()
         self.restoring = False
-        self._pushes_due = True
         log.warning(
             "own log restored from peers; the sequencer starts",
             extra={"log": self.node.log, "size": size, "peers": sorted(self._own_sizes)},
         )
-        if self.on_restored is not None and self._loop is not None:
-            self._loop.call_soon_threadsafe(self.on_restored)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.notify_commit)  # push our log's checkpoint
+            if self.on_restored is not None:
+                self._loop.call_soon_threadsafe(self.on_restored)
 
     async def catch_up(self, log_id: str, note: str, sources: list[str]) -> Extension:
         """Bring our replica of ``log_id`` to the checkpoint in ``note`` (signed by the origin),
