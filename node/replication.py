@@ -226,7 +226,11 @@ class Replicator:
                 # Ending a restore needs answers from enough peers: ask them all each round.
                 chosen = list(peers.items())
             else:
-                order = sorted(peers.items())
+                # Around the ring of ids from the one after ours, so that nodes started
+                # together do not all ask the same peer at the same tick.
+                ring = sorted(peers.items())
+                after = sum(1 for peer, _ in ring if peer < self.node.log)
+                order = ring[after:] + ring[:after]
                 now = time.monotonic()
                 ready = [p for p in order if skip_until.get(p[0], 0) <= now]
                 chosen = [ready[turn % len(ready)]] if ready else []
