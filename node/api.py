@@ -52,7 +52,7 @@ from node.log import Receipt, SequencerBusyError, SequencerStoppedError
 from node.metrics import NodeMetrics
 from node.records import EntryRef, parse_certificate_number
 from node.replica import Evidence, InvalidEntryError, list_evidence, quarantined
-from node.replication import PeerError, Replicator
+from node.replication import PeerError, Replicator, note_digest
 from node.restore import RestoringError
 from node.rules import entry_date, operator_in_force
 from node.sealing import parse_disclosures
@@ -192,7 +192,15 @@ class LogInfo(BaseModel):
     log: str
     size: int
     root: str = Field(description="base64 Merkle root at that size")
-    checkpoint: str | None
+    checkpoint: str | None = Field(
+        description="the newest signed checkpoint note with its cosignatures (null with "
+        "`?notes=false`, or when none is stored)"
+    )
+    digest: str | None = Field(
+        default=None,
+        description="hex, 128 bits of SHA-256 of that note as served: equal digests, equal "
+        "notes (anti-entropy compares them instead of fetching notes)",
+    )
 
 
 class InclusionProof(BaseModel):
@@ -500,7 +508,17 @@ def charters(request: Request) -> dict[str, Any]:
 
 
 @router.get("/v1/logs", response_model=list[LogInfo], tags=["logs"])
-def logs(request: Request) -> list[LogInfo]:
+def logs(
+    request: Request,
+    with_notes: Annotated[
+        bool,
+        Query(
+            alias="notes",
+            description="`false`: leave the checkpoint notes out, keep their digests (a "
+            "listing whose size does not grow with the number of witnesses)",
+        ),
+    ] = True,
+) -> list[LogInfo]:
     """Every log this node holds: its own and its replicas."""
     node = _node(request)
     found = []
@@ -514,7 +532,8 @@ def logs(request: Request) -> list[LogInfo]:
                     log=log_id,
                     size=size,
                     root=_b64(log_reader.root(size)),
-                    checkpoint=latest[1] if latest else None,
+                    checkpoint=latest[1] if latest and with_notes else None,
+                    digest=note_digest(latest[1]) if latest else None,
                 )
             )
     return found

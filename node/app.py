@@ -50,6 +50,8 @@ def create_app(node: LedgerNode) -> FastAPI:
             node,
             client,
             interval=node.settings.replication_interval,
+            max_interval=node.settings.replication_max_interval,
+            metrics=metrics,
             on_evidence=lambda evidence: metrics.evidence.inc(),
             on_witnessed=on_witnessed,
             on_charter_status=metrics.charter_status,

@@ -21,7 +21,8 @@ Exit codes: 0 success; 1 the ledger refused (the error's code and message are pr
     kp-node backup --dir DIR --to BACKUP
     kp-node restore --dir DIR genesis.charter [v2.charter ...]
     kp-node run --dir DIR
-    kp-node devnet up --dir NET [--participants BW,CA,EU,AE,IN] [--observers WDC] [--base-port 8400]
+    kp-node devnet up --dir NET [--participants BW,CA,EU,AE,IN | --participants 20]
+        [--observers WDC] [--base-port 8400]
     kp-node devnet scenario --dir NET
     kp-node devnet down --dir NET
 """
@@ -272,7 +273,11 @@ def _parser() -> argparse.ArgumentParser:
     devnet_commands = devnet.add_subparsers(required=True, metavar="ACTION")
     up = devnet_commands.add_parser("up", help="create and start a local network")
     up.add_argument("--dir", type=Path, required=True)
-    up.add_argument("--participants", default="BW,CA,EU,AE,IN")
+    up.add_argument(
+        "--participants",
+        default="BW,CA,EU,AE,IN",
+        help="comma-separated ids, or a count (up to 60) of Kimberley Process participants",
+    )
     up.add_argument("--observers", default="")
     up.add_argument("--base-port", type=int, default=8400)
     up.add_argument("--network", default="kp.devnet")
@@ -651,12 +656,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _devnet_up(args: argparse.Namespace) -> int:
-    from node.devnet import devnet_up
+    from node.devnet import devnet_up, participant_ids
 
     description = devnet_up(
         args.dir,
         network=args.network,
-        participants=[p for p in args.participants.split(",") if p],
+        participants=participant_ids(args.participants),
         observers=[o for o in args.observers.split(",") if o],
         base_port=args.base_port,
     )

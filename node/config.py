@@ -44,7 +44,10 @@ class Settings:
         max_page_entries: most entries in one ``GET .../entries`` page.
         request_timeout: seconds a request may wait for the sequencer before 503.
         witness_timeout: seconds ``?wait=witnessed`` waits for the witness quorum before 202.
-        replication_interval: seconds between anti-entropy rounds with each peer.
+        replication_interval: the shortest anti-entropy tick, seconds: while something
+            changes, one peer is polled this often (every peer, while restoring).
+        replication_max_interval: the longest tick, reached by doubling while polls find
+            nothing new (decision 0033); at least ``replication_interval``.
         peer_timeout: seconds any one request to a peer may take.
         sequencer_max_batch: most records in one durable commit (an HTTP batch is never split).
         sequencer_max_delay_ms: how long the sequencer waits to fill a commit; 0 takes what
@@ -74,6 +77,7 @@ class Settings:
     request_timeout: float = 30.0
     witness_timeout: float = 10.0
     replication_interval: float = 2.0
+    replication_max_interval: float = 30.0
     peer_timeout: float = 5.0
     sequencer_max_batch: int = 16  # decision 0019: small commits pipeline with HTTP
     sequencer_max_delay_ms: float = 0.0
@@ -96,6 +100,7 @@ class Settings:
             "request_timeout",
             "witness_timeout",
             "replication_interval",
+            "replication_max_interval",
             "peer_timeout",
             "sequencer_max_batch",
             "sequencer_max_queue",
@@ -114,6 +119,8 @@ class Settings:
             raise ConfigError("sequencer_max_queue_bytes must be from max_body_bytes to 1 GiB")
         if self.sequencer_client_max_bytes > self.sequencer_max_queue_bytes:
             raise ConfigError("sequencer_client_max_bytes is over sequencer_max_queue_bytes")
+        if self.replication_max_interval < self.replication_interval:
+            raise ConfigError("replication_max_interval is below replication_interval")
         if self.sequencer_max_delay_ms < 0:
             raise ConfigError("sequencer_max_delay_ms must not be negative")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):

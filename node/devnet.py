@@ -33,14 +33,44 @@ from node.errors import LedgerError
 from node.ledger import LedgerNode
 from node.rules import KIND_ROLES
 
-__all__ = ["DevnetError", "devnet_down", "devnet_up"]
+__all__ = ["KP_PARTICIPANTS", "DevnetError", "devnet_down", "devnet_up", "participant_ids"]
 
 STARTUP_SECONDS = 60.0
 STOP_SECONDS = 10.0
 
+# Sixty ids of Kimberley Process participants (ISO 3166-1 alpha-2, the Union as EU), the five
+# of the README scenario first: ``--participants 20`` takes the first twenty.
+# fmt: off
+KP_PARTICIPANTS = (
+    "BW", "CA", "EU", "AE", "IN", "AO", "AM", "AU", "BD", "BY", "BR", "KH",
+    "CM", "CF", "CN", "CI", "CD", "CG", "GA", "GH", "GN", "GY", "ID", "IL",
+    "JP", "KZ", "KR", "LA", "LS", "LB", "LR", "MG", "MY", "ML", "MU", "MX",
+    "NA", "NZ", "NO", "PA", "RU", "SL", "SG", "ZA", "LK", "CH", "SZ", "TW",
+    "TZ", "TG", "TH", "TR", "UA", "GB", "US", "VN", "ZW", "BJ", "CL", "KE",
+)
+# fmt: on
+
 
 class DevnetError(LedgerError):
     code = "devnet.failed"
+
+
+def participant_ids(spec: str) -> list[str]:
+    """Participant ids from ``--participants``: a comma-separated list (``BW,EU``), or a count
+    (``20``) taking the first ids of ``KP_PARTICIPANTS``.
+
+    Raises:
+        DevnetError: a count beyond the list, or an id repeated.
+    """
+    if spec.strip().isdigit():
+        count = int(spec)
+        if not 1 <= count <= len(KP_PARTICIPANTS):
+            raise DevnetError(f"a devnet has 1 to {len(KP_PARTICIPANTS)} participants by count")
+        return list(KP_PARTICIPANTS[:count])
+    ids = [p for p in spec.split(",") if p]
+    if len(set(ids)) != len(ids):
+        raise DevnetError("a participant id is listed twice")
+    return ids
 
 
 def devnet_up(

@@ -11,7 +11,8 @@ __all__ = ["NodeMetrics"]
 
 class NodeMetrics:
     """What an operator alerts on: request latency and errors, commit latency and batch sizes,
-    log sizes, evidence, and members whose logs lag behind the newest charter version."""
+    log sizes, evidence, members whose logs lag behind the newest charter version, and what
+    replication does (``kp_replication_*``)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -45,6 +46,18 @@ class NodeMetrics:
         self.evidence = Gauge(
             "kp_evidence", "Stored evidence against logs.", registry=self.registry
         )
+        # Anti-entropy at idle should show polls and checks growing while fetches, writes and
+        # verifications stay still (decision 0033).
+        self.replication = {
+            what: Counter(f"kp_replication_{what}", help_text, registry=self.registry)
+            for what, help_text in (
+                ("polls", "Log listings anti-entropy asked of peers."),
+                ("checks", "Logs compared with a peer's listing."),
+                ("fetches", "Checkpoints fetched because a peer's listing differed from ours."),
+                ("writes", "Write transactions replication opened (entries, cosignatures)."),
+                ("verifications", "Cosignature lines replication verified before keeping them."),
+            )
+        }
         self.charter_newest_version = Gauge(
             "kp_charter_newest_version",
             "The newest charter version this node knows that verifies from the genesis.",

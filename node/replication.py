@@ -1,13 +1,20 @@
 """Replication among peers (DESIGN §8): pull every other log, push our checkpoints to witnesses.
 
-* **Pull** (anti-entropy): every few seconds, per peer, compare the logs it holds with ours and
-  fetch what we lack, in bounded pages, from that peer — any peer, not only the origin. Entries
-  are written only through ``replica.extend`` (signed root, then every rule), so a lying peer
-  changes nothing and a lying origin leaves evidence.
+* **Pull** (anti-entropy, the fallback to push): one peer per tick, round-robin, asked for its
+  brief log listing (per log: size and a digest of the checkpoint note it serves). A log whose
+  size and digest say nothing changed costs no further request and no verification; otherwise
+  its checkpoint is fetched and what we lack is fetched, in bounded pages, from that peer — any
+  peer, not only the origin. The tick doubles from ``interval`` up to ``max_interval`` while
+  polls change nothing, and is reset by any change (a poll's, or a push received), so a node's
+  requests per second at idle do not grow with the network (decision 0033). Entries are written
+  only through ``replica.extend`` (signed root, then every rule), so a lying peer changes
+  nothing and a lying origin leaves evidence. While the node restores its own log, every peer
+  is asked every ``interval``.
 * **Push**: after each commit of our own log, send the newest checkpoint to every peer's
   ``/witness/add-checkpoint`` (c2sp.org/tlog-witness). One request in flight per peer; a newer
   checkpoint supersedes an unsent one, so witnessing cost does not grow with the append rate.
-  Cosignatures that come back are verified and attached to the stored checkpoint.
+  Cosignatures that come back are verified and attached to the stored checkpoint. A peer that
+  failed is tried again with backoff; a peer up to date is not woken for.
 
 httpx errors are translated here, at the edge that meets them; the loops back off and go on.
 """
@@ -17,14 +24,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import logging
 import multiprocessing
 import os
+import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -46,16 +55,25 @@ from node.replica import (
     record_evidence,
     verify_ahead,
 )
-from node.witness import add_cosignatures, witnessed
+from node.witness import (
+    add_cosignatures,
+    merge_cosignatures,
+    needs_store,
+    store_merged,
+    witnessed,
+)
 
-__all__ = ["PeerError", "Replicator"]
+if TYPE_CHECKING:
+    from node.metrics import NodeMetrics
+
+__all__ = ["PeerError", "Replicator", "note_digest"]
 
 log = logging.getLogger("kp.replication")
 
 PAGE_ENTRIES = 1000
 VERIFY_AHEAD_MIN = 512  # entries in one catch-up before signatures are checked in a worker
 VERIFY_AHEAD_CHUNK = 2000
-MAX_BACKOFF = 5.0
+JITTER = 0.1  # each tick is drawn within ±10% so that nodes started together drift apart
 MAX_CHARTER_VERSIONS = 1000  # charter documents taken from one peer's answer
 
 
@@ -63,6 +81,12 @@ class PeerError(LedgerError):
     """A peer could not be reached, or answered nonsense."""
 
     code = "peer.unavailable"
+
+
+def note_digest(note: str) -> str:
+    """A short digest of a checkpoint note as served, cosignatures included: equal digests
+    mean the same bytes, so anti-entropy compares them instead of fetching the note."""
+    return hashlib.sha256(note.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +107,10 @@ class Replicator:
     Args:
         node: this node.
         client: the HTTP client for peers (its timeouts bound every request).
-        interval: seconds between anti-entropy rounds.
+        interval: seconds between anti-entropy polls while something changes (the shortest
+            tick); also the first delay before a failed push is tried again.
+        max_interval: the longest tick, reached by doubling while polls change nothing.
+        metrics: counters of polls, checks, fetches, writes and cosignature verifications.
         on_evidence: called with each new piece of evidence (metrics, logs).
         on_witnessed: called when our own log's witnessed size grows.
         on_charter_status: called after each anti-entropy round with which charter version
@@ -98,6 +125,8 @@ class Replicator:
         client: httpx.AsyncClient,
         *,
         interval: float = 2.0,
+        max_interval: float = 30.0,
+        metrics: NodeMetrics | None = None,
         on_evidence: Callable[[Evidence], None] | None = None,
         on_witnessed: Callable[[int], None] | None = None,
         on_charter_status: Callable[[CharterStatus], None] | None = None,
@@ -106,6 +135,8 @@ class Replicator:
         self.node = node
         self.client = client
         self.interval = interval
+        self.max_interval = max(interval, max_interval)
+        self.metrics = metrics
         self.on_evidence = on_evidence
         self.on_witnessed = on_witnessed
         self.on_charter_status = on_charter_status
@@ -115,7 +146,13 @@ class Replicator:
         self._restore_ended = False
         self._held: dict[str, _Held] = {}
         self._adoptions_seen: dict[str, tuple[int | None, int, bool]] = {}
+        # (peer, log) → the digest of the note that peer served when we last caught up to it.
+        self._seen: dict[tuple[str, str], str] = {}
+        self._changes = 0  # local writes by replication (entries or cosignatures), ever
+        self._activity = asyncio.Event()  # set on each of them: cuts a long tick short
+        self._charters_changed = True  # a log extended or a charter arrived since last watched
         self._commit = asyncio.Event()
+        self._pushes_due = True  # every peer is owed our newest checkpoint (set on commit)
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -141,6 +178,7 @@ class Replicator:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._commit.set()  # every peer is owed our newest checkpoint once, at start
         self._tasks.append(asyncio.create_task(self._pull_forever(), name="pull"))
         self._tasks.append(asyncio.create_task(self._push_forever(), name="push"))
 
@@ -157,27 +195,56 @@ class Replicator:
 
     def notify_commit(self) -> None:
         """Called on the event loop after each commit of our log."""
+        self._pushes_due = True
+        self._charters_changed = True  # our own log may have adopted a charter version
         self._commit.set()
+
+    def _changed(self) -> None:
+        """Replication wrote something: anti-entropy goes back to its shortest tick."""
+        self._changes += 1
+        self._charters_changed = True
+        self._activity.set()
+
+    def _count(self, what: str, amount: int = 1) -> None:
+        if self.metrics is not None and amount:
+            self.metrics.replication[what].inc(amount)
 
     # --- pull ---------------------------------------------------------------------------------
 
     async def _pull_forever(self) -> None:
-        backoff: dict[str, float] = {}
+        failures: dict[str, int] = {}  # peer → failed polls in a row
+        skip_until: dict[str, float] = {}  # peer → when a failed peer may be asked again
+        turn = 0  # round-robin position
+        tick = self.interval
         while True:
             try:
                 peers = self.peers()
             except PendingError:
                 await asyncio.sleep(self.interval)
                 continue
-            for peer, url in peers.items():
-                if backoff.get(peer, 0) > time.monotonic():
-                    continue
+            before = self._changes
+            if self.restoring:
+                # Ending a restore needs answers from enough peers: ask them all each round.
+                chosen = list(peers.items())
+            else:
+                # Around the ring of ids from the one after ours, so that nodes started
+                # together do not all ask the same peer at the same tick.
+                ring = sorted(peers.items())
+                after = sum(1 for peer, _ in ring if peer < self.node.log)
+                order = ring[after:] + ring[:after]
+                now = time.monotonic()
+                ready = [p for p in order if skip_until.get(p[0], 0) <= now]
+                chosen = [ready[turn % len(ready)]] if ready else []
+                turn += 1
+            for peer, url in chosen:
                 try:
                     await self.sync_from(url, peer)
-                    backoff.pop(peer, None)
+                    failures.pop(peer, None)
+                    skip_until.pop(peer, None)
                 except (PeerError, LedgerError) as exc:
-                    delay = min(MAX_BACKOFF, self.interval * 2)
-                    backoff[peer] = time.monotonic() + delay
+                    failures[peer] = failures.get(peer, 0) + 1
+                    delay = min(self.max_interval, self.interval * 2 ** failures[peer])
+                    skip_until[peer] = time.monotonic() + delay
                     log.info(
                         "pull from peer failed",
                         extra={"peer": peer, "code": exc.code, "detail": exc.message},
@@ -185,25 +252,58 @@ class Replicator:
             await self.resume_held()
             if self.restoring:
                 await asyncio.to_thread(self._check_restored, len(peers))
-            try:
-                await asyncio.to_thread(self.watch_charters)
-            except LedgerError as exc:
-                log.info("charter status unavailable", extra={"code": exc.code})
-            await asyncio.sleep(self.interval)
+            if self._charters_changed:
+                self._charters_changed = False
+                try:
+                    await asyncio.to_thread(self.watch_charters)
+                except LedgerError as exc:
+                    self._charters_changed = True
+                    log.info("charter status unavailable", extra={"code": exc.code})
+            busy = self.restoring or self._changes != before or bool(self._held)
+            tick = self.interval if busy else min(self.max_interval, tick * 2)
+            await self._sleep(tick)
+            if self._changes != before:
+                tick = self.interval  # a push arrived meanwhile: the network is moving
+
+    async def _sleep(self, tick: float) -> None:
+        """Sleep one jittered tick; a change made meanwhile (a push received) cuts it down to
+        ``interval`` from then."""
+        self._activity.clear()
+        seconds = tick * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 - not a secret
+        started = time.monotonic()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._activity.wait(), timeout=seconds)
+        if self._activity.is_set():
+            left = seconds - (time.monotonic() - started)
+            await asyncio.sleep(max(0.0, min(left, self.interval)))
 
     async def sync_from(self, url: str, peer: str | None = None) -> None:
-        """Fetch from the peer at ``url`` every entry of every log it holds beyond ours.
+        """Fetch from the peer at ``url`` every entry of every log it holds beyond ours, and
+        the cosignatures it holds that we lack.
+
+        A log whose size is not beyond ours and whose checkpoint digest is ours, or the one
+        this peer served when we last caught up to it, costs nothing more: its checkpoint is
+        not fetched, nothing is verified, no write transaction is opened.
 
         ``peer`` names it, so that while this node restores its own log (node/restore.py) the
         size of our log it reports counts towards ending the restore."""
         charter = self.charter()
-        listing = await self._get_json(f"{url}/v1/logs")
+        listing = await self._get_json(f"{url}/v1/logs", params={"notes": "false"})
+        self._count("polls")
         if not isinstance(listing, list):
             raise PeerError(f"{url} answered a malformed log list")
         if self.restoring and peer is not None:
             own = [i for i in listing if isinstance(i, dict) and i.get("log") == self.node.log]
             size = own[0].get("size") if own else 0
             self._own_sizes[peer] = size if isinstance(size, int) and size >= 0 else 0
+        source = peer or url
+        held: dict[str, tuple[int, bool, str | None]] = {}
+        with self.node.store.read() as reader:
+            for name in reader.logs():
+                log_reader = reader.log(name)
+                latest = log_reader.latest_checkpoint()
+                digest = note_digest(latest[1]) if latest else None
+                held[name] = (log_reader.size(), quarantined(reader, name), digest)
         for item in listing:
             log_id = item.get("log") if isinstance(item, dict) else None
             if not isinstance(log_id, str):
@@ -212,14 +312,27 @@ class Replicator:
                 continue  # this node alone writes its log, once it is back
             if log_id not in charter.participants:
                 continue
-            with self.node.store.read() as reader:
-                ours = reader.log(log_id).size()
-                stop = quarantined(reader, log_id)
+            self._count("checks")
+            ours, stop, our_digest = held.get(log_id, (0, False, None))
             theirs = item.get("size")
             if stop or not isinstance(theirs, int) or theirs < ours:
                 continue
-            note = await self._get_text(f"{url}/v1/logs/{log_id}/checkpoint?latest=1")
-            await self.catch_up(log_id, note, [url])
+            digest = item.get("digest")
+            note = item.get("checkpoint")  # a peer that sends notes whole spares a request
+            if "digest" in item and digest is None and note is None:
+                continue  # the peer holds no checkpoint of it yet
+            known = (our_digest, self._seen.get((source, log_id)))
+            if theirs == ours and isinstance(digest, str) and digest in known:
+                continue  # the same note as ours, or as when we last took theirs
+            if not isinstance(note, str):
+                note = await self._get_text(f"{url}/v1/logs/{log_id}/checkpoint?latest=1")
+            self._count("fetches")
+            done = await self.catch_up(log_id, note, [url])
+            if (
+                done.pending is None
+                and done.size >= notes.Checkpoint.parse(notes.parse_note(note).text).size
+            ):
+                self._seen[(source, log_id)] = note_digest(note)
         await self.resume_held()
 
     async def resume_held(self) -> None:
@@ -259,6 +372,7 @@ class Replicator:
             if self.on_restored is not None:
                 self.on_restored()
             self.restoring = False
+            self.notify_commit()  # push our log's checkpoint to every peer
 
         if self._loop is None:
             ended()
@@ -290,8 +404,14 @@ class Replicator:
             done = Extension(size=size)
             if size < checkpoint.size:
                 done = await self._extend_from(charter, log_id, checkpoint, note, size, sources)
+                if done.size > size:
+                    self._changed()
             if done.size >= checkpoint.size:
-                await asyncio.to_thread(self._keep_cosignatures, charter, log_id, checkpoint, note)
+                kept = await asyncio.to_thread(
+                    self._keep_cosignatures, charter, log_id, checkpoint, note
+                )
+                if kept:
+                    self._changed()
             return done
 
     async def _extend_from(
@@ -348,6 +468,7 @@ class Replicator:
         self, log_id: str, checkpoint: notes.Checkpoint, note: str, entries: list[bytes]
     ) -> Extension:
         verified = self._verify_ahead(log_id, entries)
+        self._count("writes")
         try:
             with self.node.store.write() as writer:
                 done = extend(writer, log_id, checkpoint, note, entries, verified=verified)
@@ -424,30 +545,47 @@ class Replicator:
 
     def _keep_cosignatures(
         self, charter: Charter, log_id: str, checkpoint: notes.Checkpoint, note: str
-    ) -> None:
+    ) -> bool:
         """Attach the cosignatures ``note`` carries to our stored checkpoint of that size; if
-        our stored one has another root, the origin signed two trees of one size."""
-        with self.node.store.write() as writer:
-            ours = writer.log(log_id).checkpoint(checkpoint.size)
-            if ours is None:
-                if writer.log(log_id).root(checkpoint.size) != checkpoint.root:
-                    return  # cannot happen after extend; nothing to keep
-                writer.log(log_id).put_checkpoint(checkpoint.size, _log_signed_part(note))
-            else:
+        our stored one has another root, the origin signed two trees of one size. Returns
+        whether anything was written.
+
+        The merge is judged in a read transaction first: lines we already hold (or older ones)
+        are not verified, and when nothing is new no write transaction is opened at all."""
+        lines = [line for line in note.rstrip("\n").split("\n") if line.startswith("— ")]
+        keys = charter.cosigner_keys(exclude=log_id)
+        quorum = charter.policy.witness_quorum
+        merged = None
+        with self.node.store.read() as reader:
+            ours = reader.log(log_id).checkpoint(checkpoint.size)
+            if ours is not None:
                 mine = notes.Checkpoint.parse(notes.parse_note(ours).text)
+                if mine.root == checkpoint.root:
+                    merged = merge_cosignatures(ours, lines, keys)
+                    self._count("verifications", merged.verified)
+                    if not needs_store(reader, log_id, checkpoint.size, merged, quorum):
+                        return False
+        self._count("writes")
+        with self.node.store.write() as writer:
+            stored = writer.log(log_id).checkpoint(checkpoint.size)
+            if stored is None:
+                if writer.log(log_id).root(checkpoint.size) != checkpoint.root:
+                    return False  # cannot happen after extend; nothing to keep
+                writer.log(log_id).put_checkpoint(checkpoint.size, notes.origin_signed(note))
+            else:
+                mine = notes.Checkpoint.parse(notes.parse_note(stored).text)
                 if mine.root != checkpoint.root:
-                    evidence = _fork(log_id, ours, note, "two signed trees of one size")
+                    evidence = _fork(log_id, stored, note, "two signed trees of one size")
                     record_evidence(writer, evidence)
-                    return
-            lines = [line for line in note.rstrip("\n").split("\n") if line.startswith("— ")]
-            add_cosignatures(
-                writer,
-                log_id,
-                checkpoint.size,
-                lines,
-                charter.cosigner_keys(exclude=log_id),
-                charter.policy.witness_quorum,
-            )
+                    return True
+            if merged is None or stored != ours:
+                # Not judged above, or the note changed since: merge into what is stored now.
+                merged = merge_cosignatures(
+                    writer.log(log_id).checkpoint(checkpoint.size) or note, lines, keys
+                )
+                self._count("verifications", merged.verified)
+            store_merged(writer, log_id, checkpoint.size, merged, quorum)
+        return True
 
     async def _fetch_entries(self, url: str, log_id: str, start: int, end: int) -> list[bytes]:
         entries: list[bytes] = []
@@ -491,6 +629,7 @@ class Replicator:
                 self.node.publish_charter(signed)
 
         await asyncio.to_thread(publish)
+        self._charters_changed = True
 
     # --- the charter versions each log has adopted ---------------------------------------------
 
@@ -526,26 +665,56 @@ class Replicator:
         believed: dict[str, int] = {}  # the size each witness last said it cosigned
         shared: dict[str, int] = {}  # the witnessed size each peer was last sent, cosigned
         in_flight: dict[str, asyncio.Task[None]] = {}
+        due: dict[str, float] = {}  # peer → when it is owed a push (after a failure: later)
+        failures: dict[str, int] = {}
+
+        async def push(peer: str, url: str) -> None:
+            if await self._push_to(peer, url, believed, shared):
+                failures.pop(peer, None)
+                return
+            failures[peer] = failures.get(peer, 0) + 1
+            wait = min(self.max_interval, self.interval * 2 ** (failures[peer] - 1))
+            due[peer] = time.monotonic() + wait
+            self._commit.set()  # the loop below sleeps until the earliest retry
+
         while True:
+            now = time.monotonic()
+            timeout = max(0.0, min(due.values()) - now) if due else None
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._commit.wait(), timeout=self.interval)
+                await asyncio.wait_for(self._commit.wait(), timeout=timeout)
             self._commit.clear()
             if self.restoring:
                 continue  # what we hold of our log came from the witnesses themselves
             try:
                 peers = self.peers()
             except PendingError:
+                await asyncio.sleep(self.interval)
                 continue
+            now = time.monotonic()
+            if self._pushes_due:
+                # A commit (or a newly witnessed checkpoint): every peer is owed it now, a
+                # failed one included.
+                self._pushes_due = False
+                due = dict.fromkeys(peers, now)
             for peer, url in peers.items():
+                if due.get(peer, now + 1) > now:
+                    continue
+                del due[peer]
                 task = in_flight.get(peer)
-                if task is None or task.done():  # one request in flight per peer
-                    in_flight[peer] = asyncio.create_task(
-                        self._push_to(peer, url, believed, shared)
-                    )
+                if task is not None and not task.done():
+                    # One request in flight per peer: it reads our newest checkpoint again after
+                    # each answer, so it pushes what was committed meanwhile.
+                    continue
+                in_flight[peer] = asyncio.create_task(push(peer, url))
+            for peer in [p for p in due if p not in peers]:
+                del due[peer]
 
     async def _push_to(
         self, peer: str, url: str, believed: dict[str, int], shared: dict[str, int]
-    ) -> None:
+    ) -> bool:
+        """Push our newest checkpoint to ``peer`` until it has cosigned it (and, once
+        witnessed, been sent it with its cosignatures). Returns ``False`` if it failed and
+        should be tried again later."""
         charter = self.charter()
         # Until this witness has cosigned our newest checkpoint: a 409 tells its size, and a
         # commit made while a request was in flight is pushed right after it. Once the newest
@@ -556,12 +725,12 @@ class Replicator:
                 own = reader.log(self.node.log)
                 latest = own.latest_checkpoint()
                 if latest is None:
-                    return
+                    return True
                 size, note = latest
                 old = believed.get(peer, 0)
                 sharing = old >= size and witnessed(reader, self.node.log) == size
                 if old >= size and not (sharing and shared.get(peer, 0) < size):
-                    return
+                    return True
                 proof = own.consistency_proof(old, size) if 0 < old < size else []
             body = (
                 f"old {min(old, size)}\n"
@@ -575,7 +744,7 @@ class Replicator:
                 )
             except httpx.HTTPError as exc:
                 log.info("push failed", extra={"peer": peer, "detail": str(exc)})
-                return
+                return False
             if response.status_code == 409 and response.text.strip().isdigit():
                 believed[peer] = int(response.text.strip())
                 continue
@@ -588,7 +757,7 @@ class Replicator:
                         "detail": response.text[:300],
                     },
                 )
-                return
+                return False
             believed[peer] = size
             if sharing:
                 shared[peer] = size
@@ -599,8 +768,9 @@ class Replicator:
                 count = await asyncio.to_thread(self._attach, size, lines, keys, charter)
             except LedgerError as exc:
                 log.warning("bad cosignature", extra={"peer": peer, "code": exc.code})
-                return
+                return False
             log.debug("cosigned", extra={"peer": peer, "size": size, "cosigners": count})
+        return False  # still moving after eight rounds: the retry picks it up
 
     def _attach(self, size: int, lines: list[str], keys: list[str], charter: Charter) -> int:
         with self.node.store.write() as writer:
@@ -611,7 +781,7 @@ class Replicator:
             after = witnessed(writer, self.node.log)
         if after > before and self._loop is not None:
             # Share the witnessed checkpoint with every peer now (this runs in a worker thread).
-            self._loop.call_soon_threadsafe(self._commit.set)
+            self._loop.call_soon_threadsafe(self.notify_commit)
             if self.on_witnessed is not None:
                 self.on_witnessed(after)
         return count
@@ -627,8 +797,8 @@ class Replicator:
             raise PeerError(f"{url} answered {response.status_code}")
         return response
 
-    async def _get_json(self, url: str) -> Any:
-        response = await self._get(url)
+    async def _get_json(self, url: str, params: dict[str, Any] | None = None) -> Any:
+        response = await self._get(url, params)
         try:
             return response.json()
         except ValueError as exc:
@@ -636,14 +806,6 @@ class Replicator:
 
     async def _get_text(self, url: str) -> str:
         return (await self._get(url)).text
-
-
-def _log_signed_part(note: str) -> str:
-    """The note as the origin signed it, keeping only the first signature line (the log's):
-    what a checkpoint is before cosignatures are attached."""
-    text, _, signatures = note.partition("\n\n")
-    first = signatures.split("\n", 1)[0]
-    return f"{text}\n\n{first}\n"
 
 
 def _fork(log_id: str, one: str, other: str, detail: str) -> Evidence:

@@ -21,11 +21,15 @@ __all__ = [
     "MAX_REQUEST_BYTES",
     "AddCheckpoint",
     "Cosigned",
+    "Merged",
     "WitnessError",
     "add_cosignatures",
     "cosigned",
+    "merge_cosignatures",
+    "needs_store",
     "parse_add_checkpoint",
     "set_cosigned",
+    "store_merged",
     "witnessed",
 ]
 
@@ -115,6 +119,86 @@ def set_cosigned(writer: StoreWriter, log: str, state: Cosigned) -> None:
     writer.put("witness", log.encode(), encode([state.size, state.root, state.note]))
 
 
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """What merging cosignature lines into a stored checkpoint note gives.
+
+    Attributes:
+        note: the merged note (equal to the stored one when nothing offered was new).
+        cosigners: how many distinct cosigners it carries.
+        verified: how many offered lines had their signature checked (the rest could not
+            count: identical to a stored line, or not newer than the stored line of their key).
+    """
+
+    note: str
+    cosigners: int
+    verified: int
+
+
+def merge_cosignatures(note: str, lines: list[str], cosigner_keys: list[str]) -> Merged:
+    """Merge cosignature ``lines`` into a stored checkpoint ``note`` (pure; decision 0029).
+
+    The result keeps at most one cosignature per cosigner key (name and key ID): the one with
+    the newest ``cosignature/v1`` timestamp. The stored lines were verified when they were
+    stored, so they are not verified again (decision 0033); an offered line that cannot count —
+    identical to a stored one, or no newer than the line its key already has — is dropped
+    unverified, so anti-entropy carrying lines a node already has costs no signature check.
+    Every other offered line of a listed key is verified before it counts, and one that does
+    not verify raises (``cosignature.invalid``). Lines of keys not in ``cosigner_keys`` are
+    dropped; the log's own signature (and stored lines of keys no longer listed) stay.
+    """
+    stored = parse_note(note)
+    keys = {(v.name, v.key_id): key for key in cosigner_keys for v in [parse_verifier_key(key)]}
+    kept = [s for s in stored.signatures if (s.name, s.key_id) not in keys]
+    newest: dict[tuple[str, bytes], tuple[int, NoteSignature]] = {}
+    for signature in stored.signatures:
+        slot = (signature.name, signature.key_id)
+        if slot not in keys:
+            continue
+        timestamp = _timestamp(signature)
+        if slot not in newest or timestamp > newest[slot][0]:
+            newest[slot] = (timestamp, signature)
+    held = set(stored.signatures)
+    verified = 0
+    for line in lines:
+        if not line.startswith("— "):
+            continue
+        signature = _parse_line(stored.text, line)
+        slot = (signature.name, signature.key_id)
+        if slot not in keys or signature in held:
+            continue
+        if slot in newest and _timestamp(signature) <= newest[slot][0]:
+            continue  # could not replace the line its key has: nothing to check
+        one = SignedNote(stored.text, (signature,)).to_text()
+        timestamp = verify_cosignature(one, keys[slot])
+        verified += 1
+        held.add(signature)
+        newest[slot] = (timestamp, signature)
+    # Cosignatures in the order of the cosigner keys, so every node holding the same lines
+    # serves the same note.
+    ordered = [newest[slot][1] for slot in keys if slot in newest]
+    merged = SignedNote(stored.text, (*kept, *ordered)).to_text()
+    return Merged(note=merged, cosigners=len(ordered), verified=verified)
+
+
+def store_merged(writer: StoreWriter, log: str, size: int, merged: Merged, quorum: int) -> None:
+    """Write ``merged`` as the stored checkpoint note of ``size`` if it differs, and make it
+    the log's newest witnessed checkpoint when it carries ``quorum`` cosigners and is newer."""
+    log_writer = writer.log(log)
+    if merged.note != log_writer.checkpoint(size):
+        log_writer.put_checkpoint(size, merged.note)
+    if merged.cosigners >= quorum and size > witnessed(writer, log):
+        writer.put("witnessed", log.encode(), encode(size))
+
+
+def needs_store(reader: StoreReader, log: str, size: int, merged: Merged, quorum: int) -> bool:
+    """Whether ``store_merged`` would write anything: a reader's check, so that a merge that
+    brought nothing new opens no write transaction."""
+    if merged.note != reader.log(log).checkpoint(size):
+        return True
+    return merged.cosigners >= quorum and size > witnessed(reader, log)
+
+
 def add_cosignatures(
     writer: StoreWriter,
     log: str,
@@ -123,45 +207,23 @@ def add_cosignatures(
     cosigner_keys: list[str],
     quorum: int,
 ) -> int:
-    """Merge verified cosignature lines into the stored checkpoint of ``size``.
+    """Merge cosignature lines into the stored checkpoint of ``size`` (``merge_cosignatures``)
+    and store the result (``store_merged``); the store is not written when nothing changed.
 
-    The stored note keeps at most one cosignature per cosigner key (name and key ID): the one
-    with the newest ``cosignature/v1`` timestamp, so re-cosigning the same checkpoint replaces a
-    line instead of adding one, and a replayed or older cosignature changes nothing (the store is
-    not written). Lines from keys not in ``cosigner_keys`` are dropped; a line from a known key
-    that does not verify raises (``cosignature.invalid``). Returns how many distinct cosigners
-    the stored note now carries; when that reaches ``quorum`` the checkpoint becomes the log's
-    newest witnessed one (if it is newer than the last).
+    Returns how many distinct cosigners the stored note now carries (0 if no checkpoint of
+    that size is stored); when that reaches ``quorum`` the checkpoint becomes the log's newest
+    witnessed one (if it is newer than the last).
+
+    Raises:
+        NoteError: an offered line of a listed key that could count does not verify
+            (``cosignature.invalid``); nothing is written.
     """
-    log_writer = writer.log(log)
-    note = log_writer.checkpoint(size)
+    note = writer.log(log).checkpoint(size)
     if note is None:
         return 0
-    stored = parse_note(note)
-    keys = {(v.name, v.key_id): key for key in cosigner_keys for v in [parse_verifier_key(key)]}
-    # The log's own signature (and any line of a key no longer listed) stays as it is.
-    kept = [s for s in stored.signatures if (s.name, s.key_id) not in keys]
-    newest: dict[tuple[str, bytes], tuple[int, NoteSignature]] = {}
-    offered = [s for s in stored.signatures if (s.name, s.key_id) in keys]
-    offered += [_parse_line(stored.text, line) for line in lines if line.startswith("— ")]
-    for signature in offered:
-        slot = (signature.name, signature.key_id)
-        if slot not in keys:
-            continue
-        one = SignedNote(stored.text, (signature,)).to_text()
-        timestamp = verify_cosignature(one, keys[slot])
-        if slot not in newest or timestamp > newest[slot][0]:
-            newest[slot] = (timestamp, signature)
-    # Cosignatures in the order of the cosigner keys, so every node holding the same lines
-    # serves the same note.
-    ordered = [newest[slot][1] for slot in keys if slot in newest]
-    merged = SignedNote(stored.text, (*kept, *ordered)).to_text()
-    if merged != note:
-        log_writer.put_checkpoint(size, merged)
-    count = len(ordered)
-    if count >= quorum and size > witnessed(writer, log):
-        writer.put("witnessed", log.encode(), encode(size))
-    return count
+    merged = merge_cosignatures(note, lines, cosigner_keys)
+    store_merged(writer, log, size, merged, quorum)
+    return merged.cosigners
 
 
 def witnessed(reader: StoreReader, log: str) -> int:
@@ -173,6 +235,14 @@ def witnessed(reader: StoreReader, log: str) -> int:
     if not isinstance(size, int):
         raise LogCorruptError(f"witnessed size of {log} is damaged")
     return size
+
+
+def _timestamp(signature: NoteSignature) -> int:
+    """The ``cosignature/v1`` timestamp a line claims (big-endian, before the signature); not
+    verified. A line too short to hold one claims 0, so it never outranks a stored line."""
+    if len(signature.signature) < 8:
+        return 0
+    return int.from_bytes(signature.signature[:8], "big")
 
 
 def _parse_line(text: str, line: str) -> NoteSignature:

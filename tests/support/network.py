@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from node import crypto
+from node.devnet import participant_ids
 from node.encoding import Value, encode
 from node.records import sign_record
 from node.sealing import seal
@@ -48,7 +49,9 @@ def _free(port: int) -> bool:
     return True
 
 
-def kp_node(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def kp_node(
+    *args: str, check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the real ``kp-node`` command line in a subprocess."""
     return subprocess.run(
         [sys.executable, "-m", "node.cli", *args],
@@ -56,7 +59,7 @@ def kp_node(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         check=check,
-        timeout=120,
+        timeout=timeout,
     )
 
 
@@ -74,23 +77,32 @@ class Devnet:
 
 
 @contextmanager
-def fast_replication(seconds: str = "0.5") -> Iterator[None]:
-    """Nodes started meanwhile run anti-entropy every ``seconds`` (tests wait less)."""
-    previous = os.environ.get("KP_NODE_REPLICATION_INTERVAL")
-    os.environ["KP_NODE_REPLICATION_INTERVAL"] = seconds
+def fast_replication(seconds: str = "0.5", longest: str | None = None) -> Iterator[None]:
+    """Nodes started meanwhile run anti-entropy every ``seconds``, backing off to ``longest``
+    (four times ``seconds`` unless given) while nothing changes, so tests wait less."""
+    wanted = {
+        "KP_NODE_REPLICATION_INTERVAL": seconds,
+        "KP_NODE_REPLICATION_MAX_INTERVAL": longest or str(4 * float(seconds)),
+    }
+    previous = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
     try:
         yield
     finally:
-        if previous is None:
-            del os.environ["KP_NODE_REPLICATION_INTERVAL"]
-        else:
-            os.environ["KP_NODE_REPLICATION_INTERVAL"] = previous
+        for name, value in previous.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
 
 
 @contextmanager
-def devnet(root: Path, participants: str = "BW,EU", observers: str = "") -> Iterator[Devnet]:
+def devnet(
+    root: Path, participants: str = "BW,EU", observers: str = "", timeout: float = 120
+) -> Iterator[Devnet]:
+    """A devnet of ``participants`` (ids, or a count: ``node.devnet.participant_ids``)."""
     base = free_port_block(
-        len(participants.split(",")) + len([o for o in observers.split(",") if o])
+        len(participant_ids(participants)) + len([o for o in observers.split(",") if o])
     )
     args = [
         "devnet",
@@ -104,11 +116,11 @@ def devnet(root: Path, participants: str = "BW,EU", observers: str = "") -> Iter
     ]
     if observers:
         args += ["--observers", observers]
-    result = kp_node(*args)
+    result = kp_node(*args, timeout=timeout)
     try:
         yield Devnet(root, json.loads(result.stdout))
     finally:
-        kp_node("devnet", "down", "--dir", str(root), check=False)
+        kp_node("devnet", "down", "--dir", str(root), check=False, timeout=timeout)
 
 
 class Submitter:

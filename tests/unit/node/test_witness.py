@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node import crypto, notes
 from node.crypto import ED25519_COSIGNATURE_KEY_TYPE
+from node.errors import NoteError
 from node.store import Store
-from node.witness import add_cosignatures, witnessed
+from node.witness import Merged, add_cosignatures, merge_cosignatures, witnessed
 
 ORIGIN = "kp.test/BW"
 SIZE = 7
@@ -117,3 +120,35 @@ def test_one_line_per_witness_whatever_the_arrival_order(
     note = _served(stored)
     assert _names(note) == [ORIGIN, "CA/witness", "IN/witness"]
     assert notes.cosigners(note, cosigner_keys) == {"CA/witness": 9, "IN/witness": 5}
+
+
+def test_lines_already_held_are_not_verified_again(
+    signed: str, witness_keys: dict[str, Ed25519PrivateKey], cosigner_keys: list[str]
+) -> None:
+    lines = [_line(signed, key, name, 300) for name, key in witness_keys.items()]
+    first = merge_cosignatures(signed, lines, cosigner_keys)
+    assert (first.cosigners, first.verified) == (2, 2)
+    # Anti-entropy offers the same lines again, and an older cosigning: nothing to check.
+    older = _line(signed, witness_keys["CA/witness"], "CA/witness", 100)
+    again = merge_cosignatures(first.note, [*lines, older], cosigner_keys)
+    assert again == Merged(note=first.note, cosigners=2, verified=0)
+
+
+def test_a_newer_line_is_verified_and_a_forged_one_refused(
+    signed: str, witness_keys: dict[str, Ed25519PrivateKey], cosigner_keys: list[str]
+) -> None:
+    ca = witness_keys["CA/witness"]
+    held = merge_cosignatures(signed, [_line(signed, ca, "CA/witness", 100)], cosigner_keys)
+    newer = merge_cosignatures(held.note, [_line(signed, ca, "CA/witness", 200)], cosigner_keys)
+    assert newer.verified == 1
+    assert notes.cosigners(newer.note, cosigner_keys) == {"CA/witness": 200}
+    # A line claiming a newer timestamp under another key's signature must verify to count.
+    forged = _line(signed, Ed25519PrivateKey.generate(), "CA/witness", 900)
+    real_id = notes.parse_note(newer.note).signatures[1].key_id
+    name, blob = forged.removeprefix("— ").split(" ")
+    raw = real_id + base64.b64decode(blob)[4:]
+    with pytest.raises(NoteError) as refused:
+        merge_cosignatures(
+            newer.note, [f"— {name} {base64.b64encode(raw).decode()}"], cosigner_keys
+        )
+    assert refused.value.code == "cosignature.invalid"
