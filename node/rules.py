@@ -518,6 +518,7 @@ class _Context:
         # may still reject, which lets the issuer void and release the parcels.
         self._active(self.log)
         self._active(certificate.ref.log)
+        self._not_issued_behind_a_suspension(certificate)
         self._not_after_today(body.received_on, "received_on")
         if body.received_on > certificate.expires_on or self.today > certificate.void_after:
             raise RuleError(
@@ -704,6 +705,46 @@ class _Context:
         member = self.charter.participants.get(participant)
         if member is None or member.status != "active":
             raise RuleError(f"{participant} is suspended", code="participant.suspended")
+
+    def _not_issued_behind_a_suspension(self, certificate: CertificateState) -> None:
+        """Decision 0023: a certificate issued by a log lagging behind a suspension of either
+        party is not imported, even once the party is reinstated. The judge is this (the
+        importer's) log: the version it had adopted when the certificate was entered — by the
+        entries' own signed times — suspends the issuer or the importer, and the issuer was
+        judged under an older version."""
+        issued = self._entry(certificate.ref)
+        in_force = None
+        for adoption in self.state.adoptions(self.log):
+            if adoption.entry.seq >= self.here.seq:
+                break
+            if self._entry(adoption.entry).time <= issued.time:
+                in_force = adoption
+        if in_force is None:
+            return
+        signed = self.state.charter(in_force.charter)
+        if signed is None:
+            raise PendingError(
+                f"charter version {in_force.version} not held", code="charter.unknown"
+            )
+        issuer_version = max(
+            (
+                a.version
+                for a in self.state.adoptions(certificate.ref.log)
+                if a.entry.seq < certificate.ref.seq
+            ),
+            default=0,
+        )
+        if issuer_version >= in_force.version:
+            return  # the issuer was judged under this version or a later one
+        for party in (certificate.ref.log, self.log):
+            member = signed.charter.participants.get(party)
+            if member is None or member.status != "active":
+                raise RuleError(
+                    f"{certificate.ref.log} issued {certificate.number} under charter version "
+                    f"{issuer_version} when this log had adopted version {in_force.version}, which "
+                    f"suspends {party}: not importable, even after a reinstatement",
+                    code="participant.suspended",
+                )
 
     def _not_after_today(self, date: str, what: str) -> None:
         if date > self.today:

@@ -916,6 +916,25 @@ def _importer_holds_issuer_suspended(w: World, bad: bool) -> Step:
     return _receive(w, certificate)
 
 
+@rule_case("participant.suspended", "issued_by_a_log_behind_the_importers_suspension")
+def _issued_behind_a_suspension(w: World, bad: bool) -> Step:
+    # EU adopts v2 (suspending EU, or CA), BW lags at the genesis and issues; v3 reinstates and
+    # EU adopts it. The certificate was issued behind EU's suspension: not importable.
+    parcel = _exporting(w)
+    v2 = _successor(w, suspend=("EU",) if bad else ("CA",))
+    w.adopt("EU", v2)
+    w.advance(0.01)
+    certificate = w.certify("BW", "BW-2026-0001", [parcel], "EU")
+    w.advance(0.01)
+    v3 = w.sign(
+        make_successor(v2.charter, participants=w.genesis.charter.participants),
+        [m for m in w.members if m != "EU"] if bad else list(w.members),
+    )
+    w.publish(v3)
+    w.adopt("EU", v3)
+    return _receive(w, certificate)
+
+
 @rule_case("certificate.parcel_count", "count_differs_from_the_parcels")
 def _parcel_count(w: World, bad: bool) -> Step:
     return _certify(w, _exporting(w), parcel_count=2 if bad else 1)
