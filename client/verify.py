@@ -18,7 +18,7 @@ import base64
 import binascii
 import datetime
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from client.findings import Finding
@@ -146,8 +146,13 @@ class CertificateStatus:
                 f"SUSPENDED: charter version {self.charter_version} suspends {who}, "
                 f"not usable for import into {self.importing}"
             )
-        silent = f"; {self.importing}'s own node did not answer" if self.importer_silent else ""
-        as_of = f" (as of {self.as_of}{silent})" if self.as_of else ""
+        if self.importer_silent:  # as of its log's last witnessed checkpoint, not of asking
+            as_of = (
+                f" (as of {self.importing}'s log last witnessed, {self.as_of}; "
+                f"{self.importing}'s own node did not answer)"
+            )
+        else:
+            as_of = f" (as of {self.as_of})" if self.as_of else ""
         return f"USABLE for import into {self.importing} until {self.expires_on}{as_of}"
 
     def to_json(self) -> dict[str, Any]:
@@ -272,6 +277,8 @@ def check_bundle(
     if not any(step.type == "parcel.produce" for step in steps) and not findings:
         findings.append(Finding("bundle.no_mine", "the chain reaches no production"))
     status = _status(subject, entries, checkpoints, replayed, chain[-1].charter, today)
+    if status is not None:  # the chain's row says what the headline says (suspensions too)
+        steps = [replace(s, status=status.state) if s.hash == status.entry else s for s in steps]
     notes_found = history_notes(replayed)
     return Verdict(
         subject, network, tuple(findings), tuple(steps), origins, status, tuple(notes_found)

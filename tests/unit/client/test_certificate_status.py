@@ -197,6 +197,8 @@ def test_an_entry_judged_under_a_superseded_charter_is_noted(tmp_path: Path) -> 
     assert (status.state, status.issued_under, status.charter_version) == ("suspended", 1, 2)
     assert status.suspended == ("IN",)
     assert reinstated.usable is False
+    [row] = [step for step in reinstated.chain if step.hash == lagging.hash.hex()]
+    assert row.status == "suspended"  # the chain's row agrees with the headline
     assert reinstated.headline.startswith(
         "VALID — SUSPENDED WHEN ISSUED: accepted under charter version 1, but version 2 suspends IN"
     )
