@@ -47,7 +47,8 @@ def _subject(world: World) -> EntryRef:
     world.confirm("IN", again, [("IN-IMP-1", 2 * MASS, "7102.10")])
     with world.read_state() as state:
         confirmed = state.certificate("EU", again.seq)
-    assert confirmed is not None and confirmed.outcome_ref is not None
+    assert confirmed is not None
+    assert confirmed.outcome_ref is not None
     return confirmed.outcome_ref
 
 
