@@ -7,19 +7,27 @@ nothing."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import itertools
 import os
 import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.network import REPO, free_port_block
+from node import crypto, merkle, notes
+from node.encoding import Value
+from node.records import Entry
+from node.store import Store
+from tests.support.network import REPO, Submitter, devnet, free_port_block, kp_node
 
 NETWORK = "kp.lock-test"
 
@@ -227,3 +235,111 @@ def test_keys_others_may_use_make_run_refuse(
     assert code in refused.stderr
     assert f"chmod 0{0o700 if target.is_dir() else 0o600:o} {target}" in refused.stderr
     assert not _healthy(url)  # refused before its port was bound
+
+
+def test_admin_commands_beside_a_node_under_load_fork_nothing(tmp_path: Path) -> None:
+    """``operator add`` and ``revoke`` are separate processes appending to the node's log while
+    its sequencer commits records from HTTP: LMDB serialises their write transactions and each
+    reads the log's tip inside its own, so every checkpoint ever handed out is the one stored
+    for its size, and the tree holds every entry once, chained (decision 0030)."""
+    with devnet(tmp_path / "net", participants="BW") as net:
+        directory = Path(net.description["participants"]["BW"]["data_dir"])
+        vkey = str(net.description["participants"]["BW"]["log_vkey"])
+        receipts: list[dict[str, Any]] = []
+        stop = threading.Event()
+
+        def load(worker: int) -> None:
+            submitter = Submitter(net, "BW")
+            try:
+                for n in itertools.count():
+                    if stop.is_set() and n >= 10:
+                        return
+                    response = submitter.post(
+                        submitter.signed(
+                            "parcel.produce", _produce_body(f"P-{worker}-{n}"), by="mine"
+                        )
+                    )
+                    if response.status_code == 200:
+                        receipts.append(response.json())
+            finally:
+                submitter.close()
+
+        workers = [threading.Thread(target=load, args=(w,)) for w in range(3)]
+        for worker in workers:
+            worker.start()
+        admin_seqs: list[int] = []
+        try:
+            for n in range(6):
+                key = base64.b64encode(
+                    crypto.public_key_bytes(crypto.generate_private_key())
+                ).decode()
+                added = kp_node(
+                    "operator",
+                    "add",
+                    "--dir",
+                    str(directory),
+                    f"trader-{n}",
+                    "--kind",
+                    "trader",
+                    "--public-key",
+                    key,
+                )
+                admin_seqs.append(int(added.stdout.rsplit(" ", 1)[1]))
+                if n % 2:
+                    revoked = kp_node(
+                        "operator",
+                        "revoke",
+                        "--dir",
+                        str(directory),
+                        f"trader-{n}",
+                        "--reason",
+                        "test",
+                    )
+                    admin_seqs.append(int(revoked.stdout.rsplit(" ", 1)[1]))
+        finally:
+            stop.set()
+            for worker in workers:
+                worker.join()
+    # The network is down: read the log as it was left.
+    store = Store.open(directory / "store", map_size=1 << 30)
+    try:
+        with store.read() as reader:
+            log = reader.log("BW")
+            size = log.size()
+            leaves = [merkle.leaf_hash(raw) for raw in log.entries(0, size)]
+            entries = [Entry.parse(raw) for raw in log.entries(0, size)]
+            checkpoints = dict(reader.scan("checkpoints", b"BW\x00"))
+    finally:
+        store.close()
+    assert [e.seq for e in entries] == list(range(size))
+    for entry, previous in zip(entries[1:], leaves, strict=False):
+        assert entry.prev == previous  # one chain: no two entries at one seq
+    assert len(admin_seqs) == 9
+    # The admin entries fell among the HTTP ones: the two writers did take turns on one log.
+    served = sorted(r["seq"] for r in receipts)
+    assert any(served[0] < seq < served[-1] for seq in admin_seqs)
+    admin = {e.seq for e in entries if e.signed.record["type"].startswith("operator.")}
+    assert set(admin_seqs) <= admin
+    stored: dict[int, str] = {}
+    for key, note in checkpoints.items():
+        checkpoint = notes.Checkpoint.parse(notes.verify_note(note.decode(), [vkey])[0])
+        assert checkpoint.size == int.from_bytes(key[-8:], "big")
+        assert checkpoint.root == merkle.root(leaves[: checkpoint.size])
+        stored[checkpoint.size] = note.decode()
+    for receipt in receipts:
+        assert leaves[receipt["seq"]].hex() == receipt["entry_hash"]
+        size_signed = notes.Checkpoint.parse(
+            notes.verify_note(receipt["checkpoint"], [vkey])[0]
+        ).size
+        assert stored[size_signed] == receipt["checkpoint"]  # the only checkpoint of that size
+
+
+def _produce_body(parcel: str) -> dict[str, Value]:
+    return {
+        "parcel": parcel,
+        "mine": "mine",
+        "produced_on": time.strftime("%Y-%m-%d", time.gmtime()),
+        "centicarats": 100,
+        "hs_code": "7102.10",
+        "holder": "mine",
+    }
