@@ -17,6 +17,7 @@ import httpx
 from fastapi import FastAPI
 
 from node import api
+from node.datadir import DataDirLock
 from node.ledger import LedgerNode
 from node.metrics import NodeMetrics
 from node.replica import list_evidence
@@ -28,8 +29,13 @@ __all__ = ["create_app"]
 log = logging.getLogger("kp.node")
 
 
-def create_app(node: LedgerNode) -> FastAPI:
-    """The HTTP application of ``node``; its lifespan starts and stops the sequencer."""
+def create_app(node: LedgerNode, *, lock: DataDirLock | None = None) -> FastAPI:
+    """The HTTP application of ``node``; its lifespan starts and stops the sequencer.
+
+    Args:
+        lock: the data directory's lock, which the sequencer process is given to hold too, so
+            that it is held while either process lives (decision 0030).
+    """
     metrics = NodeMetrics()
 
     @asynccontextmanager
@@ -68,6 +74,7 @@ def create_app(node: LedgerNode) -> FastAPI:
                 node.data_dir,
                 max_queue=settings.sequencer_max_queue,
                 max_queue_bytes=settings.sequencer_max_queue_bytes,
+                lock=lock,
             )
 
             def committed(batch: int, size: int, seconds: float) -> None:

@@ -41,6 +41,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from node import crypto
+from node._owner_only import write_private_file
 from node.charter import (
     Policy,
     SignedCharter,
@@ -55,7 +56,7 @@ from node.charter import (
 from node.config import Settings
 from node.datadir import (
     DataDir,
-    check_key_directory,
+    check_data_dir_modes,
     init_data_dir,
     lock_data_dir,
     make_next_keys,
@@ -334,9 +335,7 @@ def _read_charter(path: Path) -> SignedCharter:
 
 
 def _write_charter(path: Path, signed: SignedCharter) -> None:
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_bytes(signed.encode())
-    temporary.replace(path)
+    write_private_file(path, signed.encode())
 
 
 def _charter_genesis(args: argparse.Namespace) -> int:
@@ -480,7 +479,7 @@ def _charter_status(args: argparse.Namespace) -> int:
 def _keys_next(args: argparse.Namespace) -> int:
     names = [name for name in ("log", "witness", "governance") if getattr(args, name)]
     participant = make_next_keys(args.dir, names, passphrase=_passphrase(args.passphrase_env))
-    args.output.write_text(participant_key_file(participant))
+    write_private_file(args.output, participant_key_file(participant))
     print(
         f"kp-node: new {', '.join(names)} keys in {args.dir}/keys/next; hand {args.output} to the"
         " others for `charter successor --rotate`",
@@ -630,14 +629,19 @@ def _run(args: argparse.Namespace) -> int:
     from node.jsonlog import configure_logging
 
     data = DataDir(args.dir)
-    # Held until this process ends: a second node on this directory is refused (decision 0030).
+    # Taken before anything is opened or bound, and held until this process and its sequencer
+    # process have both ended: a second node on this directory is refused (decision 0030).
     lock = lock_data_dir(args.dir, doing="run")
-    check_key_directory(args.dir)
-    node = LedgerNode.open(data)
+    try:
+        check_data_dir_modes(args.dir)
+        node = LedgerNode.open(data)
+    except BaseException:
+        lock.release()
+        raise
     configure_logging(node.settings.log_level)
     try:
         uvicorn.run(
-            create_app(node),
+            create_app(node, lock=lock),
             host=node.settings.host,
             port=node.settings.port,
             log_level="warning",
@@ -675,9 +679,7 @@ def _devnet_scenario(args: argparse.Namespace) -> int:
     path = args.dir / "devnet.json"
     description = json.loads(path.read_text())
     description["scenario"] = run_scenario(description)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(description, indent=2))
-    temporary.replace(path)
+    write_private_file(path, json.dumps(description, indent=2))
     print(json.dumps(description["scenario"], indent=2))
     return 0
 

@@ -12,9 +12,11 @@
     DIR/store/                  the LMDB environment: logs, state, disclosures
     DIR/node.lock               held by the running node (and by restore and keys promote)
 
-Whatever the umask, directories are created 0700 and every file 0600; keys readable by others
-are refused (node/crypto.py), and so is a ``keys/`` directory others may write: they could put
-a key of their own in it. One process at a time holds ``node.lock`` (decision 0030).
+Whatever the umask, directories are created 0700 and every file 0600 (node/_owner_only.py).
+``kp-node run`` refuses keys others may read or write (node/crypto.py, ``check_data_dir_modes``),
+a ``keys/`` directory others may use, and a data directory others may write: whoever can put a
+file there can make the node sign with a key of their own. One process at a time holds
+``node.lock``, and the node's sequencer process holds it with the node (decision 0030).
 """
 
 from __future__ import annotations
@@ -23,13 +25,16 @@ import contextlib
 import datetime
 import fcntl
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node import crypto
+from node._owner_only import make_private_directory, write_private_file
 from node.charter import Charter, Participant, parse_participant_key_file, participant_key_file
 from node.config import Settings, load_settings, settings_toml
 from node.errors import LedgerError
@@ -39,12 +44,12 @@ __all__ = [
     "DataDir",
     "DataDirError",
     "DataDirLock",
-    "check_key_directory",
+    "InheritedLock",
+    "check_data_dir_modes",
     "init_data_dir",
     "lock_data_dir",
     "make_next_keys",
     "promote_next_keys",
-    "write_private_file",
 ]
 
 KEY_NAMES = ("log", "witness", "governance")
@@ -113,12 +118,15 @@ def init_data_dir(
         The participant entry for the charter, also written to ``participant.json``.
 
     Raises:
-        DataDirError: the directory exists and is not empty.
+        DataDirError: ``datadir.locked`` when a node runs on it; ``datadir.invalid`` when the
+            directory exists and is not empty.
     """
     if root.exists() and any(root.iterdir()):
+        _refuse_if_locked(root)  # say that a node runs there, not only that it is not empty
         raise DataDirError(f"{root} exists and is not empty")
-    (root / "keys").mkdir(parents=True, mode=0o700)
-    os.chmod(root, 0o700)
+    make_private_directory(root, exist_ok=True)
+    os.chmod(root, 0o700)  # an empty directory given to us (a service's StateDirectory)
+    make_private_directory(root / "keys")
     data = DataDir(root)
     keys = {}
     for key_name in KEY_NAMES:
@@ -141,7 +149,7 @@ def init_data_dir(
     )
     write_private_file(data.settings_file, settings_toml(settings))
     write_private_file(data.participant_file, participant_key_file(participant))
-    data.store_path.mkdir(mode=0o700)
+    make_private_directory(data.store_path)
     return participant
 
 
@@ -168,7 +176,7 @@ def make_next_keys(
     existing = [name for name in chosen if data.next_key_file(name).exists()]
     if existing:
         raise DataDirError(f"{root}: next keys {existing} exist already; promote or remove them")
-    data.next_key_file("log").parent.mkdir(mode=0o700, exist_ok=True)
+    make_private_directory(data.next_key_file("log").parent, exist_ok=True)
     public = {}
     for name in chosen:
         key = crypto.generate_private_key()
@@ -215,7 +223,7 @@ def promote_next_keys(root: Path, charter: Charter) -> list[str]:
             )
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     retired = root / "keys" / "retired"
-    retired.mkdir(mode=0o700, exist_ok=True)
+    make_private_directory(retired, exist_ok=True)
     for name in names:
         data.key_file(name).replace(retired / f"{name}-{stamp}.pem")
         data.next_key_file(name).replace(data.key_file(name))
@@ -237,47 +245,84 @@ def _with_keys(participant: Participant, keys: dict[str, bytes]) -> Participant:
     )
 
 
-def write_private_file(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` (replacing it atomically) as a file only its owner reads and
-    writes, whatever the umask: the mode is set on the descriptor before anything is written."""
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    temporary.replace(path)
-
-
-def check_key_directory(root: Path) -> None:
-    """Refuse a ``keys/`` directory (or ``keys/next/``) that anyone but its owner may write:
-    whoever can put a file there can make the node sign with their key.
+def check_data_dir_modes(root: Path) -> None:
+    """Refuse a data directory whose keys others could read, replace or add to: the data
+    directory itself or ``store/`` writable by group or others (they could swap ``keys/`` or
+    the store), ``keys/`` or ``keys/next/`` usable by them at all, or a key file in either with
+    any group or other bit (``load_private_key`` refuses those it loads; this also covers the
+    governance and next keys, which ``run`` does not load).
 
     Raises:
-        DataDirError: ``datadir.key_directory_permissions``.
+        DataDirError: ``datadir.permissions`` for a directory, naming the ``chmod`` that fixes
+            it; ``key.file_permissions`` for a key file.
     """
-    for directory in (root / "keys", root / "keys" / "next"):
+    keys = root / "keys"
+    checked = [(root, 0o022), (root / "store", 0o022), (keys, 0o077), (keys / "next", 0o077)]
+    for directory, forbidden in checked:
         try:
-            mode = directory.stat().st_mode
+            mode = stat.S_IMODE(directory.stat().st_mode)
         except FileNotFoundError:
             continue
-        if mode & 0o022:
+        if mode & forbidden:
+            who = "used" if forbidden == 0o077 else "written"
             raise DataDirError(
-                f"{directory} is writable by others (mode {mode & 0o777:04o}); "
+                f"{directory} may be {who} by others (mode {mode:04o}); "
                 f"run: chmod 0700 {directory}",
-                code="datadir.key_directory_permissions",
+                code="datadir.permissions",
             )
+    for directory in (keys, keys / "next"):
+        for key_file in sorted(directory.glob("*.pem")) if directory.is_dir() else ():
+            mode = stat.S_IMODE(key_file.lstat().st_mode)
+            if mode & 0o077:
+                raise DataDirError(
+                    f"key file {key_file} has mode {mode:04o}; it must not be accessible by"
+                    f" group or others: run: chmod 0600 {key_file}",
+                    code="key.file_permissions",
+                )
+
+
+def _refuse_if_locked(root: Path) -> None:
+    """Raise ``datadir.locked`` if a process holds ``root``'s lock; take nothing."""
+    path = root / "node.lock"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return  # no lock file: no node ever ran here
+    try:
+        _take(fd, root)
+    finally:
+        os.close(fd)  # releases the probe's lock, if it got it
+
+
+def _take(fd: int, root: Path) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holders = os.pread(fd, 512, 0).decode(errors="replace").split("\n")
+        named = "; ".join(line.strip() for line in holders if line.strip()) or "unknown"
+        raise DataDirError(
+            f"{root} is in use by another kp-node process ({named}); stop it first",
+            code="datadir.locked",
+        ) from None
 
 
 class DataDirLock:
     """An exclusive ``flock`` on ``DIR/node.lock``, held until ``release`` or the process ends
-    (the kernel drops it with the last descriptor, so a killed node leaves no stale lock)."""
+    (the kernel drops it with the last descriptor, so a killed node leaves no stale lock).
+
+    A ``flock`` belongs to the open file, not to the process: a child given the descriptor
+    (``inheritable``) holds the same lock, which then lasts until both have closed it.
+    """
 
     def __init__(self, fd: int, path: Path) -> None:
         self._fd: int | None = fd
         self.path = path
+
+    def inheritable(self) -> InheritedLock:
+        """The lock as a ``spawn`` child receives it (passed in its arguments)."""
+        if self._fd is None:
+            raise DataDirError(f"{self.path} is no longer held", code="datadir.not_locked")
+        return InheritedLock(self._fd)
 
     def release(self) -> None:
         if self._fd is not None:
@@ -289,6 +334,37 @@ class DataDirLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class InheritedLock:
+    """The data directory's lock descriptor, handed to a ``multiprocessing`` ``spawn`` child.
+
+    Pickled while the child is spawned, the descriptor is passed to it (``pass_fds``): the
+    child's copy refers to the same open file, so the lock stays held while either process
+    lives. ``hold`` in the child adds its pid to what a refused process is told.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __reduce__(self) -> tuple[object, tuple[object]]:
+        from multiprocessing import reduction
+
+        return _rebuild_inherited_lock, (reduction.DupFd(self.fd),)
+
+    def hold(self, doing: str) -> None:
+        """Record, in the lock file, that this process holds the lock too."""
+        # After the holder's own line: a sequencer restarted by the same node replaces its
+        # predecessor's.
+        first = os.pread(self.fd, 512, 0).split(b"\n", 1)[0]
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, first + f"\npid {os.getpid()}, {doing}\n".encode(), 0)
+
+
+def _rebuild_inherited_lock(duplicate: Any) -> InheritedLock:  # multiprocessing's _DupFd
+    fd = int(duplicate.detach())
+    os.set_inheritable(fd, False)  # held here; nothing this child starts gets it
+    return InheritedLock(fd)
 
 
 def lock_data_dir(root: Path, *, doing: str) -> DataDirLock:
@@ -308,14 +384,7 @@ def lock_data_dir(root: Path, *, doing: str) -> DataDirLock:
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         os.fchmod(fd, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
-            raise DataDirError(
-                f"{root} is in use by another kp-node process ({holder}); stop it first",
-                code="datadir.locked",
-            ) from None
+        _take(fd, root)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}, {doing}\n".encode(), 0)
     except BaseException:

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from node import crypto
+from node._owner_only import make_private_directory, write_private_file
 from node.charter import Policy, SignedCharter, make_genesis, sign_charter
 from node.config import Settings
 from node.datadir import DataDir, init_data_dir
@@ -89,7 +90,7 @@ def devnet_up(
     observers = observers or []
     if (root / "devnet.json").exists():
         raise DevnetError(f"{root} already holds a network; `kp-node devnet down` it first")
-    root.mkdir(parents=True, exist_ok=True)
+    make_private_directory(root, exist_ok=True)
     members = [*participants, *observers]
     charter_members = []
     for port, member in enumerate(members, start=base_port):
@@ -108,7 +109,7 @@ def devnet_up(
     signed = SignedCharter(make_genesis(network, charter_members, policy), ())
     for member in members:
         signed = sign_charter(signed, member, DataDir(root / member).key("governance"))
-    (root / "genesis.charter").write_bytes(signed.encode())
+    write_private_file(root / "genesis.charter", signed.encode())
 
     description: dict[str, Any] = {
         "network": network,
@@ -177,7 +178,7 @@ def _register_operators(node: LedgerNode, data: DataDir) -> dict[str, Any]:
     if node.log != "EU":  # the Union has no mines of its own
         kinds["mine"] = "mine"
     operators = {}
-    (data.root / "operators").mkdir(mode=0o700)
+    make_private_directory(data.root / "operators")
     for name, kind in kinds.items():
         key = crypto.generate_private_key()
         key_file = data.root / "operators" / f"{name}.pem"
@@ -233,6 +234,4 @@ def _is_our_node(pid: int, data_dir: str) -> bool:
 
 
 def _write(root: Path, description: dict[str, Any]) -> None:
-    temporary = root / "devnet.json.tmp"
-    temporary.write_text(json.dumps(description, indent=2))
-    temporary.replace(root / "devnet.json")
+    write_private_file(root / "devnet.json", json.dumps(description, indent=2))

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from node import errors
 from node.config import Settings
@@ -44,6 +44,9 @@ from node.errors import LedgerError, RecordError, StoreError
 from node.jsonlog import configure_logging
 from node.log import Receipt, SequencerBusyError, SequencerStoppedError, Submission
 from node.records import SignedRecord
+
+if TYPE_CHECKING:
+    from node.datadir import DataDirLock, InheritedLock
 
 __all__ = ["Outcome", "SequencerProcess"]
 
@@ -85,10 +88,22 @@ class SequencerProcess:
         max_queue: requests submitted and not yet answered beyond this are refused with
             ``SequencerBusyError``.
         max_queue_bytes: so are bodies beyond this many bytes waiting (one is always taken).
+        lock: the data directory's lock held by this process; the child is given it too, so
+            that it stays held while either lives: if only this process is killed, no new
+            node starts on the directory until the child has finished and ended (decision
+            0030).
     """
 
-    def __init__(self, data_dir: Path, *, max_queue: int, max_queue_bytes: int) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        max_queue: int,
+        max_queue_bytes: int,
+        lock: DataDirLock | None = None,
+    ) -> None:
         self.data_dir = data_dir
+        self._lock = lock
         self.on_commit: Callable[[int, int, float], None] | None = None
         """Called on the event loop after each commit with (records, new log size, seconds)."""
         self._max_queue = max_queue
@@ -122,7 +137,11 @@ class SequencerProcess:
         context = multiprocessing.get_context("spawn")  # no inherited LMDB environment
         self._process = context.Process(
             target=_serve,
-            args=(str(self.data_dir), theirs),
+            args=(
+                str(self.data_dir),
+                theirs,
+                None if self._lock is None else self._lock.inheritable(),
+            ),
             name="kp-sequencer",
             daemon=True,
         )
@@ -269,7 +288,7 @@ async def _receive(reader: asyncio.StreamReader) -> Any:
 # --- the child ---------------------------------------------------------------------------------
 
 
-def _serve(data_dir: str, sock: socket.socket) -> None:
+def _serve(data_dir: str, sock: socket.socket, lock: InheritedLock | None = None) -> None:
     """The sequencer process: one ``LedgerNode`` and its sequencer, fed through ``sock``.
 
     One thread, blocking: it reads what has arrived, commits a batch, answers it, and goes on.
@@ -281,6 +300,8 @@ def _serve(data_dir: str, sock: socket.socket) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if lock is not None:  # held until this process ends, however it ends
+        lock.hold("sequencer")
     sock.setblocking(True)
     try:
         node = LedgerNode.open(DataDir(Path(data_dir)))

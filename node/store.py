@@ -43,6 +43,7 @@ from typing import Any
 import lmdb
 
 from node import merkle
+from node._owner_only import make_private_directory, narrow_to_owner
 from node.errors import LogCorruptError, StoreError
 from node.state import TABLES
 
@@ -96,7 +97,7 @@ class Store:
             StoreError: LMDB could not open the environment.
         """
         try:
-            Path(path).mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_private_directory(Path(path), exist_ok=True)
             env = lmdb.open(
                 str(path),
                 map_size=map_size,
@@ -104,8 +105,12 @@ class Store:
                 sync=True,
                 metasync=True,
                 readahead=False,  # random access to tree nodes; readahead only evicts cache
-                mode=0o600,  # data.mdb and lock.mdb, whatever the umask (masked by it only)
+                mode=0o600,  # data.mdb and lock.mdb: the umask can only clear bits of it
             )
+            # A store made by an older version, or copied back by hand, may be wider: whoever
+            # reads data.mdb reads every sealed value disclosed to this node (decision 0030).
+            for name in ("data.mdb", "lock.mdb"):
+                narrow_to_owner(Path(path) / name)
             return cls(env)
         except (lmdb.Error, OSError) as exc:
             raise StoreError(f"cannot open store at {path}: {exc}", code="store.open") from exc
@@ -123,7 +128,7 @@ class Store:
         target = Path(directory)
         if target.exists() and any(target.iterdir()):
             raise StoreError(f"{target} is not empty", code="store.backup")
-        target.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_directory(target, exist_ok=True)
         with self._translate("backup"):
             self._env.copy(str(target), compact=True)
             # LMDB creates the copy 0644 less the umask (inside a 0700 directory, so no one else
