@@ -623,10 +623,9 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import uvicorn  # the server only where it serves
-
-    from node.app import create_app
+    from node.app import create_app  # the server only where it serves
     from node.jsonlog import configure_logging
+    from node.server import serve
 
     data = DataDir(args.dir)
     # Taken before anything is opened or bound, and held until this process and its sequencer
@@ -640,19 +639,7 @@ def _run(args: argparse.Namespace) -> int:
         raise
     configure_logging(node.settings.log_level)
     try:
-        uvicorn.run(
-            create_app(node, lock=lock),
-            host=node.settings.host,
-            port=node.settings.port,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=10,
-            # Each client address has its share of the sequencer's queue (decision 0028): the
-            # address is the TCP peer's, never one a client names in X-Forwarded-For.
-            proxy_headers=False,
-            # The HTTP parser buffers at most this much of an incomplete request head.
-            h11_max_incomplete_event_size=node.settings.max_header_bytes + 4096,
-        )
+        serve(create_app(node, lock=lock), node.settings)
     finally:
         node.close()
         lock.release()

@@ -42,6 +42,16 @@ class Settings:
             ``POST /v1/records`` body, counted in the HTTP process before the sequencer sees
             it (413 beyond; decision 0028).
         max_page_entries: most entries in one ``GET .../entries`` page.
+        max_connections: most client connections open at once; lowered at start to leave
+            room under the file-descriptor limit (decision 0031). At the cap a new connection
+            displaces the one that has waited longest on its client.
+        header_timeout: seconds a request head may take to arrive, from the connection's
+            opening or the first byte of the next request (408 and close beyond).
+        body_timeout: seconds a request body may take, plus one per ``body_min_rate`` bytes
+            received (408 and close beyond).
+        body_min_rate: bytes per second a slow body must keep up, on average, past
+            ``body_timeout``.
+        keep_alive_timeout: seconds an idle kept-alive connection stays open.
         request_timeout: seconds a request may wait for the sequencer before 503.
         witness_timeout: seconds ``?wait=witnessed`` waits for the witness quorum before 202.
         replication_interval: the shortest anti-entropy tick, seconds: while something
@@ -74,6 +84,11 @@ class Settings:
     max_batch_records: int = 1000
     max_body_values: int = 128 * 1024
     max_page_entries: int = 1000
+    max_connections: int = 1000
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    body_min_rate: int = 32 * 1024
+    keep_alive_timeout: int = 5
     request_timeout: float = 30.0
     witness_timeout: float = 10.0
     replication_interval: float = 2.0
@@ -97,6 +112,11 @@ class Settings:
             "max_batch_records",
             "max_body_values",
             "max_page_entries",
+            "max_connections",
+            "header_timeout",
+            "body_timeout",
+            "body_min_rate",
+            "keep_alive_timeout",
             "request_timeout",
             "witness_timeout",
             "replication_interval",

@@ -76,17 +76,11 @@ async def _echo(request: Request) -> dict[str, int]:
 
 
 def _serve_echo(port: int) -> None:
-    import uvicorn
+    from node.config import Settings
+    from node.server import serve
 
-    # The options of `kp-node run` (node/cli.py `_run`): only the application differs.
-    uvicorn.run(
-        echo,
-        host=HOST,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    # As `kp-node run` serves (node/server.py): only the application differs.
+    serve(echo, Settings(participant="BW", network="kp.bench", host=HOST, port=port))
 
 
 # --- the load generator (runs in a process of its own) ------------------------------------------
