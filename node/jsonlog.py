@@ -47,14 +47,21 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+_STANDARD_ATTRIBUTES = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "repeated"}
+)
+
+
 class RepeatFilter(logging.Filter):
     """Lets the first of identical warnings and errors through, then none for ``interval``
     seconds; the next one after that carries ``repeated``: how many were left out meanwhile.
 
     Identical means the same logger, level, message template (its arguments may differ), error
-    code (an ``extra`` field ``code``) and exception type. A count still held when the
-    repeats stop is reported with the next occurrence, whenever that is. Records below WARNING
-    (one per request or commit) all pass. At most ``max_kinds`` kinds are remembered at once.
+    code (an ``extra`` field ``code``), exception type, and the other ``extra`` fields. A count
+    still held when the repeats stop is reported with the next occurrence, whenever that is.
+    Records below WARNING (one per request or commit) all pass. At most ``max_kinds`` kinds are
+    remembered at once.
     """
 
     def __init__(
@@ -75,7 +82,13 @@ class RepeatFilter(logging.Filter):
             return True
         exception = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else ""
         code = getattr(record, "code", "")
-        kind = (record.name, record.levelno, str(record.msg), code, exception)
+        # The extra fields tell two lines apart ("EU is behind at 1", "ZA is behind at 2").
+        about = tuple(
+            (key, repr(value))
+            for key, value in sorted(record.__dict__.items())
+            if key not in _STANDARD_ATTRIBUTES
+        )
+        kind = (record.name, record.levelno, str(record.msg), code, exception, about)
         now = self.clock()
         with self._lock:
             seen = self._kinds.get(kind)

@@ -151,6 +151,7 @@ class Replicator:
         self._changes = 0  # local writes by replication (entries or cosignatures), ever
         self._activity = asyncio.Event()  # set on each of them: cuts a long tick short
         self._charters_changed = True  # a log extended or a charter arrived since last watched
+        self._own_size_watched = -1
         self._commit = asyncio.Event()
         self._pushes_due = True  # every peer is owed our newest checkpoint (set on commit)
         self._locks: dict[str, asyncio.Lock] = {}
@@ -252,6 +253,12 @@ class Replicator:
             await self.resume_held()
             if self.restoring:
                 await asyncio.to_thread(self._check_restored, len(peers))
+            with self.node.store.read() as reader:
+                own_size = reader.log(self.node.log).size()
+            if own_size != self._own_size_watched:
+                # An admin command in another process (`kp-node charter adopt`) appends to our
+                # log without a commit of our sequencer.
+                self._own_size_watched, self._charters_changed = own_size, True
             if self._charters_changed:
                 self._charters_changed = False
                 try:

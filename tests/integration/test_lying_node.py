@@ -74,7 +74,11 @@ def test_a_node_serving_a_forked_log_is_named(net: Devnet, tmp_path: Path) -> No
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "KP_NODE_REPLICATION_INTERVAL": "3600"},
+            env={
+                **os.environ,
+                "KP_NODE_REPLICATION_INTERVAL": "3600",
+                "KP_NODE_REPLICATION_MAX_INTERVAL": "3600",
+            },
         )
     try:
         deadline = time.monotonic() + 30

@@ -52,7 +52,7 @@ OPERATIONS = {
     "GET /metrics": False,
     "GET /v1/network": False,
     "GET /v1/charters": False,
-    "GET /v1/logs": False,
+    "GET /v1/logs": True,  # ?notes=false (decision 0033)
     "GET /v1/logs/{log_id}/checkpoint": True,
     "GET /v1/logs/{log_id}/entries": True,
     "GET /v1/logs/{log_id}/proof/inclusion": True,
