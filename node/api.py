@@ -198,8 +198,10 @@ class LogInfo(BaseModel):
     )
     digest: str | None = Field(
         default=None,
-        description="hex, 128 bits of SHA-256 of that note as served: equal digests, equal "
-        "notes (anti-entropy compares them instead of fetching notes)",
+        description="hex, 128 bits of SHA-256 of that note's text and the key names and IDs "
+        "of its signatures: equal digests, the same checkpoint signed by the same keys "
+        "(cosignature timestamps may differ); anti-entropy compares them instead of fetching "
+        "notes",
     )
 
 

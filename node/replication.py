@@ -30,7 +30,7 @@ import multiprocessing
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -83,10 +83,27 @@ class PeerError(LedgerError):
     code = "peer.unavailable"
 
 
+def _code(exc: Exception) -> str:
+    return exc.code if isinstance(exc, LedgerError) else type(exc).__name__
+
+
 def note_digest(note: str) -> str:
-    """A short digest of a checkpoint note as served, cosignatures included: equal digests
-    mean the same bytes, so anti-entropy compares them instead of fetching the note."""
-    return hashlib.sha256(note.encode()).hexdigest()[:32]
+    """A short digest of a checkpoint note: its text and who signed it (each signature line's
+    key name and ID), so anti-entropy compares digests instead of fetching notes.
+
+    Equal digests mean the same checkpoint with signatures by the same keys. Timestamps are
+    left out: two copies may hold different cosignatures by one witness (decision 0029), and
+    a newer one adds nothing a verifier counts, so such copies must not look different to
+    each other forever. A note that does not parse is digested whole."""
+    try:
+        signed = notes.parse_note(note)
+    except LedgerError:
+        return hashlib.sha256(note.encode()).hexdigest()[:32]
+    signers = sorted({(s.name, s.key_id) for s in signed.signatures})
+    digest = hashlib.sha256(signed.text.encode())
+    for name, key_id in signers:
+        digest.update(b"\n" + name.encode() + b" " + key_id)
+    return digest.hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +230,20 @@ class Replicator:
     # --- pull ---------------------------------------------------------------------------------
 
     async def _pull_forever(self) -> None:
+        rounds = self._rounds()
+        while True:
+            try:
+                tick = await anext(rounds)
+            except Exception as exc:
+                # A failure of our own (the store refused a read) must not end anti-entropy
+                # for the life of the process: log it, and start again after a short tick.
+                log.exception("replication round failed", extra={"code": _code(exc)})
+                rounds = self._rounds()
+                tick = self.interval
+            await self._sleep(tick)
+
+    async def _rounds(self) -> AsyncIterator[float]:
+        """One anti-entropy round per step; each yields the tick to sleep before the next."""
         failures: dict[str, int] = {}  # peer → failed polls in a row
         skip_until: dict[str, float] = {}  # peer → when a failed peer may be asked again
         turn = 0  # round-robin position
@@ -221,7 +252,7 @@ class Replicator:
             try:
                 peers = self.peers()
             except PendingError:
-                await asyncio.sleep(self.interval)
+                yield self.interval
                 continue
             before = self._changes
             if self.restoring:
@@ -268,7 +299,7 @@ class Replicator:
                     log.info("charter status unavailable", extra={"code": exc.code})
             busy = self.restoring or self._changes != before or bool(self._held)
             tick = self.interval if busy else min(self.max_interval, tick * 2)
-            await self._sleep(tick)
+            yield tick
             if self._changes != before:
                 tick = self.interval  # a push arrived meanwhile: the network is moving
 
@@ -676,7 +707,13 @@ class Replicator:
         failures: dict[str, int] = {}
 
         async def push(peer: str, url: str) -> None:
-            if await self._push_to(peer, url, believed, shared):
+            try:
+                pushed = await self._push_to(peer, url, believed, shared)
+            except Exception as exc:  # our own failure (the store): try again later, as for
+                # a peer's, rather than end this peer's pushes with an unretrieved exception
+                log.exception("push failed here", extra={"peer": peer, "code": _code(exc)})
+                pushed = False
+            if pushed:
                 failures.pop(peer, None)
                 return
             failures[peer] = failures.get(peer, 0) + 1

@@ -77,6 +77,12 @@ def _u64(n: int) -> bytes:
     return n.to_bytes(_U64, "big")
 
 
+MAX_READERS = 1024
+"""Reader slots in ``lock.mdb``, shared by every process that opens the store. LMDB's default
+of 126 ran out on a 60-participant devnet at start, when each node answered 59 peers' pushes
+and entry fetches at once (``MDB_READERS_FULL``); a slot costs 64 bytes of the lock file."""
+
+
 class Store:
     """One LMDB environment holding every log the node keeps.
 
@@ -102,6 +108,7 @@ class Store:
                 str(path),
                 map_size=map_size,
                 max_dbs=len(_DATABASES),
+                max_readers=MAX_READERS,
                 sync=True,
                 metasync=True,
                 readahead=False,  # random access to tree nodes; readahead only evicts cache
@@ -139,7 +146,17 @@ class Store:
     def read(self) -> Iterator[StoreReader]:
         """A consistent read-only snapshot of every log."""
         with self._translate("read"), self._env.begin(buffers=False) as txn:
-            yield StoreReader(txn, self._dbs)
+            reader = StoreReader(txn, self._dbs)
+            try:
+                yield reader
+            finally:
+                # py-lmdb frees a read transaction's slot in the reader table only when the
+                # transaction object is deallocated, not when it ends; a reader kept alive past
+                # its block (by an exception's traceback until the next collection, say) would
+                # hold a slot, and enough of them at once make every read fail with
+                # MDB_READERS_FULL. So the block's end drops every reference we handed out.
+                reader.release()
+                del reader, txn
 
     @contextmanager
     def write(self) -> Iterator[StoreWriter]:
@@ -167,15 +184,33 @@ class Store:
             raise StoreError(f"store {what} failed: {exc}", code="store.failed") from exc
 
 
+class _Released:
+    """Stands for a read transaction whose block has ended."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise StoreError("a store reader was used after its block ended", code="store.failed")
+
+
 class StoreReader:
     """Read access to every log within one transaction."""
 
     def __init__(self, txn: Any, dbs: dict[str, Any]) -> None:
         self._txn = txn
         self._dbs = dbs
+        self._logs: list[LogReader] = []
 
     def log(self, log: str) -> LogReader:
-        return LogReader(self._txn, self._dbs, log)
+        reader = LogReader(self._txn, self._dbs, log)
+        self._logs.append(reader)
+        return reader
+
+    def release(self) -> None:
+        """Drop the transaction from this reader and every log reader it made; using them
+        afterwards fails."""
+        self._txn = _Released()
+        for reader in self._logs:
+            reader._txn = self._txn
+        self._logs.clear()
 
     def position(self, entry_hash: bytes) -> tuple[str, int] | None:
         """The (log, seq) of the entry with this hash, if the store holds it."""

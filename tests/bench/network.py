@@ -1,7 +1,7 @@
 """Idle cost of a network as it grows: CPU and requests per second per node, no trading.
 
 Run: ``.venv/bin/python -m tests.bench.network [--participants 5,20] [--window 30]
-[--quiet 60] [--settle-timeout 900]``
+[--quiet 60] [--settle-timeout 900] [--load 10] [--load-seconds 30]``
 
 For each size N in ``--participants`` (ascending), a devnet of N participants is started with
 ``kp-node devnet up --participants N`` (the first N ids of ``node.devnet.KP_PARTICIPANTS``,
@@ -23,6 +23,14 @@ so the window below sees the steady idle state an operator would.
     summed over routes except ``/metrics`` itself (this benchmark's two scrapes), per second;
   - anti-entropy per node: polls (log listings asked of peers), checks (logs compared), fetches
     (checkpoints fetched because a listing differed), writes and cosignature verifications.
+
+**Under load** (``--load RATE``, records per second, 0 to leave it out; default 10): after the
+idle window, ``parcel.produce`` records are POSTed to BW open-loop at RATE for
+``--load-seconds``, and the time from each receipt to the first checkpoint of BW's log served
+by BW with the quorum's cosignatures (the devnet's ``witness_quorum`` is 2) that covers it is
+measured as ``tests.bench.replication`` measures it: a watcher in this process polls BW's
+checkpoint every 20 ms and verifies every new one; p50 and p99 are printed (target at 60
+participants: p99 < 2 s).
 
 It prints one line per size and, for the largest size against the smallest, the ratio of CPU
 and of requests per second per node (target: at most 1.5 — a node's idle cost independent of
@@ -46,7 +54,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.network import devnet
+from tests.bench.replication import paced, percentile, receipt_to_witnessed, submissions
+from tests.support.network import Devnet, devnet
 
 _SAMPLE = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")
 COUNTERS = ("polls", "checks", "fetches", "writes", "verifications")
@@ -133,19 +142,53 @@ class Idle:
     cores: list[float]  # per node
     requests: list[float]  # per node, per second
     replication: dict[str, float]  # per node, per second (mean)
+    witnessed: list[float]  # under load: seconds from each receipt to its witnessed checkpoint
+    unwitnessed: int  # receipts no witnessed checkpoint covered before the watcher gave up
 
     def line(self) -> str:
         rates = ", ".join(f"{what} {self.replication[what]:.3f}" for what in COUNTERS)
+        load = ""
+        if self.witnessed or self.unwitnessed:
+            load = (
+                f"; under load, receipt to witnessed p50 {percentile(self.witnessed, 50):.3f} s,"
+                f" p99 {percentile(self.witnessed, 99):.3f} s over {len(self.witnessed)} records"
+                f" ({self.unwitnessed} not witnessed)"
+            )
         return (
             f"{self.participants:3d} participants (settled in {self.settle_seconds:.0f} s): "
             f"CPU per node mean {statistics.mean(self.cores):.4f} cores, "
             f"max {max(self.cores):.4f}; all nodes {sum(self.cores):.3f} cores; "
             f"requests/s per node mean {statistics.mean(self.requests):.3f}, "
-            f"max {max(self.requests):.3f}; anti-entropy per node per s: {rates}"
+            f"max {max(self.requests):.3f}; anti-entropy per node per s: {rates}{load}"
         )
 
 
-def measure(participants: int, window: float, quiet: float, timeout: float) -> Idle:
+def under_load(net: Devnet, rate: float, seconds: float) -> tuple[list[float], int]:
+    """POST productions to BW at ``rate`` for ``seconds``; receipt-to-witnessed latencies."""
+    if rate <= 0:
+        return [], 0
+    description = net.description["participants"]
+    watch = (
+        description["BW"]["log_vkey"],
+        [p["witness_vkey"] for m, p in description.items() if m != "BW"],
+        min(2, len(description) - 1),  # devnet policy
+    )
+    bodies = submissions(net, "L", int(rate * seconds) + 1)
+    port = int(net.url("BW").rsplit(":", 1)[1])
+    drive = paced(port, bodies, rate, seconds, "/v1/records", watch)
+    if any(answer.seq is None for answer in drive.answers):
+        refused = next(a for a in drive.answers if a.seq is None)
+        raise SystemExit(f"BW refused a record under load: status {refused.status}")
+    return receipt_to_witnessed(drive)
+
+
+def measure(
+    participants: int,
+    window: float,
+    quiet: float,
+    timeout: float,
+    load: tuple[float, float] = (0.0, 0.0),
+) -> Idle:
     with (
         tempfile.TemporaryDirectory(prefix="kp-bench-network-") as root,
         devnet(Path(root) / "net", str(participants), timeout=timeout) as net,
@@ -161,6 +204,7 @@ def measure(participants: int, window: float, quiet: float, timeout: float) -> I
         elapsed = time.monotonic() - started
         cpu_after = {m: group_cpu_seconds(pid) for m, pid in pids.items()}
         scrape_after = {m: scrape(url) for m, url in urls.items()}
+        witnessed, unwitnessed = under_load(net, *load)
     cores = [(cpu_after[m] - cpu_before[m]) / elapsed for m in pids]
     requests = [(scrape_after[m].requests - scrape_before[m].requests) / elapsed for m in pids]
     replication = {
@@ -170,7 +214,7 @@ def measure(participants: int, window: float, quiet: float, timeout: float) -> I
         )
         for what in COUNTERS
     }
-    return Idle(participants, settled, cores, requests, replication)
+    return Idle(participants, settled, cores, requests, replication, witnessed, unwitnessed)
 
 
 def machine() -> str:
@@ -195,13 +239,17 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=30.0, help="seconds measured")
     parser.add_argument("--quiet", type=float, default=60.0, help="seconds without writes")
     parser.add_argument("--settle-timeout", type=float, default=900.0)
+    parser.add_argument("--load", type=float, default=10.0, help="records/s to BW, 0: none")
+    parser.add_argument("--load-seconds", type=float, default=30.0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     counts = sorted({int(n) for n in args.participants.split(",") if n})
     print(machine(), flush=True)
     runs = []
     for n in counts:
-        run = measure(n, args.window, args.quiet, args.settle_timeout)
+        run = measure(
+            n, args.window, args.quiet, args.settle_timeout, (args.load, args.load_seconds)
+        )
         runs.append(run)
         print(run.line(), flush=True)
     if len(runs) > 1:

@@ -717,6 +717,22 @@ class Steady:
     cross_cores: Cores
 
 
+def receipt_to_witnessed(drive: Drive) -> tuple[list[float], int]:
+    """For each receipt of ``drive``, seconds from the receipt to the first witnessed checkpoint
+    the watcher saw that covers it; and how many receipts no sighting covered."""
+    seen_sizes = [size for _, size in drive.sightings]
+    to_witnessed, unwitnessed = [], 0
+    for answer in drive.answers:
+        if answer.seq is None:
+            continue
+        at = bisect.bisect_right(seen_sizes, answer.seq)  # first size > seq
+        if at == len(seen_sizes):
+            unwitnessed += 1
+        else:
+            to_witnessed.append(max(0.0, drive.sightings[at][0] - answer.received))
+    return to_witnessed, unwitnessed
+
+
 def percentile(values: list[float], q: int) -> float:
     if len(values) < 2:
         return values[0] if values else float("nan")
@@ -756,16 +772,7 @@ def steady_state(root: Path, seconds: float, cross_seconds: float) -> Steady:
         )
         refused = _require_ok("paced", drive.answers, strict=False)
 
-        seen_sizes = [size for _, size in drive.sightings]
-        to_witnessed, unwitnessed = [], 0
-        for answer in drive.answers:
-            if answer.seq is None:
-                continue
-            at = bisect.bisect_right(seen_sizes, answer.seq)  # first size > seq
-            if at == len(seen_sizes):
-                unwitnessed += 1
-            else:
-                to_witnessed.append(max(0.0, drive.sightings[at][0] - answer.received))
+        to_witnessed, unwitnessed = receipt_to_witnessed(drive)
 
         bodies = submissions(net, "W", int(rate * cross_seconds) + 1)
         cross, cross_cores = _cores(

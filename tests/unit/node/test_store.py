@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from node import merkle
 from node.errors import StoreError
-from node.store import Store
+from node.store import MAX_READERS, Store
 
 
 def _fill(store: Store, log: str, n: int, start: int = 0) -> list[bytes]:
@@ -124,3 +125,20 @@ def test_open_failure_is_a_store_error(tmp_path: object) -> None:
     with pytest.raises(StoreError) as err:
         Store.open(blocker)
     assert err.value.code == "store.open"
+
+
+def test_a_reader_kept_past_its_block_holds_no_reader_slot(tmp_path: Path) -> None:
+    """py-lmdb frees a reader slot only with the transaction object; ``Store.read`` drops it
+    at the block's end, so readers kept alive (by a traceback, say) cannot fill the table."""
+    store = Store.open(tmp_path / "store")
+    kept = []
+    try:
+        for _ in range(MAX_READERS + 10):
+            with store.read() as reader:
+                log = reader.log("BW")
+                assert log.size() == 0
+            kept.append((reader, log))
+        with pytest.raises(StoreError, match="after its block"):
+            kept[0][1].size()
+    finally:
+        store.close()

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from node import crypto, notes
 from node.crypto import ED25519_COSIGNATURE_KEY_TYPE
 from node.errors import NoteError
+from node.replication import note_digest
 from node.store import Store
 from node.witness import Merged, add_cosignatures, merge_cosignatures, witnessed
 
@@ -152,3 +153,20 @@ def test_a_newer_line_is_verified_and_a_forged_one_refused(
             newer.note, [f"— {name} {base64.b64encode(raw).decode()}"], cosigner_keys
         )
     assert refused.value.code == "cosignature.invalid"
+
+
+def test_the_listing_digest_ignores_cosignature_timestamps_not_signers(
+    signed: str, witness_keys: dict[str, Ed25519PrivateKey]
+) -> None:
+    """Two copies holding one witness's cosignatures of different times look alike to
+    anti-entropy (decision 0033); a copy with another witness's, or none, does not."""
+    ca, in_ = witness_keys["CA/witness"], witness_keys["IN/witness"]
+    early = notes.cosign(signed, "CA/witness", ca, 1_000)
+    late = notes.cosign(signed, "CA/witness", ca, 2_000)
+    assert early != late
+    assert note_digest(early) == note_digest(late)
+    assert note_digest(early) != note_digest(signed)
+    assert note_digest(early) != note_digest(notes.cosign(signed, "IN/witness", in_, 1_000))
+    both = notes.cosign(early, "IN/witness", in_, 1_000)
+    assert note_digest(both) == note_digest(notes.cosign(late, "IN/witness", in_, 3_000))
+    assert note_digest(both) != note_digest(early)
