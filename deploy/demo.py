@@ -54,7 +54,7 @@ def main() -> None:
     if not PYTHON.exists():
         venv.create(VENV, with_pip=True)
     run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    run(PYTHON, "-m", "pip", "install", "--quiet", "--editable", ".")
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--editable", ".[node]")
 
     if (NET / "devnet.json").exists():
         run(PYTHON, "-m", "node.cli", "devnet", "down", "--dir", NET)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepare data directories for deploy/compose.yaml: keys, a genesis signed by all three
 # participants, adopted by each, and an authority officer per participant.
-# Usage: deploy/prepare-network.sh DIR   (needs `kp-node` on PATH: pip install .)
+# Usage: deploy/prepare-network.sh DIR   (needs `kp-node` on PATH: pip install ".[node]")
 set -euo pipefail
 dir=${1:?usage: $0 DIR}
 network=kp.compose.example

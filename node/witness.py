@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from node.crypto import parse_verifier_key
 from node.encoding import decode_trusted, encode
 from node.errors import LedgerError, LogCorruptError
 from node.notes import NoteSignature, SignedNote, parse_note, verify_cosignature
-from node.store import StoreReader, StoreWriter
+
+if TYPE_CHECKING:  # the store is the server's; a verifier imports this without lmdb
+    from node.store import StoreReader, StoreWriter
 
 __all__ = [
     "MAX_PROOF_LINES",

@@ -196,6 +196,40 @@ def test_an_exported_bundle_verifies_offline_and_a_tampered_one_does_not(
     assert verdict["findings"]
 
 
+def test_a_verifier_installed_without_the_node_extra_verifies_a_bundle(
+    net: Devnet, tmp_path: Path
+) -> None:
+    """``pip install kp-ledger`` (no ``[node]``) is enough for ``kp verify`` (decision 0035)."""
+    bundle = tmp_path / "final.json"
+    code, written = kp_json(
+        "bundle", "export", scenario(net, "final"), "-o", str(bundle), *nodes(net)
+    )
+    assert code == 0, written
+    venv = tmp_path / "verifier"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", str(REPO)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    absent = subprocess.run(
+        [python, "-c", "import lmdb"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "No module named 'lmdb'" in absent.stderr
+    result = subprocess.run(
+        [venv / "bin" / "kp", "verify", "--bundle", str(bundle), *trust(net), "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    verdict = json.loads(result.stdout)
+    assert (result.returncode, verdict["status"], verdict["mode"]) == (0, "VALID", "offline")
+
+
 def test_trusting_another_genesis_is_invalid(net: Devnet, tmp_path: Path) -> None:
     other = hashlib.sha256(b"another network").hexdigest()
     code, verdict = kp_json("verify", scenario(net, "final"), *nodes(net), "--trust", other)
