@@ -78,7 +78,9 @@ def provenance(state: LedgerView, subject: EntryRef) -> Provenance:
         entry = _entry(state, ref)
         found[ref] = entry
         depends[ref] = set(_references(state, entry))
-        stack.extend(depends[ref] - found.keys())
+        # Filtered one by one: ``set - found.keys()`` walks every key found so far at each
+        # step, which made a hub's DAG quadratic in its size.
+        stack.extend(r for r in depends[ref] if r not in found)
 
     order = _replay_order(found, depends)
     last_seq: dict[str, int] = {}
