@@ -1,12 +1,11 @@
-"""Published test vectors from other implementations, read from ``../shared/vectors``."""
+"""Published test vectors from other implementations, copied under ``tests/vectors/data``.
+
+They are public data, not written by this project: ``data/SOURCES.json`` gives each file's
+origin (repository@commit, path) and sha256, and ``test_vector_sources.py`` checks every file
+against it. ``KP_VECTORS_DIR`` points elsewhere, to test against another copy.
+"""
 
 import os
 from pathlib import Path
 
-# The vectors live beside the repository (``../shared/vectors``), for developers and CI alike;
-# KP_VECTORS_DIR points elsewhere when the checkout is not laid out that way.
-VECTORS_DIR = Path(
-    os.environ.get(
-        "KP_VECTORS_DIR", Path(__file__).resolve().parents[2].parent / "shared" / "vectors"
-    )
-)
+VECTORS_DIR = Path(os.environ.get("KP_VECTORS_DIR", Path(__file__).resolve().parent / "data"))
