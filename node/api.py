@@ -1,7 +1,7 @@
 """The HTTP API of a node (DESIGN §10): routes, request and response schemas, problem+json.
 
 Every refusal is RFC 9457 ``application/problem+json`` with the stable ``code`` of the
-``LedgerError`` behind it; ``_STATUS`` below is the one table from error to HTTP status. Entries
+``LedgerError`` behind it and the status ``node.problems`` gives it. Entries
 travel as ``application/msgpack``; everything else is JSON with base64 bytes and hex hashes.
 """
 
@@ -29,10 +29,7 @@ from node import crypto, explorer, httpsig, merkle, notes
 from node.bundle import BUNDLE_MEDIA_TYPE, build_bundle
 from node.encoding import Value, decode, encode
 from node.errors import (
-    CharterError,
-    DisclosureError,
     EncodingError,
-    KeyNotInForceError,
     LedgerError,
     PendingError,
     ProofError,
@@ -41,15 +38,14 @@ from node.errors import (
     StoreError,
 )
 from node.ingress import (
-    ClientBusyError,
     ClientShares,
     IngressBounds,
-    RequestTooLargeError,
     check_submissions,
 )
 from node.ledger import LedgerNode, NotAdoptedError
-from node.log import Receipt, SequencerBusyError, SequencerStoppedError
+from node.log import Receipt, SequencerStoppedError
 from node.metrics import NodeMetrics
+from node.problems import ApiError, status_of
 from node.records import EntryRef, parse_certificate_number
 from node.replica import Evidence, InvalidEntryError, list_evidence, quarantined
 from node.replication import PeerError, Replicator, note_digest
@@ -62,7 +58,6 @@ from node.witness import (
     MAX_REQUEST_BYTES,
     AddCheckpoint,
     Cosigned,
-    WitnessError,
     add_cosignatures,
     cosigned,
     parse_add_checkpoint,
@@ -78,47 +73,6 @@ MSGPACK = "application/msgpack"
 PROBLEM = "application/problem+json"
 _HASH_HEX = r"^[0-9a-f]{64}$"
 _LOG_ID = r"^[A-Z]{2,8}$"
-
-
-class ApiError(LedgerError):
-    """A refusal made by the HTTP layer itself (bad query, unknown log, wrong content type)."""
-
-    code = "request.invalid"
-
-    def __init__(self, message: str, *, code: str, status: int) -> None:
-        super().__init__(message, code=code)
-        self.status = status
-
-
-# The one table from error to status. Order matters: subclasses before their parents.
-_STATUS: list[tuple[type[LedgerError], int]] = [
-    (PendingError, 409),  # references what this node does not hold yet: retry later
-    (RequestTooLargeError, 413),
-    (ClientBusyError, 429),  # this address has its share of the queue waiting: retry later
-    (RuleError, 422),
-    (DisclosureError, 422),
-    (RecordError, 400),
-    (EncodingError, 400),
-    (CharterError, 422),
-    (ProofError, 400),
-    (httpsig.AuthError, 401),
-    (WitnessError, 400),
-    (NotAdoptedError, 503),
-    (KeyNotInForceError, 503),  # the node must restart on its new log key
-    (RestoringError, 503),  # its own log is still coming back from peers
-    (SequencerBusyError, 503),
-    (SequencerStoppedError, 503),
-    (StoreError, 500),
-]
-
-
-def _status(error: LedgerError) -> int:
-    if isinstance(error, ApiError):
-        return error.status
-    for kind, status in _STATUS:
-        if isinstance(error, kind):
-            return status
-    return 400
 
 
 def problem(status: int, code: str, detail: str) -> JSONResponse:
@@ -300,7 +254,7 @@ def _receipt(receipt: Receipt, node: LedgerNode, witnessed_now: bool) -> dict[st
 
 
 def _problem_json(error: LedgerError) -> dict[str, Any]:
-    return _problem_body(_status(error), error.code, error.message)
+    return _problem_body(status_of(error), error.code, error.message)
 
 
 def _parcel(parcel: ParcelState) -> ParcelModel:
@@ -886,6 +840,7 @@ async def submit_records(
         return JSONResponse({"results": out}, status_code=status)
     [result] = outcome.results
     if isinstance(result, LedgerError):
+        request.app.state.metrics.records_refused.labels(result.code).inc()
         raise result
     if wait == "committed" and outcome.receipt_json is not None:
         return Response(outcome.receipt_json, media_type="application/json")
@@ -1245,7 +1200,7 @@ def install(app: FastAPI, node: LedgerNode, metrics: NodeMetrics) -> None:
 
     @app.exception_handler(LedgerError)
     async def ledger_error(request: Request, exc: LedgerError) -> JSONResponse:
-        status = _status(exc)
+        status = status_of(exc)
         if status == 503:
             # A state the operator may have to act on (not adopted, restoring, a new log key
             # waiting for a restart, busy), not a fault of this code.

@@ -37,12 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from node import errors
 from node.config import Settings
 from node.encoding import Value, decode, encode_trusted
 from node.errors import LedgerError, RecordError, StoreError
 from node.jsonlog import configure_logging
 from node.log import Receipt, SequencerBusyError, SequencerStoppedError, Submission
+from node.problems import ApiError, status_of
 from node.records import SignedRecord
 
 if TYPE_CHECKING:
@@ -259,20 +259,8 @@ def _result(item: tuple[Any, ...]) -> _Result:
 
 
 def _refusal(item: tuple[Any, ...]) -> LedgerError:
-    _, kind, code, message = item
-    return _ERROR_CLASSES.get(kind, LedgerError)(message, code=code)
-
-
-# Refusals cross the socket by class name, so the HTTP side maps them to the same statuses.
-_ERROR_CLASSES: dict[str, type[LedgerError]] = {
-    **{
-        name: value
-        for name, value in vars(errors).items()
-        if isinstance(value, type) and issubclass(value, LedgerError)
-    },
-    "SequencerBusyError": SequencerBusyError,
-    "SequencerStoppedError": SequencerStoppedError,
-}
+    _, code, status, message = item
+    return ApiError(message, code=code, status=status)
 
 
 def _send(writer: asyncio.StreamWriter, message: object) -> None:
@@ -482,4 +470,6 @@ def _encoded(result: _Result) -> tuple[Any, ...]:
             result.checkpoint,
             result.proof,
         )
-    return ("error", type(result).__name__, result.code, result.message)
+    # Judged here, by the one table, so that what crosses the socket is all the HTTP side
+    # needs: the class may live in any module (node/problems.py).
+    return ("error", result.code, status_of(result), result.message)

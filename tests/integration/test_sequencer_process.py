@@ -16,8 +16,9 @@ from node import sequencer_process
 from node.config import Settings
 from node.datadir import DataDir
 from node.encoding import Value, encode
-from node.errors import EncodingError, LedgerError, RecordError, RuleError, StoreError
+from node.errors import LedgerError
 from node.log import Receipt, SequencerBusyError, SequencerStoppedError
+from node.problems import ApiError, status_of
 from node.records import SignedRecord
 from node.sequencer_process import Outcome, SequencerProcess
 from tests.support.network import Devnet, Submitter, devnet, kp_node
@@ -79,6 +80,11 @@ def _log_size(net: Devnet) -> int:
         store.close()
 
 
+def _answer(result: Receipt | LedgerError) -> str | int:
+    """``receipt``, or the HTTP status a refusal came back with."""
+    return "receipt" if isinstance(result, Receipt) else status_of(result)
+
+
 def test_bodies_from_one_turn_are_decoded_validated_and_answered_in_order(net: Devnet) -> None:
     good = [_produce(net) for _ in range(5)]
     refused = _produce(net, by="trader")  # a trader mines nothing
@@ -104,8 +110,10 @@ def test_bodies_from_one_turn_are_decoded_validated_and_answered_in_order(net: D
     assert isinstance(first, Outcome)
     assert isinstance(second, Outcome)
     assert isinstance(single, Outcome)
-    assert isinstance(garbage, EncodingError)
-    assert [type(r) for r in second.results] == [Receipt, RuleError, RecordError, Receipt]
+    # Refusals cross the socket as (code, status, detail), judged by node/problems.py there.
+    assert isinstance(garbage, ApiError)
+    assert (garbage.code, garbage.status) == ("encoding.malformed", 400)
+    assert [_answer(r) for r in second.results] == ["receipt", 422, 400, "receipt"]
     assert [first.batch, second.batch, single.batch] == [True, True, False]
     # A single record's receipt comes rendered as the API's JSON; a batch's are rendered there.
     assert first.receipt_json is None
@@ -153,8 +161,10 @@ def test_waiting_bytes_are_bounded_but_one_body_is_always_taken(net: Devnet) -> 
             first = sequencer.submit(bodies[0] * 3)  # over the bound alone: taken (and refused)
             with pytest.raises(SequencerBusyError):
                 sequencer.submit(bodies[1])
-            with pytest.raises(EncodingError):  # trailing bytes
+            with pytest.raises(ApiError) as trailing:  # trailing bytes
                 await first
+            assert trailing.value.code.startswith("encoding.")
+            assert trailing.value.status == 400
             second = await sequencer.submit(bodies[1])  # the queue is empty again
             return second.results
         finally:
@@ -184,10 +194,10 @@ def test_a_failed_commit_fails_its_records_and_answers_the_rest(
             await sequencer.stop()
 
     refused, failed = asyncio.run(run())
-    assert isinstance(failed, StoreError), failed
-    assert failed.code == "store.full"
+    assert isinstance(failed, ApiError), failed
+    assert (failed.code, failed.status) == ("store.full", 500)
     assert isinstance(refused, Outcome)
-    assert [type(r) for r in refused.results] == [RecordError, RecordError]
+    assert [_answer(r) for r in refused.results] == [400, 400]
     assert _log_size(net) == before
 
 
