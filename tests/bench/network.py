@@ -175,7 +175,8 @@ def under_load(net: Devnet, rate: float, seconds: float) -> tuple[list[float], i
     )
     bodies = submissions(net, "L", int(rate * seconds) + 1)
     port = int(net.url("BW").rsplit(":", 1)[1])
-    drive = paced(port, bodies, rate, seconds, "/v1/records", watch)
+    # A few connections, each used more often than the node's 5 s keep-alive timeout.
+    drive = paced(port, bodies, rate, seconds, "/v1/records", watch, connections=4)
     if any(answer.seq is None for answer in drive.answers):
         refused = next(a for a in drive.answers if a.seq is None)
         raise SystemExit(f"BW refused a record under load: status {refused.status}")

@@ -554,11 +554,14 @@ def paced(
     seconds: float,
     path: str,
     watch: tuple[str, list[str], int] | None,
+    connections: int = CONNECTIONS,
 ) -> Drive:
     """Open loop: body ``i`` is sent at ``start + i / rate`` on a free pooled connection, for at
     most ``seconds``; with ``watch`` = (log vkey, cosigner vkeys, quorum), a watcher records when
-    each witnessed size of BW's log was first seen, until it covers every receipt."""
-    return asyncio.run(_paced(port, bodies, rate, seconds, path, watch))
+    each witnessed size of BW's log was first seen, until it covers every receipt. At a low
+    rate, keep ``connections`` low enough that each is used within the node's keep-alive
+    timeout (5 s by default), or the node closes it while it waits in the pool."""
+    return asyncio.run(_paced(port, bodies, rate, seconds, path, watch, connections))
 
 
 async def _paced(
@@ -568,9 +571,10 @@ async def _paced(
     seconds: float,
     path: str,
     watch: tuple[str, list[str], int] | None,
+    connections: int,
 ) -> Drive:
     pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
-    for _ in range(CONNECTIONS):
+    for _ in range(connections):
         pool.put_nowait(await _open(port))
     answers: list[Answer] = []
     sightings: list[tuple[float, int]] = []
