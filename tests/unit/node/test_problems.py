@@ -56,10 +56,10 @@ def test_subclasses_come_before_their_parents() -> None:
 
 
 def test_an_unmapped_error_is_a_server_fault_not_a_silent_400() -> None:
-    class Unmapped(LedgerError):
+    class UnmappedError(LedgerError):
         code = "test.unmapped"
 
-    assert status_of(Unmapped("x")) == 500
+    assert status_of(UnmappedError("x")) == 500
 
 
 @pytest.mark.parametrize(
