@@ -36,7 +36,10 @@ from node.rules import KIND_ROLES
 
 __all__ = ["KP_PARTICIPANTS", "DevnetError", "devnet_down", "devnet_up", "participant_ids"]
 
-STARTUP_SECONDS = 60.0
+# Starting is CPU-bound (two interpreters per node, then every node pulls every log), so the time a
+# whole network takes grows with its size: 60 nodes on two cores need more than a minute.
+STARTUP_SECONDS = 30.0
+STARTUP_SECONDS_PER_NODE = 3.0
 STOP_SECONDS = 10.0
 
 # Sixty ids of Kimberley Process participants (ISO 3166-1 alpha-2, the Union as EU), the five
@@ -141,9 +144,10 @@ def devnet_up(
     for member in members:
         description["participants"][member]["pid"] = _start(root / member)
     _write(root, description)
+    deadline = time.monotonic() + STARTUP_SECONDS + STARTUP_SECONDS_PER_NODE * len(members)
     try:
         for member in members:
-            _wait_healthy(description["participants"][member]["url"], root / member)
+            _wait_healthy(description["participants"][member]["url"], root / member, deadline)
     except DevnetError:
         devnet_down(root)
         raise
@@ -209,11 +213,11 @@ def _start(data_dir: Path) -> int:
     return process.pid
 
 
-def _wait_healthy(url: str, data_dir: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
+def _wait_healthy(url: str, data_dir: Path, deadline: float) -> None:
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+            # A loaded machine answers slowly; a short timeout would miss a node that is up.
+            if httpx.get(f"{url}/healthz", timeout=10.0).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

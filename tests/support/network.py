@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -30,14 +31,22 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port_block(count: int) -> int:
-    """A base port with ``count`` consecutive free ports above it."""
-    for _ in range(100):
-        with closing(socket.socket()) as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count < 65000 and all(_free(base + i) for i in range(count)):
+    """A base port with ``count`` consecutive free ports above it, below the kernel's ephemeral
+    range: a port in that range may be taken by any outgoing connection between this check and
+    the node's bind — and sixty nodes starting make thousands of them."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        base = random.randrange(10_000, low - count)
+        if all(_free(base + i) for i in range(count)):
             return base
     raise RuntimeError("no block of free ports")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def _free(port: int) -> bool:
