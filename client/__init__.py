@@ -1,7 +1,18 @@
 """KP Ledger client: SDK, verification and the ``kp`` command line.
 
-It imports only the node's pure core, never the server or its libraries (decision 0035;
+It imports only node.core, never the node's other layers or their libraries (decisions 0035, 0036;
 ``tests/unit/test_layers.py``), so ``pip install kp-ledger`` without ``[node]`` runs it.
 """
 
-__all__ = ["audit", "cli", "findings", "online", "replay", "sdk", "stats", "verify"]
+__all__ = [
+    "audit",
+    "cli",
+    "findings",
+    "nodes",
+    "online",
+    "replay",
+    "sdk",
+    "stats",
+    "trace",
+    "verify",
+]

@@ -18,17 +18,16 @@ Findings reuse ``client.verify.Finding``: a stable code, the log and seq, and wh
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from client.findings import Finding
 from client.replay import Replay, replay, trusted_charters
-from node import merkle, notes, rules
-from node.charter import Charter, SignedCharter
-from node.errors import LedgerError
-from node.records import (
+from node.core import clock, merkle, notes, rules
+from node.core.charter import Charter, SignedCharter
+from node.core.errors import LedgerError
+from node.core.records import (
     CertificateConfirm,
     CertificateIssue,
     CertificateReject,
@@ -39,7 +38,7 @@ from node.records import (
     ParcelTransfer,
     ParcelTransform,
 )
-from node.state import Effects, ParcelState
+from node.core.state import Effects, ParcelState
 
 __all__ = [
     "MAX_AUDIT_ENTRIES",
@@ -370,9 +369,7 @@ class AuditReport:
     custody: tuple[ParcelCustody, ...] = ()
     member: str | None = None
     notes: tuple[Finding, ...] = ()  # true of valid history, and breaking no rule
-    generated: str = field(
-        default_factory=lambda: datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    )
+    generated: str = field(default_factory=clock.timestamp)
 
     @property
     def passed(self) -> bool:

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import binascii
 import csv
 import datetime
 import json
@@ -51,9 +50,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from operator import methodcaller
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
@@ -70,6 +68,7 @@ from client.audit import (
     referenced_logs,
     replay_logs,
 )
+from client.nodes import Nodes
 from client.online import verify_online
 from client.replay import Replay, history_notes, trusted_charters
 from client.sdk import (
@@ -81,12 +80,13 @@ from client.sdk import (
     ProblemError,
 )
 from client.stats import Statistics, Tally, compute_statistics, movements
+from client.trace import Tracer
 from client.verify import MAX_BUNDLE_BYTES, Finding, Step, Verdict, check_bundle
-from node import crypto, merkle, notes
-from node.charter import Charter, SignedCharter
-from node.encoding import Value
-from node.errors import CharterError, KeyFileError, LedgerError
-from node.records import (
+from node.core import clock, crypto, merkle, notes
+from node.core.charter import Charter, SignedCharter
+from node.core.encoding import Value
+from node.core.errors import CharterError, KeyFileError, LedgerError
+from node.core.records import (
     CERTIFICATE_NUMBER,
     CERTIFICATE_NUMBER_GRAMMAR,
     HS_CODES,
@@ -103,8 +103,7 @@ from node.records import (
     certificate_number_key,
     parse_certificate_number,
 )
-from node.rules import entry_date
-from node.sealing import Disclosures, commit
+from node.core.sealing import Disclosures, commit
 
 __all__ = [
     "EXIT_INVALID",
@@ -129,7 +128,6 @@ MAX_TRACE_PARCELS = 10_000
 MAX_DISCLOSURE_READS = 10_000
 DEFAULT_TIMEOUT = 10.0
 
-_T = TypeVar("_T")
 _HASH = re.compile(r"[0-9a-f]{64}")
 _REF = re.compile(r"([A-Z]{2,8}):(\d{1,19}):([0-9a-fA-F]{64})(?::(\d{1,2}))?")
 _MEMBER = re.compile(r"([A-Z]{2,8}):([A-Za-z0-9._-]{1,64})")
@@ -495,7 +493,7 @@ def _output_arg(text: str) -> tuple[str, int, str]:
 
 
 def _today() -> str:
-    return datetime.datetime.now(datetime.UTC).date().isoformat()
+    return clock.today()
 
 
 def _urls(args: argparse.Namespace) -> list[str]:
@@ -546,66 +544,6 @@ def _member(args: argparse.Namespace) -> Operator | None:
 # --- nodes ---------------------------------------------------------------------------------------
 
 
-class _Nodes:
-    """The nodes given, asked in order: the first that answers wins; a refusal (say, a node that
-    has not replicated that log yet) passes the question to the next."""
-
-    def __init__(self, urls: list[str], *, timeout: float, auth: httpx.Auth | None = None) -> None:
-        self.urls = urls
-        self.clients = {
-            url: LedgerClient(url, timeout=timeout, retries=1, auth=auth) for url in urls
-        }
-        self.unreachable: list[str] = []
-        self.answered = ""
-
-    def __enter__(self) -> _Nodes:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for client in self.clients.values():
-            client.close()
-
-    def first(self, ask: Callable[[LedgerClient], _T]) -> _T:
-        """The first answer of any node.
-
-        Raises:
-            ProblemError: every node that answered refused (the first refusal).
-            NodeUnavailableError: no node answered at all.
-        """
-        refused: ProblemError | None = None
-        for url, client in self.clients.items():
-            if url in self.unreachable:
-                continue
-            try:
-                answer = ask(client)
-            except ProblemError as exc:
-                refused = refused or exc
-                continue
-            except ClientError:
-                self.unreachable.append(url)
-                continue
-            self.answered = url
-            return answer
-        if refused is not None:
-            raise refused
-        raise NodeUnavailableError(f"no node answered of {', '.join(self.urls)}")
-
-    def entry(self, entry_hash: str) -> Entry:
-        """An entry by hash, parsed strictly and checked to hash to what was asked."""
-        answer = self.first(lambda c: c.entry(entry_hash))
-        try:
-            raw = base64.b64decode(str(answer["raw"]), validate=True)
-        except (KeyError, binascii.Error) as exc:
-            raise ClientError(
-                f"{self.answered} served a malformed entry", code="client.malformed"
-            ) from exc
-        if merkle.leaf_hash(raw).hex() != entry_hash:
-            raise ClientError(
-                f"{self.answered} served another entry for {entry_hash}", code="client.malformed"
-            )
-        return Entry.parse(raw)
-
-
 def _number(text: str, *, alternative: str) -> CertificateNumber:
     """A certificate number as typed; the usage error names the grammar."""
     try:
@@ -618,7 +556,7 @@ def _number(text: str, *, alternative: str) -> CertificateNumber:
         ) from exc
 
 
-def _certificate_of(nodes: _Nodes, number: CertificateNumber) -> dict[str, Any]:
+def _certificate_of(nodes: Nodes, number: CertificateNumber) -> dict[str, Any]:
     """The certificate with that number, from the first node that holds it.
 
     Raises:
@@ -635,7 +573,7 @@ def _certificate_of(nodes: _Nodes, number: CertificateNumber) -> dict[str, Any]:
         ) from exc
 
 
-def _subject_hash(nodes: _Nodes, subject: str) -> tuple[str, str | None]:
+def _subject_hash(nodes: Nodes, subject: str) -> tuple[str, str | None]:
     """An entry hash as given, or the certificate entry a number stands for (its verdict states
     what became of it). Returns ``(hash, number or None)``, the number as the ledger holds it."""
     text = subject.strip()
@@ -733,7 +671,7 @@ def _submit_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
 _Built = tuple[SignedRecord, Disclosures, int]  # signed record, disclosures, parcels it creates
 
 
-def _build_produce(op: Operator, args: argparse.Namespace, nodes: _Nodes) -> _Built:
+def _build_produce(op: Operator, args: argparse.Namespace, nodes: Nodes) -> _Built:
     signed, disclosures = op.produce(
         args.parcel,
         centicarats=args.centicarats,
@@ -745,17 +683,17 @@ def _build_produce(op: Operator, args: argparse.Namespace, nodes: _Nodes) -> _Bu
     return signed, disclosures, 1
 
 
-def _build_transform(op: Operator, args: argparse.Namespace, nodes: _Nodes) -> _Built:
+def _build_transform(op: Operator, args: argparse.Namespace, nodes: Nodes) -> _Built:
     signed, disclosures = op.transform(args.input, args.output, kind=args.kind)
     return signed, disclosures, len(args.output)
 
 
-def _build_transfer(op: Operator, args: argparse.Namespace, nodes: _Nodes) -> _Built:
+def _build_transfer(op: Operator, args: argparse.Namespace, nodes: Nodes) -> _Built:
     signed, disclosures = op.transfer(args.parcel, args.to, invoice=args.invoice)
     return signed, disclosures, 0
 
 
-def _build_certify(op: Operator, args: argparse.Namespace, nodes: _Nodes) -> _Built:
+def _build_certify(op: Operator, args: argparse.Namespace, nodes: Nodes) -> _Built:
     centicarats, hs_codes, origins = args.centicarats, args.hs_code, args.origin
     if centicarats is None or not hs_codes or not origins:
         # What the parcels hold, as the node knows them; the rules check it again anyway.
@@ -801,7 +739,7 @@ def _issued_number(text: str) -> str:
     return number.text
 
 
-def _certificate_ref(nodes: _Nodes, text: str) -> list[Value]:
+def _certificate_ref(nodes: Nodes, text: str) -> list[Value]:
     if _REF.fullmatch(text):
         return _entry_arg(text)
     found = _certificate_of(nodes, _number(text, alternative="LOG:SEQ:HASH"))
@@ -809,7 +747,7 @@ def _certificate_ref(nodes: _Nodes, text: str) -> list[Value]:
     return [str(log), int(seq), bytes.fromhex(str(digest))]
 
 
-def _build_confirm(op: Operator, args: argparse.Namespace, nodes: _Nodes) -> _Built:
+def _build_confirm(op: Operator, args: argparse.Namespace, nodes: Nodes) -> _Built:
     signed, disclosures = op.confirm(
         _certificate_ref(nodes, args.certificate),
         received_on=args.received_on or _today(),
@@ -820,12 +758,12 @@ def _build_confirm(op: Operator, args: argparse.Namespace, nodes: _Nodes) -> _Bu
     return signed, disclosures, len(args.parcel)
 
 
-def _build_reject(op: Operator, args: argparse.Namespace, nodes: _Nodes) -> _Built:
+def _build_reject(op: Operator, args: argparse.Namespace, nodes: Nodes) -> _Built:
     signed, disclosures = op.reject(_certificate_ref(nodes, args.certificate), reason=args.reason)
     return signed, disclosures, 0
 
 
-def _build_void(op: Operator, args: argparse.Namespace, nodes: _Nodes) -> _Built:
+def _build_void(op: Operator, args: argparse.Namespace, nodes: Nodes) -> _Built:
     certificate = _certificate_ref(nodes, args.certificate)
     signed, disclosures = op.void(certificate, reason=args.reason, evidence=args.evidence)
     # A void releases each certified parcel as a new output of its own entry (decision 0009).
@@ -844,7 +782,7 @@ def _submit(args: argparse.Namespace, out: _Output) -> int:
     urls = _urls(args)
     key = crypto.load_private_key(args.key_file, passphrase=_passphrase(args.passphrase_env))
     operator = Operator(args.log, args.operator, key)
-    with _Nodes(urls, timeout=args.timeout) as nodes:
+    with Nodes(urls, timeout=args.timeout) as nodes:
         client = _own_node(nodes, args.log)
         signed, disclosures, created = args.build(operator, args, nodes)
         try:
@@ -882,7 +820,7 @@ def _submit(args: argparse.Namespace, out: _Output) -> int:
     return EXIT_OK
 
 
-def _own_node(nodes: _Nodes, log: str) -> LedgerClient:
+def _own_node(nodes: Nodes, log: str) -> LedgerClient:
     """The node, among those given, of the record's own log: only it appends to that log.
 
     A record is never sent anywhere else: another node would refuse it (``record.wrong_log``)
@@ -954,7 +892,7 @@ def _verify(args: argparse.Namespace, out: _Output) -> int:
     if args.subject is None:
         raise _UsageError("give the entry hash or certificate number to verify (or --bundle)")
     urls = _urls(args)
-    with _Nodes(urls, timeout=args.timeout) as nodes:
+    with Nodes(urls, timeout=args.timeout) as nodes:
         subject, number = _subject_hash(nodes, args.subject)
         online = verify_online(urls, subject, genesis, timeout=args.timeout, today=args.date)
         verdict = online.verdict
@@ -1151,7 +1089,7 @@ def _chain_tree(verdict: Verdict, bundle: dict[str, Any] | None) -> Tree:
 
 def _bundle_export(args: argparse.Namespace, out: _Output) -> int:
     urls = _urls(args)
-    with _Nodes(urls, timeout=args.timeout) as nodes:
+    with Nodes(urls, timeout=args.timeout) as nodes:
         subject, number = _subject_hash(nodes, args.subject)
         try:
             bundle = nodes.first(lambda c: c.provenance(subject))
@@ -1183,86 +1121,12 @@ def _bundle_export(args: argparse.Namespace, out: _Output) -> int:
 # --- trace ---------------------------------------------------------------------------------------
 
 
-class _Tracer:
-    """Follows parcels forward: the entry that consumed each, and the parcels that made."""
-
-    def __init__(self, nodes: _Nodes, *, max_depth: int, max_parcels: int) -> None:
-        self.nodes = nodes
-        self.max_depth = max_depth
-        self.max_parcels = max_parcels
-        self.visited = 0
-        self.truncated = False
-
-    def parcel(self, ref: Sequence[Value], depth: int) -> dict[str, Any]:
-        log, seq, digest, out = str(ref[0]), int(str(ref[1])), str(ref[2]), int(str(ref[3]))
-        state = self.nodes.first(lambda c: c.parcel(log, seq, out))
-        self.visited += 1
-        node: dict[str, Any] = {
-            "ref": f"{log}:{seq}:{digest}:{out}",
-            "parcel": state["parcel"],
-            "holder": state["holder"],
-            "centicarats": state["centicarats"],
-            "hs_code": state["hs_code"],
-            "origins": state["origins"],
-            "live": state["live"],
-            "transfers": len(state.get("transfers") or []),
-            "next": None,
-        }
-        if state["ref"][2] != digest:
-            raise ClientError(f"parcel {log}/{seq}/{out} has another hash", code="trace.mismatch")
-        consumed = state.get("consumed_by")
-        if not consumed:
-            return node
-        if depth >= self.max_depth or self.visited >= self.max_parcels:
-            node["truncated"] = self.truncated = True
-            return node
-        node["next"] = self._step(str(consumed[2]), depth)
-        return node
-
-    def _step(self, entry_hash: str, depth: int) -> dict[str, Any]:
-        entry = self.nodes.entry(entry_hash)
-        body, log = entry.signed.body, entry.signed.log
-        step: dict[str, Any] = {
-            "entry": f"{log}:{entry.seq}:{entry_hash}",
-            "type": entry.signed.type,
-            "date": entry_date(entry.time),
-            "parcels": [],
-        }
-        made: list[list[Value]] = []
-        if isinstance(body, ParcelTransform):
-            step["kind"] = body.kind
-            made = [[log, entry.seq, entry_hash, i] for i in range(len(body.outputs))]
-        elif isinstance(body, CertificateIssue):
-            step.update(certificate=body.number, importing=body.importing)
-            certificate = self.nodes.first(lambda c: c.certificate(log, body.number))
-            step["status"] = certificate["status"]
-            outcome, voided = certificate.get("outcome_ref"), certificate.get("voided")
-            if certificate["status"] == "confirmed" and outcome:
-                confirmation = self.nodes.entry(str(outcome[2]))
-                if not isinstance(confirmation.signed.body, CertificateConfirm):
-                    raise ClientError(f"{outcome[2]} is no confirmation", code="trace.mismatch")
-                step["confirmation"] = f"{outcome[0]}:{outcome[1]}:{outcome[2]}"
-                step["confirmed_on"] = confirmation.signed.body.received_on
-                count = len(confirmation.signed.body.parcels)
-                made = [[outcome[0], outcome[1], outcome[2], i] for i in range(count)]
-            elif voided:
-                # A void releases the certificate's parcels to the exporter as new parcels.
-                step["void"] = f"{voided[0]}:{voided[1]}:{voided[2]}"
-                made = [[voided[0], voided[1], voided[2], i] for i in range(len(body.parcels))]
-        for ref in made:
-            if self.visited >= self.max_parcels:
-                step["truncated"] = self.truncated = True
-                break
-            step["parcels"].append(self.parcel(ref, depth + 1))
-        return step
-
-
 def _trace(args: argparse.Namespace, out: _Output) -> int:
     urls = _urls(args)
     ref = args.parcel
     ref[2] = bytes(ref[2]).hex()
-    with _Nodes(urls, timeout=args.timeout) as nodes:
-        tracer = _Tracer(nodes, max_depth=args.max_depth, max_parcels=args.max_parcels)
+    with Nodes(urls, timeout=args.timeout) as nodes:
+        tracer = Tracer(nodes, max_depth=args.max_depth, max_parcels=args.max_parcels)
         try:
             root = tracer.parcel(ref, 0)
         except ProblemError as exc:
@@ -1323,7 +1187,7 @@ class _Ledger:
 
 
 def _collect(
-    nodes: _Nodes, selected: list[str] | None, trust: bytes | None, out: _Output
+    nodes: Nodes, selected: list[str] | None, trust: bytes | None, out: _Output
 ) -> _Ledger:
     """Download the selected logs (and the logs they reference), check and replay them."""
     network = nodes.first(lambda c: c.network())
@@ -1412,7 +1276,7 @@ def _download(client: LedgerClient, log: str, size: int, bar: Progress) -> list[
     return found
 
 
-def _cross_examine(nodes: _Nodes, ledger: _Ledger, out: _Output) -> list[Finding]:
+def _cross_examine(nodes: Nodes, ledger: _Ledger, out: _Output) -> list[Finding]:
     """Every node's checkpoints of the audited logs must agree with the audited entries, and
     no node may hold evidence against them."""
     findings: list[Finding] = []
@@ -1450,7 +1314,7 @@ def _audit(args: argparse.Namespace, out: _Output) -> int:
     urls = _urls(args)
     trust = _trust(args, required=False)
     member = _member(args)
-    with _Nodes(urls, timeout=args.timeout) as nodes:
+    with Nodes(urls, timeout=args.timeout) as nodes:
         ledger = _collect(nodes, None if args.all or not args.log else args.log, trust, out)
         compared = _cross_examine(nodes, ledger, out)
     if trust is None:
@@ -1560,7 +1424,7 @@ def _stats(args: argparse.Namespace, out: _Output) -> int:
     urls = _urls(args)
     trust = _trust(args, required=False)
     member = _member(args)
-    with _Nodes(urls, timeout=args.timeout) as nodes:
+    with Nodes(urls, timeout=args.timeout) as nodes:
         ledger = _collect(nodes, None, trust, out)
     problems = [
         *ledger.findings,
@@ -1617,7 +1481,7 @@ def _read_disclosed(
     member are left out: they stay sealed."""
     by_hash = {a.ref.hash.hex(): a.entry for a in replay.accepted}
     found: dict[str, Value] = {}
-    with _Nodes(urls, timeout=timeout, auth=member.auth()) as nodes:
+    with Nodes(urls, timeout=timeout, auth=member.auth()) as nodes:
         for entry_hash in entries[:MAX_DISCLOSURE_READS]:
             try:
                 opened = nodes.first(methodcaller("disclosures", entry_hash))

@@ -14,7 +14,6 @@ named.
 from __future__ import annotations
 
 import base64
-import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -23,9 +22,9 @@ import httpx
 
 from client.sdk import ClientError, LedgerClient, ProblemError
 from client.verify import CertificateStatus, Finding, Verdict, check_bundle
-from node import merkle, notes
-from node.errors import LedgerError
-from node.records import CertificateIssue, Entry, ParcelRef, ParcelTransform
+from node.core import clock, merkle, notes
+from node.core.errors import LedgerError
+from node.core.records import CertificateIssue, Entry, ParcelRef, ParcelTransform
 
 __all__ = ["NodeBehindError", "OnlineVerdict", "verify_online"]
 
@@ -144,7 +143,7 @@ def _usable_as_of(
             for log in sorted({status.issuer, status.importing})
             if isinstance(size := held.get(log), int)
         )
-        now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        now = clock.timestamp()
         return replace(
             verdict,
             certificate=replace(status, as_of=now.replace("+00:00", "Z"), as_of_sizes=sizes),

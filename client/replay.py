@@ -23,10 +23,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from client.findings import Finding
-from node import merkle, rules
-from node.charter import Charter, SignedCharter, verify_chain
-from node.errors import LedgerError, PendingError, RuleError
-from node.records import (
+from node.core import merkle, rules
+from node.core.charter import Charter, SignedCharter, verify_chain
+from node.core.errors import LedgerError, PendingError, RuleError
+from node.core.records import (
     LOG_SIGNER,
     CertificateConfirm,
     CertificateIssue,
@@ -34,7 +34,7 @@ from node.records import (
     Entry,
     EntryRef,
 )
-from node.state import Effects, LedgerState, MemoryKeyValue
+from node.core.state import Effects, LedgerState, MemoryKeyValue
 
 __all__ = [
     "Accepted",

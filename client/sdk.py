@@ -22,12 +22,13 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node.charter import SignedCharter
-from node.encoding import Value, decode, encode
-from node.errors import LedgerError
-from node.httpsig import HttpxSigner
-from node.records import LOG_SIGNER, SignedRecord, parse_certificate_number, sign_record
-from node.sealing import Disclosures, seal
+from node.core import clock
+from node.core.charter import SignedCharter
+from node.core.encoding import Value, decode, encode
+from node.core.errors import LedgerError
+from node.core.httpsig import HttpxSigner
+from node.core.records import LOG_SIGNER, SignedRecord, parse_certificate_number, sign_record
+from node.core.sealing import Disclosures, seal
 
 __all__ = [
     "AnswerLostError",
@@ -90,7 +91,7 @@ class LedgerClient:
         transport: an httpx transport (tests pass ``httpx.ASGITransport``).
         timeout: seconds for any one request.
         retries: further attempts of an idempotent read that failed for a passing reason.
-        auth: signs requests (``node.httpsig.HttpxSigner``) for members-only reads.
+        auth: signs requests (``node.core.httpsig.HttpxSigner``) for members-only reads.
     """
 
     def __init__(
@@ -333,7 +334,7 @@ class Operator:
         sealed_values: Mapping[str, Value] | None = None,
     ) -> tuple[SignedRecord, Disclosures]:
         # Author times must differ, or two equal records would be one (decision 0002).
-        self._clock = max(self._clock + 1, time.time_ns() // 1_000_000)
+        self._clock = max(self._clock + 1, clock.wall_ms())
         sealed, disclosures = seal(dict(sealed_values or {}))
         record: dict[str, Value] = {
             "v": 1,

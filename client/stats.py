@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
-from node.records import (
+from node.core.records import (
     CertificateConfirm,
     CertificateIssue,
     CertificateVoid,
@@ -37,7 +37,7 @@ from node.records import (
     EntryRef,
     ParcelProduce,
 )
-from node.rules import PPM
+from node.core.rules import PPM
 
 __all__ = [
     "KINDS",

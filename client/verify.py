@@ -23,11 +23,11 @@ from typing import Any
 
 from client.findings import Finding
 from client.replay import Replay, history_notes, replay, superseded, trusted_charters
-from node import merkle, notes, rules
-from node.bundle import BUNDLE_MEDIA_TYPE
-from node.charter import Charter, SignedCharter
-from node.errors import LedgerError
-from node.records import (
+from node.core import clock, merkle, notes, rules
+from node.core.bundle import BUNDLE_MEDIA_TYPE
+from node.core.charter import Charter, SignedCharter
+from node.core.errors import LedgerError
+from node.core.records import (
     CertificateConfirm,
     CertificateIssue,
     CertificateReject,
@@ -253,7 +253,7 @@ def check_bundle(
         today: the verifier's date (``YYYY-MM-DD``, UTC) that expiry is judged against; the
             system clock's when not given.
     """
-    today = today or datetime.datetime.now(datetime.UTC).date().isoformat()
+    today = today or clock.today()
     findings: list[Finding] = []
     try:
         parsed = _parse(bundle)

@@ -40,9 +40,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from node import crypto
-from node._owner_only import write_private_file
-from node.charter import (
+from node.core import crypto
+from node.core.charter import (
     Policy,
     SignedCharter,
     load_participant_key_files,
@@ -53,8 +52,12 @@ from node.charter import (
     verify_chain,
     with_status,
 )
-from node.config import Settings
-from node.datadir import (
+from node.core.errors import LedgerError, NotAdoptedError
+from node.core.records import ROLES
+from node.core.rules import KIND_ROLES
+from node.engine._owner_only import write_private_file
+from node.engine.config import Settings
+from node.engine.datadir import (
     DataDir,
     check_data_dir_modes,
     init_data_dir,
@@ -62,11 +65,8 @@ from node.datadir import (
     make_next_keys,
     promote_next_keys,
 )
-from node.errors import LedgerError
-from node.ledger import LedgerNode, NotAdoptedError
-from node.records import ROLES
-from node.replica import clear_quarantine, list_evidence
-from node.rules import KIND_ROLES
+from node.engine.ledger import LedgerNode
+from node.engine.replica import clear_quarantine, list_evidence
 
 __all__ = ["main"]
 
@@ -623,9 +623,9 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from node.app import create_app  # the server only where it serves
-    from node.jsonlog import configure_logging
-    from node.server import serve
+    from node.server.app import create_app  # the server only where it serves
+    from node.server.jsonlog import configure_logging
+    from node.server.listener import serve
 
     data = DataDir(args.dir)
     # Taken before anything is opened or bound, and held until this process and its sequencer
@@ -647,7 +647,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _devnet_up(args: argparse.Namespace) -> int:
-    from node.devnet import devnet_up, participant_ids
+    from node.dev.devnet import devnet_up, participant_ids
 
     description = devnet_up(
         args.dir,
@@ -661,7 +661,7 @@ def _devnet_up(args: argparse.Namespace) -> int:
 
 
 def _devnet_scenario(args: argparse.Namespace) -> int:
-    from node.scenario import run_scenario
+    from node.dev.scenario import run_scenario
 
     path = args.dir / "devnet.json"
     description = json.loads(path.read_text())
@@ -672,7 +672,7 @@ def _devnet_scenario(args: argparse.Namespace) -> int:
 
 
 def _devnet_down(args: argparse.Namespace) -> int:
-    from node.devnet import devnet_down
+    from node.dev.devnet import devnet_down
 
     devnet_down(args.dir)
     return 0

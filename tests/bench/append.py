@@ -26,10 +26,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node import crypto
-from node.log import Receipt, Sequencer, SignatureCheck
-from node.records import sign_record
-from node.store import Store
+from node.core import crypto
+from node.core.records import sign_record
+from node.engine.sequencer import Receipt, Sequencer, SignatureCheck
+from node.engine.store import Store
 from tests.support.world import World
 
 GENESIS = hashlib.sha256(b"bench genesis").digest()

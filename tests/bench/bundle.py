@@ -21,8 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from node.bundle import build_bundle
-from node.records import EntryRef
+from node.core.records import EntryRef
+from node.engine.bundling import build_bundle
 from tests.support.witnesses import cosign_latest
 from tests.support.world import World
 

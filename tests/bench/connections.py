@@ -33,8 +33,8 @@ from pathlib import Path
 
 import httpx
 
-from node.config import Settings
-from node.server import connection_cap
+from node.engine.config import Settings
+from node.server.listener import connection_cap
 from tests.bench.http import HOST, machine
 from tests.support.network import REPO, devnet
 

@@ -36,8 +36,8 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
-from node import crypto
-from node.encoding import encode
+from node.core import crypto
+from node.core.encoding import encode
 from tests.bench.http import (
     HOST,
     Load,

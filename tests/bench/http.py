@@ -48,7 +48,7 @@ from typing import TypeVar
 import httpx
 from fastapi import FastAPI, Request
 
-from node.encoding import decode, encode
+from node.core.encoding import decode, encode
 from tests.bench.append import rules_appends_per_second
 from tests.support.network import Devnet, Submitter, devnet, free_port_block
 
@@ -76,10 +76,10 @@ async def _echo(request: Request) -> dict[str, int]:
 
 
 def _serve_echo(port: int) -> None:
-    from node.config import Settings
-    from node.server import serve
+    from node.engine.config import Settings
+    from node.server.listener import serve
 
-    # As `kp-node run` serves (node/server.py): only the application differs.
+    # As `kp-node run` serves (node/server/listener.py): only the application differs.
     serve(echo, Settings(participant="BW", network="kp.bench", host=HOST, port=port))
 
 

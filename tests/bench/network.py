@@ -4,7 +4,7 @@ Run: ``.venv/bin/python -m tests.bench.network [--participants 5,20] [--window 3
 [--quiet 60] [--settle-timeout 900] [--load 10] [--load-seconds 30]``
 
 For each size N in ``--participants`` (ascending), a devnet of N participants is started with
-``kp-node devnet up --participants N`` (the first N ids of ``node.devnet.KP_PARTICIPANTS``,
+``kp-node devnet up --participants N`` (the first N ids of ``node.dev.devnet.KP_PARTICIPANTS``,
 every node a real ``kp-node run`` process with default settings: ``replication_interval`` 2 s,
 ``replication_max_interval`` 30 s). Nothing is submitted: each log holds its charter adoption
 and its operator registrations, and the network does only what it does at idle.

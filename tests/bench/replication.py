@@ -75,13 +75,13 @@ from typing import Any, TypeVar
 
 import httpx
 
-from node import notes
-from node.datadir import DataDir
-from node.encoding import decode, encode
-from node.ledger import LedgerNode
-from node.log import Receipt
-from node.records import sign_record
-from node.replication import PAGE_ENTRIES
+from node.core import notes
+from node.core.encoding import decode, encode
+from node.core.records import sign_record
+from node.engine.datadir import DataDir
+from node.engine.ledger import LedgerNode
+from node.engine.sequencer import Receipt
+from node.server.replication import PAGE_ENTRIES
 from tests.bench.append import raw_verifications_per_second
 from tests.support.network import REPO, Devnet, Submitter, devnet, kp_node
 
@@ -384,28 +384,28 @@ def catch_up(root: Path, entries: int, timeout: float, profiler: Profiler) -> Ca
 # (file, function) pairs, so that an Ed25519 check made by the rules counts as Ed25519, and a
 # state read made by the rules as LMDB. "" matches any function of the file.
 _PLACES: list[tuple[str, str, str]] = [
-    ("Ed25519 verify (crypto.verify)", "node/crypto.py", "verify"),
-    ("public key loading (crypto)", "node/crypto.py", "load_public_key"),
-    ("LMDB reads and writes (store.py)", "node/store.py", ""),
-    ("canonical decode (encoding.py)", "node/encoding.py", "decode"),
-    ("canonical encode (encoding.py)", "node/encoding.py", ""),
-    ("Merkle hashing, root check", "node/merkle.py", ""),
-    ("Merkle hashing, root check", "node/replica.py", "_extended"),
-    ("entry parsing (records.py)", "node/records.py", ""),
-    ("charter decoding (charter.py)", "node/charter.py", ""),
-    ("state reads and writes (state.py)", "node/state.py", ""),
-    ("rules (rules.py, rest)", "node/rules.py", ""),
-    ("replica.extend (rest)", "node/replica.py", ""),
+    ("Ed25519 verify (crypto.verify)", "node/core/crypto.py", "verify"),
+    ("public key loading (crypto)", "node/core/crypto.py", "load_public_key"),
+    ("LMDB reads and writes (store.py)", "node/engine/store.py", ""),
+    ("canonical decode (encoding.py)", "node/core/encoding.py", "decode"),
+    ("canonical encode (encoding.py)", "node/core/encoding.py", ""),
+    ("Merkle hashing, root check", "node/core/merkle.py", ""),
+    ("Merkle hashing, root check", "node/engine/replica.py", "_extended"),
+    ("entry parsing (records.py)", "node/core/records.py", ""),
+    ("charter decoding (charter.py)", "node/core/charter.py", ""),
+    ("state reads and writes (state.py)", "node/core/state.py", ""),
+    ("rules (rules.py, rest)", "node/core/rules.py", ""),
+    ("replica.extend (rest)", "node/engine/replica.py", ""),
     ("page fetch: httpx and sockets", "httpx/", ""),
     ("page fetch: httpx and sockets", "httpcore/", ""),
     ("page fetch: httpx and sockets", "h11/", ""),
-    ("replication loop (rest)", "node/replication.py", ""),
+    ("replication loop (rest)", "node/server/replication.py", ""),
     ("serving HTTP (uvicorn, starlette, api)", "uvicorn/", ""),
     ("serving HTTP (uvicorn, starlette, api)", "starlette/", ""),
     ("serving HTTP (uvicorn, starlette, api)", "fastapi/", ""),
-    ("serving HTTP (uvicorn, starlette, api)", "node/api.py", ""),
+    ("serving HTTP (uvicorn, starlette, api)", "node/server/api.py", ""),
     ("logging", "logging/", ""),
-    ("logging", "node/app.py", "format"),
+    ("logging", "node/server/app.py", "format"),
     ("asyncio event loop", "asyncio/", ""),
 ]
 

@@ -14,10 +14,10 @@ import threading
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node.log import Sequencer, SignatureCheck
-from node.records import sign_record
-from node.store import Store
-from tests.unit.node.conftest import GENESIS, ORIGIN, produce_body
+from node.core.records import sign_record
+from node.engine.sequencer import Sequencer, SignatureCheck
+from node.engine.store import Store
+from tests.support.records import GENESIS, ORIGIN, produce_body
 
 
 def main() -> None:

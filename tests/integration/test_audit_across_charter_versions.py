@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from node.scenario import run_scenario
+from node.dev.scenario import run_scenario
 from tests.integration.test_kp_cli import MEMBERS, _replicated, _signer, kp_json, wait_until
 from tests.support.network import Devnet, devnet, fast_replication, kp_node
 

@@ -30,8 +30,8 @@ import httpx
 import pytest
 
 from client.sdk import LedgerClient, Operator, ProblemError, entry_ref, parcel_ref
-from node import crypto, httpsig, notes
-from node.encoding import Value
+from node.core import crypto, httpsig, notes
+from node.core.encoding import Value
 from tests.support.network import REPO, free_port_block, kp_node
 
 NETWORK = "kp.lifecycle"

@@ -34,8 +34,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from node.config import Settings
-from node.server import connection_cap
+from node.engine.config import Settings
+from node.server.listener import connection_cap
 from tests.support.network import REPO, Devnet, Submitter, devnet
 
 FD_LIMIT = 600

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from node import notes
+from node.core import notes
 from tests.support.network import Devnet, devnet, fast_replication
 
 MEMBERS = ("BW", "CA", "IN")

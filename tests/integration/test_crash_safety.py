@@ -19,10 +19,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node import crypto, merkle, notes
-from node.records import Entry
-from node.store import Store
-from tests.unit.node.conftest import GENESIS, ORIGIN
+from node.core import crypto, merkle, notes
+from node.core.records import Entry
+from node.engine.store import Store
+from tests.support.records import GENESIS, ORIGIN
 
 ROUNDS = 20
 REPO = Path(__file__).resolve().parents[2]

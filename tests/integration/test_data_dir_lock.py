@@ -23,10 +23,10 @@ from typing import Any
 import httpx
 import pytest
 
-from node import crypto, merkle, notes
-from node.encoding import Value
-from node.records import Entry
-from node.store import Store
+from node.core import crypto, merkle, notes
+from node.core.encoding import Value
+from node.core.records import Entry
+from node.engine.store import Store
 from tests.support.network import REPO, Submitter, devnet, free_port_block, kp_node
 
 NETWORK = "kp.lock-test"

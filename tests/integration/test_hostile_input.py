@@ -26,10 +26,10 @@ import httpx
 import msgpack
 import pytest
 
-from node import crypto, httpsig
-from node.datadir import DataDir
-from node.encoding import Value, encode
-from node.records import LOG_SIGNER, signing_payload
+from node.core import crypto, httpsig
+from node.core.encoding import Value, encode
+from node.core.records import LOG_SIGNER, signing_payload
+from node.engine.datadir import DataDir
 from tests.support.network import Devnet, Submitter, devnet
 
 MSGPACK = "application/msgpack"

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from node import notes
+from node.core import notes
 from tests.support.network import Devnet, Submitter, devnet, fast_replication
 
 MEMBERS = ("BW", "CA", "EU")

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from node import crypto
-from node.encoding import Value, encode
+from node.core import crypto
+from node.core.encoding import Value, encode
 from tests.support.network import Devnet, Submitter, devnet
 
 MSGPACK = {"content-type": "application/msgpack"}

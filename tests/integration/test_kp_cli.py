@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from node.scenario import run_scenario
+from node.dev.scenario import run_scenario
 from tests.support.network import REPO, Devnet, devnet, fast_replication, free_port_block
 
 MEMBERS = ("BW", "CA", "EU", "AE", "IN")

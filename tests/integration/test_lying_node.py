@@ -23,7 +23,7 @@ import pytest
 
 from client.online import verify_online
 from client.sdk import LedgerClient, Operator
-from node import crypto
+from node.core import crypto
 from tests.support.network import REPO, Devnet, devnet, free_port_block
 
 

@@ -2,8 +2,8 @@
 
 One node (Botswana) is made the long way — ``kp-node init``, ``charter genesis``, ``charter sign``
 by each member, ``charter adopt``, ``operator add`` — and served by ``kp-node run``. Records go in
-over HTTP; receipts, proofs and checkpoints are checked with node.merkle and node.notes; the
-process is stopped and started again and everything is still there.
+over HTTP; receipts, proofs and checkpoints are checked with node.core.merkle and
+node.core.notes; the process is stopped and started again and everything is still there.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import httpx
 import msgpack
 import pytest
 
-from node import crypto, httpsig, merkle, notes
-from node.records import Entry
+from node.core import crypto, httpsig, merkle, notes
+from node.core.records import Entry
 from tests.support.network import REPO, Devnet, Submitter, free_port_block, kp_node
 
 NETWORK = "kp.itest"
@@ -440,7 +440,7 @@ def test_charter_successor_suspends_by_threshold_and_backup_restores(
     kp_node("backup", "--dir", str(root / "BW"), "--to", str(backup))
     assert (backup / "data.mdb").stat().st_mode & 0o777 == 0o600
     size = httpx.get(f"{node.url}/healthz").json()["size"]
-    from node.store import Store
+    from node.engine.store import Store
 
     copy = Store.open(backup, map_size=1 << 30)
     try:

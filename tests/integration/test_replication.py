@@ -23,11 +23,11 @@ import httpx
 import msgpack
 import pytest
 
-from node import crypto, merkle, notes
-from node.encoding import encode
-from node.records import LOG_SIGNER, Entry, sign_record
-from node.scenario import run_scenario
-from node.store import Store
+from node.core import crypto, merkle, notes
+from node.core.encoding import encode
+from node.core.records import LOG_SIGNER, Entry, sign_record
+from node.dev.scenario import run_scenario
+from node.engine.store import Store
 from tests.support.network import REPO, Devnet, Submitter, devnet
 
 MEMBERS = ("BW", "CA", "EU", "AE", "IN", "WDC")

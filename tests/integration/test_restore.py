@@ -1,4 +1,4 @@
-"""A participant that loses its disk gets its own log back from its peers (node/restore.py).
+"""A participant that loses its disk gets its own log back from its peers (node/engine/restore.py).
 
 Three participants on loopback. IN mines and certifies parcels to BW, and BW confirms each of
 them, so BW's own log refers to IN's log throughout, more than two thousand entries in all.
@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from client.sdk import LedgerClient, Operator, ProblemError, entry_ref, parcel_ref
-from node import notes
+from node.core import notes
 from tests.support.network import REPO, Devnet, devnet, fast_replication
 
 ROUNDS = 700  # each: IN produces and certifies a parcel, BW confirms it

@@ -22,8 +22,8 @@ from client.sdk import (
     parcel_ref,
 )
 from client.verify import verify_bundle
-from node import crypto, merkle, notes
-from node.records import Entry, ParcelProduce
+from node.core import crypto, merkle, notes
+from node.core.records import Entry, ParcelProduce
 from tests.support.network import Devnet, devnet, free_port_block
 from tests.support.proxy import losing_relay
 

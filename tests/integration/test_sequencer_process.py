@@ -12,15 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from node import sequencer_process
-from node.config import Settings
-from node.datadir import DataDir
-from node.encoding import Value, encode
-from node.errors import LedgerError
-from node.log import Receipt, SequencerBusyError, SequencerStoppedError
-from node.problems import ApiError, status_of
-from node.records import SignedRecord
-from node.sequencer_process import Outcome, SequencerProcess
+from node.core.encoding import Value, encode
+from node.core.errors import ApiError, LedgerError, SequencerBusyError, SequencerStoppedError
+from node.core.records import SignedRecord
+from node.engine.config import Settings
+from node.engine.datadir import DataDir
+from node.engine.sequencer import Receipt
+from node.server import sequencer_process
+from node.server.problems import status_of
+from node.server.sequencer_process import Outcome, SequencerProcess
 from tests.support.network import Devnet, Submitter, devnet, kp_node
 
 
@@ -110,7 +110,7 @@ def test_bodies_from_one_turn_are_decoded_validated_and_answered_in_order(net: D
     assert isinstance(first, Outcome)
     assert isinstance(second, Outcome)
     assert isinstance(single, Outcome)
-    # Refusals cross the socket as (code, status, detail), judged by node/problems.py there.
+    # Refusals cross the socket as (code, status, detail), judged by node/server/problems.py there.
     assert isinstance(garbage, ApiError)
     assert (garbage.code, garbage.status) == ("encoding.malformed", 400)
     assert [_answer(r) for r in second.results] == ["receipt", 422, 400, "receipt"]

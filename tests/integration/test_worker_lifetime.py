@@ -14,7 +14,7 @@ from tests.support.network import REPO, devnet
 PARENT = """
 import multiprocessing, os, sys, time
 from concurrent.futures import ProcessPoolExecutor
-from node.replica import exit_with_parent
+from node.engine.replica import exit_with_parent
 
 if __name__ == "__main__":
     pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),

@@ -21,11 +21,11 @@ from typing import Any
 
 import httpx
 
-from node import crypto
-from node.devnet import participant_ids
-from node.encoding import Value, encode
-from node.records import sign_record
-from node.sealing import seal
+from node.core import crypto
+from node.core.encoding import Value, encode
+from node.core.records import sign_record
+from node.core.sealing import seal
+from node.dev.devnet import participant_ids
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -109,7 +109,7 @@ def fast_replication(seconds: str = "0.5", longest: str | None = None) -> Iterat
 def devnet(
     root: Path, participants: str = "BW,EU", observers: str = "", timeout: float = 120
 ) -> Iterator[Devnet]:
-    """A devnet of ``participants`` (ids, or a count: ``node.devnet.participant_ids``)."""
+    """A devnet of ``participants`` (ids, or a count: ``node.dev.devnet.participant_ids``)."""
     base = free_port_block(
         len(participant_ids(participants)) + len([o for o in observers.split(",") if o])
     )

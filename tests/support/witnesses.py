@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from node import notes
+from node.core import notes
 from tests.support.world import NETWORK, World
 
 

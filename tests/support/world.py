@@ -17,12 +17,18 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node import crypto, merkle, rules
-from node.charter import Charter, Participant, Policy, SignedCharter, make_genesis, sign_charter
-from node.encoding import Value
-from node.errors import LedgerError
-from node.log import Receipt, RuleCheck, Sequencer, Submission
-from node.records import (
+from node.core import crypto, merkle, rules
+from node.core.charter import (
+    Charter,
+    Participant,
+    Policy,
+    SignedCharter,
+    make_genesis,
+    sign_charter,
+)
+from node.core.encoding import Value
+from node.core.errors import LedgerError
+from node.core.records import (
     LOG_SIGNER,
     SEALED_FIELDS,
     Entry,
@@ -31,9 +37,10 @@ from node.records import (
     SignedRecord,
     sign_record,
 )
-from node.sealing import Disclosures, encode_disclosures, seal
-from node.state import LedgerState, LedgerView, MemoryKeyValue
-from node.store import Store
+from node.core.sealing import Disclosures, encode_disclosures, seal
+from node.core.state import LedgerState, LedgerView, MemoryKeyValue
+from node.engine.sequencer import Receipt, RuleCheck, Sequencer, Submission
+from node.engine.store import Store
 
 NETWORK = "kp.test"
 DAY_MS = 86_400_000

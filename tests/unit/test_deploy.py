@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from node.config import Settings, load_settings
+from node.engine.config import Settings, load_settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 

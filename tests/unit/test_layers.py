@@ -23,24 +23,12 @@ CLIENT = sorted(
 )
 """Every client module: the SDK, verification, audit, statistics and ``kp``."""
 
-CORE = {
-    "node",
-    "node.bundle",
-    "node.charter",
-    "node.crypto",
-    "node.encoding",
-    "node.errors",
-    "node.httpsig",
-    "node.merkle",
-    "node.notes",
-    "node.provenance",
-    "node.records",
-    "node.rules",
-    "node.sealing",
-    "node.state",
-    "node.witness",
+CORE = {"node", "node.core"} | {
+    f"node.core.{path.stem}"
+    for path in (REPO / "node" / "core").glob("*.py")
+    if path.stem != "__init__"
 }
-"""The node modules a verifier may load: pure code over records, notes, charters and state."""
+"""The node modules a verifier may load: node.core, pure code over records, notes and state."""
 
 SERVER_LIBRARIES = {"lmdb", "fastapi", "starlette", "uvicorn", "prometheus_client", "pydantic"}
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from node import merkle
-from node.errors import ProofError
+from node.core import merkle
+from node.core.errors import ProofError
 from tests.vectors import VECTORS_DIR
 
 MERKLE = VECTORS_DIR / "merkle"

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from node import crypto
-from node.errors import CheckpointError, KeyFormatError, NoteError
-from node.notes import (
+from node.core import crypto
+from node.core.errors import CheckpointError, KeyFormatError, NoteError
+from node.core.notes import (
     Checkpoint,
     add_signature,
     parse_note,

@@ -14,10 +14,10 @@ from client.audit import (
     referenced_logs,
     replay_logs,
 )
-from node import merkle
+from node.core import merkle
+from tests.support.scenario import Chain, run_scenario
 from tests.support.witnesses import cosign_latest
 from tests.support.world import World
-from tests.unit.node.test_scenario import Chain, run_scenario
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from client.verify import Verdict, check_bundle
-from node.bundle import build_bundle
-from node.charter import make_successor, with_status
-from node.records import EntryRef
+from node.core.charter import make_successor, with_status
+from node.core.records import EntryRef
+from node.engine.bundling import build_bundle
 from tests.support.witnesses import cosign_latest
 from tests.support.world import World
 

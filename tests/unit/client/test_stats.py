@@ -6,9 +6,9 @@ import pytest
 
 from client.audit import replay_logs
 from client.stats import Movement, Statistics, compute_statistics, movements
-from node.records import EntryRef
+from node.core.records import EntryRef
+from tests.support.scenario import Chain, run_scenario
 from tests.support.world import World
-from tests.unit.node.test_scenario import Chain, run_scenario
 
 MARCH = ("2026-03-01", "2026-03-31")
 

@@ -6,7 +6,7 @@ Two kinds of lie (DESIGN §9):
   entry's bytes, a proof, a checkpoint's cosignatures, the charter chain, an entry left out...).
 - *Lying logs*: an origin's own node appends a record that breaks one DESIGN §6 rule and the
   witnesses cosign it. The bundle is then internally consistent, and only the verifier's replay of
-  the rules can catch the lie. The lie is told by patching exactly one check of ``node.rules``
+  the rules can catch the lie. The lie is told by patching exactly one check of ``node.core.rules``
   around that single append; the verifier runs after the patch is gone. Without the patch the
   same node refuses the record with the same code, so each lie is a lie about that rule only.
 
@@ -32,15 +32,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from client.verify import Verdict, VerificationError, check_bundle, verify_bundle
-from node import notes, rules
-from node.bundle import build_bundle
-from node.charter import SignedCharter, make_successor
-from node.errors import RuleError
-from node.records import LOG_SIGNER, Entry, EntryRef, ParcelRef, ParcelTransfer
-from node.state import OperatorState, ParcelState
+from node.core import notes, rules
+from node.core.charter import SignedCharter, make_successor
+from node.core.errors import RuleError
+from node.core.records import LOG_SIGNER, Entry, EntryRef, ParcelRef, ParcelTransfer
+from node.core.state import OperatorState, ParcelState
+from node.engine.bundling import build_bundle
+from tests.support.scenario import Chain, run_scenario
 from tests.support.witnesses import cosign_latest
 from tests.support.world import NETWORK, World
-from tests.unit.node.test_scenario import Chain, run_scenario
 
 Bundle = dict[str, Any]
 
@@ -135,7 +135,7 @@ class Lie:
         code: the finding the verifier must report (and the code the node's unpatched rules
             refuse the record with).
         step: the step of ``_STEPS`` the lie replaces.
-        patch: the one check of ``node.rules`` disabled while the lying record is appended.
+        patch: the one check of ``node.core.rules`` disabled while the lying record is appended.
         act: does the step, entering ``lying`` around the lying append only.
         carried: later steps whose nodes must accept the lie too for the chain to go on: an
             inflated lot is refused by the next honest importer (decision 0020), so the lie

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 from client.verify import check_bundle, verify_bundle
-from node.bundle import build_bundle
-from node.records import EntryRef
+from node.core.records import EntryRef
+from node.engine.bundling import build_bundle
+from tests.support.scenario import run_scenario
 from tests.support.witnesses import cosign_latest
 from tests.support.world import World
-from tests.unit.node.test_scenario import run_scenario
 
 
 def test_the_scenario_bundle_is_valid_and_reaches_both_mines(tmp_path: Path) -> None:

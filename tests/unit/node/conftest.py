@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node.log import Sequencer, SignatureCheck
-from node.records import SignedRecord, sign_record
-from node.store import Store
-
-GENESIS = hashlib.sha256(b"test genesis").digest()
-ORIGIN = "kp.test/BW"
-
-MakeRecord = Callable[..., SignedRecord]
-
-
-def produce_body(n: int) -> dict[str, object]:
-    """A valid ``parcel.produce`` body; ``n`` makes each one distinct."""
-    return {
-        "parcel": f"BW-JW-{n:06d}",
-        "mine": "jwaneng",
-        "produced_on": "2026-11-20",
-        "centicarats": 10_000 + n % 100_000,
-        "hs_code": "7102.10",
-        "holder": "debswana",
-    }
+from node.core.records import SignedRecord, sign_record
+from node.engine.sequencer import Sequencer, SignatureCheck
+from node.engine.store import Store
+from tests.support.records import GENESIS, ORIGIN, MakeRecord, produce_body
 
 
 @pytest.fixture

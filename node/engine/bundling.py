@@ -1,0 +1,124 @@
+"""Building a provenance bundle (node/core/bundle.py: the format) from a node's store.
+
+Every log the subject's provenance touches contributes its newest witnessed checkpoint that
+covers the entries needed, and each entry its inclusion proof to it.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from node.core.bundle import BUNDLE_MEDIA_TYPE
+from node.core.charter import SignedCharter, longest_chain
+from node.core.errors import PendingError
+from node.core.notes import TlogProof, origin_signed
+from node.core.provenance import Provenance, provenance
+from node.core.records import (
+    CertificateConfirm,
+    CertificateIssue,
+    CertificateReject,
+    CertificateVoid,
+    EntryRef,
+)
+from node.core.state import CertificateState, LedgerView
+from node.engine.store import StoreReader
+from node.engine.witness import witnessed
+
+__all__ = ["build_bundle"]
+
+
+def build_bundle(reader: StoreReader, network: str, subject: EntryRef) -> dict[str, Any]:
+    """The bundle of ``subject`` from one store snapshot.
+
+    Beside the subject's DAG it carries what its status rests on (DESIGN §9): for a certificate,
+    or an entry that confirms, rejects or voids one, the confirmation, rejection and void this
+    store holds (each with its own DAG), and a checkpoint of the importer's and the issuer's log,
+    so a verifier can say "usable as of" them; every charter adoption of each log up to its
+    checkpoint, so each checkpoint is verified with the log key in force at its size; and the
+    whole charter chain this store trusts, so entries judged under an older version can be told
+    apart from what the network decided since.
+
+    Raises:
+        PendingError: the store lacks an entry of the DAG, or a log has no checkpoint covering
+            the entries the bundle needs.
+    """
+    view = LedgerView(reader, reader)
+    dag: Provenance = provenance(view, subject)
+    first = view.entry(subject.log, 0)
+    genesis = first.prev if first is not None else b""  # every log's entry 0 chains to it
+    wanted = set(dag.entries) | set(dag.operators) | set(dag.adoptions)
+    certificate = _certificate_of(view, subject)
+    status_logs: set[str] = set()
+    if certificate is not None:
+        status_logs = {certificate.ref.log, certificate.importing}
+        for decided in (certificate.outcome_ref, certificate.voided):
+            if decided is not None and decided != subject:
+                more = provenance(view, decided)
+                wanted |= set(more.entries) | set(more.operators) | set(more.adoptions)
+    checkpoints: dict[str, tuple[int, str]] = {}
+    for log in sorted({r.log for r in wanted} | status_logs):
+        needed = max((r.seq for r in wanted if r.log == log), default=-1) + 1
+        if log in status_logs and reader.log(log).size() == 0:
+            continue  # an importer whose log is not replicated here yet vouches for nothing
+        checkpoints[log] = _checkpoint(reader, log, needed)
+    for log, (size, _) in checkpoints.items():
+        # The adoptions in force up to the checkpoint: its signature is by the key they give.
+        wanted |= {a.entry for a in view.adoptions(log) if a.entry.seq < size}
+    entries = []
+    for ref in sorted(wanted, key=lambda r: (r.log, r.seq)):
+        log_reader = reader.log(ref.log)
+        size, note = checkpoints[ref.log]
+        proof = TlogProof(
+            ref.seq, tuple(log_reader.inclusion_proof(ref.seq, size)), origin_signed(note)
+        )
+        entries.append(
+            {
+                "log": ref.log,
+                "seq": ref.seq,
+                "hash": ref.hash.hex(),
+                "entry": base64.b64encode(log_reader.entry(ref.seq)).decode(),
+                "proof": proof.to_text(),
+            }
+        )
+    published = [SignedCharter.parse(raw) for _, raw in reader.scan("charters", b"")]
+    root = next((c for c in published if c.hash == genesis), None)
+    chain = [] if root is None else longest_chain(root, published)
+    charters = [base64.b64encode(c.encode()).decode() for c in chain]
+    return {
+        "media_type": BUNDLE_MEDIA_TYPE,
+        "network": network,
+        "genesis": genesis.hex(),
+        "subject": subject.hash.hex(),
+        "charters": charters,
+        "checkpoints": {log: note for log, (_, note) in checkpoints.items()},
+        "entries": entries,
+    }
+
+
+def _certificate_of(view: LedgerView, subject: EntryRef) -> CertificateState | None:
+    """The certificate whose status a verdict on ``subject`` states: the subject itself, or the
+    certificate it confirms, rejects or voids."""
+    entry = view.entry(subject.log, subject.seq)
+    if entry is None:
+        return None
+    body = entry.signed.body
+    if isinstance(body, CertificateConfirm | CertificateReject | CertificateVoid):
+        return view.certificate(body.certificate.log, body.certificate.seq)
+    if isinstance(body, CertificateIssue):
+        return view.certificate(subject.log, subject.seq)
+    return None
+
+
+def _checkpoint(reader: StoreReader, log: str, needed: int) -> tuple[int, str]:
+    """The newest witnessed checkpoint of ``log`` covering ``needed`` entries.
+
+    Verifiers trust witnessed checkpoints only (DESIGN §8); the newest signed one is used only
+    while none covers the entries yet, and the verdict will say so.
+    """
+    size = witnessed(reader, log)
+    note = reader.log(log).checkpoint(size) if size >= max(needed, 1) else None
+    chosen = (size, note) if note is not None else reader.log(log).latest_checkpoint()
+    if chosen is None or chosen[0] < needed:
+        raise PendingError(f"log {log} has no checkpoint covering its entries yet")
+    return chosen

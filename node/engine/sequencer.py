@@ -1,0 +1,386 @@
+"""The sequencer: the one writer of a participant's log (DESIGN §7).
+
+Submissions queue; the writer thread takes a batch (bounded by count and by a short delay after
+its first record), and in **one** LMDB write transaction validates each record in order, appends
+the accepted ones, updates the tree, and signs a checkpoint of the new size. The transaction
+commits durably (fsync) before any submitter hears back, so a receipt is a promise the log keeps
+across any crash. A record that fails validation leaves no trace and the rest of the batch goes on.
+
+A resubmitted record (same signing payload) is answered with the receipt of its original entry.
+"""
+
+from __future__ import annotations
+
+import base64
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from node.core import crypto, merkle, rules
+from node.core.clock import Clock, wall_ms
+from node.core.errors import (
+    DisclosureError,
+    LedgerError,
+    RecordError,
+    SequencerBusyError,
+    SequencerStoppedError,
+    SignatureError,
+)
+from node.core.notes import Checkpoint, TlogProof, sign_note
+from node.core.records import MAX_ENTRY_SIZE, Entry, SignedRecord
+from node.core.sealing import check_disclosures, encode_disclosures, parse_disclosures
+from node.core.state import LedgerState
+from node.engine.store import Store, StoreReader, StoreWriter
+
+__all__ = [
+    "Receipt",
+    "RuleCheck",
+    "Sequencer",
+    "SignatureCheck",
+    "Submission",
+    "Validator",
+]
+
+Validator = Callable[[StoreWriter, Entry, bytes], None]
+"""Decides whether an entry (given with its hash) may be appended; raises a ``LedgerError`` if
+not, and otherwise writes what the entry changes in the ledger state.
+
+It sees the store as the batch has left it so far, inside the batch's write transaction: if it
+raises, it must have written nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Proof that an entry is in the log: what a submitter keeps (DESIGN §7)."""
+
+    entry_hash: bytes
+    log: str
+    seq: int
+    checkpoint: str  # the signed C2SP checkpoint note of the commit that included the entry
+    proof: tuple[bytes, ...]  # RFC 9162 inclusion proof of seq in that checkpoint's tree
+
+    def to_json(self, *, witnessed: bool = False) -> dict[str, Any]:
+        """The receipt as the API sends it (its ``ReceiptModel``); ``witnessed``: whether the
+        checkpoint carries the witness quorum."""
+        return {
+            "entry_hash": self.entry_hash.hex(),
+            "log": self.log,
+            "seq": self.seq,
+            "checkpoint": self.checkpoint,
+            "proof": [base64.b64encode(h).decode() for h in self.proof],
+            "tlog_proof": TlogProof(self.seq, self.proof, self.checkpoint).to_text(),
+            "witnessed": witnessed,
+        }
+
+
+class SignatureCheck:
+    """The validation step of the bare log engine: every signature verifies against a known key.
+
+    The KP rules replace it with one that also knows operators, roles and parcel state.
+    """
+
+    def __init__(self, keys: Mapping[str, Ed25519PublicKey]) -> None:
+        if not keys:
+            raise ValueError("a signature check needs at least one key")  # an empty policy
+        self._keys = dict(keys)
+
+    def __call__(self, store: StoreWriter, entry: Entry, entry_hash: bytes) -> None:
+        signed = entry.signed
+        payload = signed.payload
+        for sig in signed.sigs:
+            key = self._keys.get(sig.by)
+            if key is None:
+                raise SignatureError(f"unknown signer {sig.by!r}", code="signature.unknown_signer")
+            if not crypto.verify(key, sig.sig, payload):
+                raise SignatureError(f"signature by {sig.by!r} does not verify")
+
+
+class RuleCheck:
+    """The validation step of a KP node: ``rules.check`` against the state in the store, then
+    the entry's effects written to that state in the same transaction."""
+
+    def __call__(self, store: StoreWriter, entry: Entry, entry_hash: bytes) -> None:
+        state = LedgerState(store, store)
+        state.apply(entry.signed.log, rules.check(state, entry, entry_hash))
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A signed record as submitted, with the disclosures of its sealed fields (DESIGN §5)."""
+
+    record: bytes
+    disclosures: bytes | None = None
+    parsed: SignedRecord | None = None  # ``record`` already parsed strictly by the caller
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """Queued work: one submission answered by its own future (``single``), or a batch whose
+    future gets the list of results."""
+
+    submissions: tuple[Submission, ...]
+    future: Future[Any]
+    single: bool = False
+
+
+class Sequencer:
+    """Appends signed records to one log, in durable batches.
+
+    Args:
+        store: the node's store.
+        log: the participant id whose log this is (``BW``).
+        origin: the checkpoint origin line (``kp.example/BW``), also the log key's name.
+        log_key: the participant's log key, which signs every checkpoint.
+        genesis: the genesis charter hash: the ``prev`` of entry 0.
+        validate: decides each record; see ``Validator``.
+        clock: milliseconds since the epoch, for entry times.
+        max_batch: the most records one transaction takes.
+        max_delay: seconds the writer waits for more records after the first of a batch.
+        max_queue: submissions waiting beyond this are refused with ``SequencerBusyError``.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        log: str,
+        origin: str,
+        log_key: Ed25519PrivateKey,
+        genesis: bytes,
+        validate: Validator,
+        clock: Clock = wall_ms,
+        max_batch: int = 256,
+        max_delay: float = 0.002,
+        max_queue: int = 10_000,
+    ) -> None:
+        if len(genesis) != 32:
+            raise ValueError("genesis must be a 32-byte hash")
+        if max_batch < 1:
+            raise ValueError("max_batch must be positive")
+        self._store = store
+        self.log = log
+        self.origin = origin
+        self._key = log_key
+        self._genesis = genesis
+        self._validate = validate
+        self._clock = clock
+        self._max_batch = max_batch
+        self._max_delay = max_delay
+        self._queue: queue.Queue[_Queued | None] = queue.Queue(maxsize=max_queue)
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self.on_commit: Callable[[int, int, float], None] | None = None
+        """Called after each commit with (batch size, new log size, commit seconds)."""
+
+    # --- the imperative shell: a thread around append_batch ---------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("sequencer already started")
+        self._thread = threading.Thread(target=self._run, name=f"sequencer-{self.log}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish what is queued, then stop the writer thread."""
+        if self._thread is None:
+            return
+        self._stopping = True
+        self._queue.put(None)
+        self._thread.join()
+        self._thread = None
+
+    def submit(
+        self,
+        record: bytes,
+        disclosures: bytes | None = None,
+        *,
+        parsed: SignedRecord | None = None,
+    ) -> Future[Receipt]:
+        """Queue one encoded signed record; the future resolves after the durable commit.
+
+        The future fails with a ``LedgerError`` if the record is refused.
+
+        Raises:
+            SequencerStoppedError: the sequencer is not running.
+            SequencerBusyError: the queue is full.
+        """
+        future: Future[Receipt] = Future()
+        self._put(_Queued((Submission(record, disclosures, parsed),), future, single=True))
+        return future
+
+    def submit_many(self, submissions: Sequence[Submission]) -> Future[list[Receipt | LedgerError]]:
+        """Queue several submissions at once (an HTTP batch): one future for all their results,
+        in order, resolved after the durable commit that holds them.
+
+        Raises:
+            SequencerStoppedError: the sequencer is not running.
+            SequencerBusyError: the queue is full.
+        """
+        future: Future[list[Receipt | LedgerError]] = Future()
+        self._put(_Queued(tuple(submissions), future))
+        return future
+
+    def _put(self, work: _Queued) -> None:
+        if self._thread is None or self._stopping:
+            raise SequencerStoppedError("the sequencer is not running")
+        try:
+            self._queue.put_nowait(work)
+        except queue.Full:
+            raise SequencerBusyError("too many records waiting; retry later") from None
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            count = len(first.submissions)
+            deadline = time.monotonic() + self._max_delay
+            stop_after = False
+            while count < self._max_batch:
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop_after = True
+                    break
+                batch.append(item)
+                count += len(item.submissions)
+            try:
+                results = self.append_batch([s for item in batch for s in item.submissions])
+            except BaseException as exc:  # the transaction aborted: nobody's record is in
+                for item in batch:
+                    item.future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                start = 0
+                for item in batch:
+                    end = start + len(item.submissions)
+                    result = results[start]
+                    if not item.single:
+                        item.future.set_result(results[start:end])
+                    elif isinstance(result, Receipt):
+                        item.future.set_result(result)
+                    else:
+                        item.future.set_exception(result)
+                    start = end
+            if stop_after:
+                return
+
+    # --- the core: one durable batch ----------------------------------------------------------
+
+    def append_batch(
+        self, submissions: Sequence[Submission | bytes]
+    ) -> list[Receipt | LedgerError]:
+        """Validate and append a batch in one durable transaction.
+
+        Args:
+            submissions: signed records, each with its disclosures (bare bytes: a record that
+                seals nothing).
+
+        Returns one result per submission, in order: its receipt, or the ``LedgerError`` that
+        refused it. Returns only after the commit is durable.
+
+        Raises:
+            StoreError: the store failed; the transaction was aborted and nothing was appended.
+        """
+        started = time.monotonic()
+        # Per submission: its refusal, the seq of its new entry, or the hash of its earlier entry.
+        outcomes: list[LedgerError | int | bytes] = []
+        with self._store.write() as store:
+            log = store.log(self.log)
+            size = log.size()
+            prev = log.leaf_hash(size - 1) if size else self._genesis
+            last_time = Entry.parse(log.entry(size - 1)).time if size else 0
+            appended: list[tuple[int, bytes]] = []
+            for submission in submissions:
+                if isinstance(submission, bytes):
+                    submission = Submission(submission)
+                try:
+                    signed = submission.parsed or SignedRecord.parse(submission.record)
+                    if signed.log != self.log:
+                        raise RecordError(
+                            f"record is for log {signed.log}, this is log {self.log}",
+                            code="record.wrong_log",
+                        )
+                    original = store.entry_for_record(signed.record_hash)
+                    if original is not None:
+                        outcomes.append(original)
+                        continue
+                    disclosed = _disclosures(signed, submission.disclosures)
+                    entry = Entry(
+                        seq=size, prev=prev, time=max(last_time, self._clock()), signed=signed
+                    )
+                    encoded = entry.encode()
+                    if len(encoded) > MAX_ENTRY_SIZE:
+                        raise RecordError(
+                            f"entry would be {len(encoded)} bytes, over {MAX_ENTRY_SIZE}",
+                            code="entry.too_large",
+                        )
+                    self._validate(store, entry, merkle.leaf_hash(encoded))
+                    seq, prev = log.append(encoded, signed.record_hash)
+                    if disclosed is not None:
+                        store.put("disclosures", prev, disclosed)
+                    size, last_time = seq + 1, entry.time
+                    appended.append((seq, prev))
+                    outcomes.append(seq)
+                except LedgerError as exc:
+                    outcomes.append(exc)
+            fresh: dict[int, Receipt] = {}
+            if appended:
+                checkpoint = Checkpoint(self.origin, size, log.root(size)).to_text()
+                note = sign_note(checkpoint, self.origin, self._key)
+                log.put_checkpoint(size, note)
+                proofs = log.inclusion_proofs([seq for seq, _ in appended], size)
+                for (seq, entry_hash), proof in zip(appended, proofs, strict=True):
+                    fresh[seq] = Receipt(entry_hash, self.log, seq, note, tuple(proof))
+            results: list[Receipt | LedgerError] = [
+                fresh[o]
+                if isinstance(o, int)
+                else self._receipt(store, o)
+                if isinstance(o, bytes)
+                else o
+                for o in outcomes
+            ]
+        # Committed and durable: only now may anyone be answered.
+        if appended and self.on_commit is not None:
+            self.on_commit(len(appended), size, time.monotonic() - started)
+        return results
+
+    def _receipt(self, store: StoreReader, entry_hash: bytes) -> Receipt:
+        """The receipt of an entry of this log: the first checkpoint that covers it, and the
+        inclusion proof against that checkpoint (computed from stored subtrees)."""
+        position = store.position(entry_hash)
+        if position is None or position[0] != self.log:
+            raise RecordError("record belongs to another log", code="record.wrong_log")
+        seq = position[1]
+        log = store.log(self.log)
+        covering = log.checkpoint_covering(seq)
+        if covering is None:
+            raise RecordError("entry has no checkpoint yet", code="record.not_committed")
+        checkpoint_size, note = covering
+        proof = tuple(log.inclusion_proof(seq, checkpoint_size))
+        return Receipt(entry_hash=entry_hash, log=self.log, seq=seq, checkpoint=note, proof=proof)
+
+
+def _disclosures(signed: SignedRecord, disclosures: bytes | None) -> bytes | None:
+    """Check the disclosures against the record's commitments; return what to store.
+
+    Raises:
+        DisclosureError: sealed fields undisclosed, or disclosures that do not open them.
+    """
+    if disclosures is None:
+        if signed.record["sealed"]:
+            raise DisclosureError("sealed fields were not disclosed", code="disclosure.missing")
+        return None
+    opened = parse_disclosures(disclosures)
+    check_disclosures(signed, opened)
+    return encode_disclosures(opened)

@@ -1,0 +1,420 @@
+"""The public reads of a node (DESIGN §10): health, metrics, the network, logs, proofs, entries,
+certificates, parcels, bundles and evidence. Anonymous: each is bounded by its parameters."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from node.core import crypto
+from node.core.bundle import BUNDLE_MEDIA_TYPE
+from node.core.clock import today
+from node.core.encoding import Value, decode, encode
+from node.core.errors import (
+    ApiError,
+    NotAdoptedError,
+    RecordError,
+    SequencerStoppedError,
+    StoreError,
+)
+from node.core.records import EntryRef, parse_certificate_number
+from node.engine.bundling import build_bundle
+from node.engine.replica import list_evidence
+from node.engine.witness import (
+    witnessed,
+)
+from node.server.metrics import NodeMetrics
+from node.server.replication import note_digest
+from node.server.requests import hash_param, known_log, node_of, restoring
+from node.server.schemas import (
+    ERRORS,
+    MSGPACK,
+    CertificateModel,
+    ConsistencyProof,
+    EntryHash,
+    EntryModel,
+    Health,
+    InclusionProof,
+    LogId,
+    LogInfo,
+    ParcelModel,
+    Problem,
+    b64,
+    certificate_model,
+    json_value,
+    parcel_model,
+    responses,
+)
+from node.server.sequencer_process import SequencerProcess
+
+__all__ = [
+    "certificate",
+    "charters",
+    "checkpoint",
+    "consistency_proof",
+    "entries",
+    "entry",
+    "evidence",
+    "healthz",
+    "inclusion_proof",
+    "logs",
+    "metrics",
+    "network",
+    "parcel",
+    "provenance_bundle",
+    "router",
+]
+
+logger = logging.getLogger("kp.api")
+
+
+router = APIRouter()
+
+
+@router.get(
+    "/healthz",
+    response_model=Health,
+    tags=["operations"],
+    responses={503: {"model": Problem, "description": "the sequencer process has ended"}},
+)
+def healthz(request: Request) -> Health:
+    """Liveness: the node answers, its store reads and, once a charter is adopted, its
+    sequencer process takes records (503 ``sequencer.stopped`` if it ended)."""
+    sequencer: SequencerProcess | None = getattr(request.app.state, "sequencer", None)
+    if sequencer is not None and not sequencer.running:
+        raise SequencerStoppedError("the sequencer process has ended; restart the node")
+    node = node_of(request)
+    with node.store.read() as reader:
+        size = reader.log(node.log).size()
+    return Health(status="ok", log=node.log, size=size, restoring=restoring(request))
+
+
+@router.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+def metrics(request: Request) -> Response:
+    """Prometheus metrics."""
+    node_metrics: NodeMetrics = request.app.state.metrics
+    node = node_of(request)
+    status = node.charter_status()
+    if status is not None:
+        node_metrics.charter_status(status)
+    # Read at scrape time, so that every log counts — replicas, and entries an admin command
+    # appended from another process — not only what this process's sequencer committed.
+    with node.store.read() as reader:
+        for log_id in reader.logs():
+            node_metrics.log_size.labels(log_id).set(reader.log(log_id).size())
+    registry = node_metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/v1/network", tags=["network"], responses=ERRORS)
+def network(request: Request) -> dict[str, Any]:
+    """The adopted charter, the genesis hash (network id), every member with its keys and the
+    charter version its log has adopted, and the chain of versions this node knows."""
+    node = node_of(request)
+    with node.state() as state:
+        charter = state.adopted_charter(node.log)
+        adoptions = state.adoptions(node.log)
+        signed = state.charter(adoptions[-1].charter) if adoptions else None
+    genesis = node.genesis()
+    status = node.charter_status()
+    if charter is None or signed is None or genesis is None or status is None:
+        raise NotAdoptedError("this node has adopted no charter yet")
+    chain = node.known_chain()
+    adopted = {log.log: log for log in status.logs}
+    members = {}
+    for member in charter.participants.values():
+        witness_key = crypto.load_public_key(member.witness_key)
+        progress = adopted.get(member.id)
+        members[member.id] = {
+            "name": member.name,
+            "kind": member.kind,
+            "status": member.status,
+            "endpoints": list(member.endpoints),
+            "log_vkey": charter.log_verifier_key(member.id),
+            "witness_vkey": crypto.verifier_key(
+                charter.witness_name(member.id),
+                witness_key,
+                key_type=crypto.ED25519_COSIGNATURE_KEY_TYPE,
+            ),
+            "governance_key": b64(member.governance_key),
+            "adopted_version": None if progress is None else progress.adopted_version,
+            "behind": True if progress is None else progress.behind,
+        }
+    return {
+        "network": charter.network,
+        "genesis": genesis.hex(),
+        "participant": node.log,
+        "charter": {
+            "version": charter.version,
+            "hash": signed.hash.hex(),
+            "document": b64(signed.encode()),
+        },
+        "newest_version": status.newest.version,
+        "charters": [
+            {"version": v.charter.version, "hash": v.hash.hex(), "document": b64(v.encode())}
+            for v in chain
+        ],
+        "policy": charter.policy.to_value(),
+        "participants": members,
+    }
+
+
+@router.get("/v1/charters", tags=["network"], responses=ERRORS)
+def charters(request: Request) -> dict[str, Any]:
+    """Every charter version from the genesis, oldest first: the chain this node trusts.
+
+    An auditor replays each log under the version it had adopted, so it needs them all, not
+    only the newest; it verifies the chain against its own trusted genesis hash.
+    """
+    node = node_of(request)
+    genesis = node.genesis()
+    if genesis is None:
+        raise NotAdoptedError("this node has adopted no charter yet")
+    return {
+        "genesis": genesis.hex(),
+        "charters": [
+            {"version": c.charter.version, "hash": c.hash.hex(), "document": b64(c.encode())}
+            for c in node.known_chain()
+        ],
+    }
+
+
+@router.get("/v1/logs", response_model=list[LogInfo], tags=["logs"])
+def logs(
+    request: Request,
+    with_notes: Annotated[
+        bool,
+        Query(
+            alias="notes",
+            description="`false`: leave the checkpoint notes out, keep their digests (a "
+            "listing whose size does not grow with the number of witnesses)",
+        ),
+    ] = True,
+) -> list[LogInfo]:
+    """Every log this node holds: its own and its replicas."""
+    node = node_of(request)
+    found = []
+    with node.store.read() as reader:
+        for log_id in reader.logs():
+            log_reader = reader.log(log_id)
+            size = log_reader.size()
+            latest = log_reader.latest_checkpoint()
+            found.append(
+                LogInfo(
+                    log=log_id,
+                    size=size,
+                    root=b64(log_reader.root(size)),
+                    checkpoint=latest[1] if latest and with_notes else None,
+                    digest=note_digest(latest[1]) if latest else None,
+                )
+            )
+    return found
+
+
+@router.get(
+    "/v1/logs/{log_id}/checkpoint",
+    tags=["logs"],
+    response_class=PlainTextResponse,
+    responses=ERRORS,
+)
+def checkpoint(
+    request: Request,
+    log_id: LogId,
+    latest: Annotated[bool, Query(description="the newest signed one, witnessed or not")] = False,
+) -> Response:
+    """The log's newest witnessed checkpoint (C2SP signed note with at least
+    ``witness_quorum`` cosignatures of other members); ``?latest=1``: the newest signed one."""
+    node = node_of(request)
+    known_log(node, log_id)
+    with node.store.read() as reader:
+        if latest:
+            found = reader.log(log_id).latest_checkpoint()
+            note = found[1] if found else None
+        else:
+            size = witnessed(reader, log_id)
+            note = reader.log(log_id).checkpoint(size) if size else None
+    if note is None:
+        code = "checkpoint.unwitnessed" if not latest else "log.unknown"
+        raise ApiError(f"no such checkpoint of log {log_id} here", code=code, status=404)
+    return PlainTextResponse(note, media_type="text/plain; charset=utf-8")
+
+
+@router.get(
+    "/v1/logs/{log_id}/entries",
+    tags=["logs"],
+    responses=responses(
+        {200: {"content": {MSGPACK: {}}, "description": "msgpack array of entries (bin)"}}
+    ),
+)
+def entries(
+    request: Request,
+    log_id: LogId,
+    start: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    end: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+) -> Response:
+    """Raw canonical entries ``start <= seq < end`` as a msgpack array of bin, at most
+    ``max_page_entries`` of them (fewer at the end of the log)."""
+    node = node_of(request)
+    size = known_log(node, log_id)
+    if start >= size:
+        raise ApiError(
+            f"start {start} is beyond the log size {size}", code="range.invalid", status=400
+        )
+    if end is not None and end <= start:
+        raise ApiError("end must be greater than start", code="range.invalid", status=400)
+    stop = min(size, start + node.settings.max_page_entries, end if end is not None else size)
+    with node.store.read() as reader:
+        page: list[Value] = list(reader.log(log_id).entries(start, stop))
+    return Response(encode(page), media_type=MSGPACK)
+
+
+@router.get(
+    "/v1/logs/{log_id}/proof/inclusion",
+    response_model=InclusionProof,
+    tags=["logs"],
+    responses=ERRORS,
+)
+def inclusion_proof(
+    request: Request,
+    log_id: LogId,
+    index: Annotated[int, Query(ge=0, le=2**63 - 1)],
+    size: Annotated[int, Query(ge=1, le=2**63 - 1)],
+) -> InclusionProof:
+    """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` entries."""
+    node = node_of(request)
+    log_size = known_log(node, log_id)
+    if not index < size <= log_size:
+        raise ApiError(f"need index < size <= {log_size}", code="range.invalid", status=400)
+    with node.store.read() as reader:
+        hashes = reader.log(log_id).inclusion_proof(index, size)
+    return InclusionProof(index=index, size=size, hashes=[b64(h) for h in hashes])
+
+
+@router.get(
+    "/v1/logs/{log_id}/proof/consistency",
+    response_model=ConsistencyProof,
+    tags=["logs"],
+    responses=ERRORS,
+)
+def consistency_proof(
+    request: Request,
+    log_id: LogId,
+    old: Annotated[int, Query(ge=1, le=2**63 - 1)],
+    new: Annotated[int, Query(ge=1, le=2**63 - 1)],
+) -> ConsistencyProof:
+    """RFC 9162 consistency proof between the trees of ``old`` and ``new`` entries."""
+    node = node_of(request)
+    log_size = known_log(node, log_id)
+    if not old <= new <= log_size:
+        raise ApiError(f"need 0 < old <= new <= {log_size}", code="range.invalid", status=400)
+    with node.store.read() as reader:
+        hashes = reader.log(log_id).consistency_proof(old, new)
+    return ConsistencyProof(old=old, new=new, hashes=[b64(h) for h in hashes])
+
+
+@router.get(
+    "/v1/entries/{entry_hash}", response_model=EntryModel, tags=["entries"], responses=ERRORS
+)
+def entry(request: Request, entry_hash: EntryHash) -> EntryModel:
+    """One entry by its hash, decoded, with its place in its log."""
+    node = node_of(request)
+    digest = hash_param(entry_hash)
+    with node.store.read() as reader:
+        position = reader.position(digest)
+        if position is None:
+            raise ApiError("no entry with that hash here", code="entry.unknown", status=404)
+        raw = reader.log(position[0]).entry(position[1])
+    value = decode(raw, max_size=len(raw))
+    if not isinstance(value, dict):
+        raise StoreError("stored entry is not a map")
+    return EntryModel(
+        log=position[0], seq=position[1], hash=entry_hash, entry=json_value(value), raw=b64(raw)
+    )
+
+
+@router.get(
+    "/v1/certificates/{log_id}/{number:path}",
+    response_model=CertificateModel,
+    tags=["entries"],
+    responses=ERRORS,
+)
+def certificate(
+    request: Request,
+    log_id: LogId,
+    number: Annotated[
+        str,
+        Path(
+            description="the number in any case, '-', '/' or spaces between its groups "
+            "(BW-2026-0005, BW/2026/0005, bw%202026%200005)",
+        ),
+    ],
+) -> CertificateModel:
+    """A certificate by its issuer and number, written any way that reads alike (decision
+    0025), with its status; 400 ``certificate.number_invalid`` names the grammar."""
+    try:
+        parsed = parse_certificate_number(number)
+    except RecordError as exc:
+        raise ApiError(exc.message, code=exc.code, status=400) from exc
+    node = node_of(request)
+    with node.state() as state:
+        found = state.certificate_by_number(log_id, parsed.key)
+    if found is None:
+        raise ApiError(
+            f"no certificate with number {parsed.text} in log {log_id}",
+            code="certificate.unknown",
+            status=404,
+        )
+    return certificate_model(found, today(node.clock))
+
+
+@router.get(
+    "/v1/parcels/{log_id}/{seq}/{out}",
+    response_model=ParcelModel,
+    tags=["entries"],
+    responses=ERRORS,
+)
+def parcel(
+    request: Request,
+    log_id: LogId,
+    seq: Annotated[int, Path(ge=0, le=2**63 - 1)],
+    out: Annotated[int, Path(ge=0, le=63)],
+) -> ParcelModel:
+    """A parcel's state: holder, mass, origins, and the entry that consumed it if any."""
+    node = node_of(request)
+    with node.state() as state:
+        found = state.parcel(log_id, seq, out)
+    if found is None:
+        raise ApiError("no such parcel", code="parcel.unknown", status=404)
+    return parcel_model(found)
+
+
+@router.get(
+    "/v1/provenance/{entry_hash}",
+    tags=["verification"],
+    responses=responses(
+        {200: {"content": {BUNDLE_MEDIA_TYPE: {}}, "description": "the bundle of DESIGN §9"}}
+    ),
+)
+def provenance_bundle(request: Request, entry_hash: EntryHash) -> Response:
+    """The offline-verifiable bundle of an entry's whole chain back to the mines."""
+    node = node_of(request)
+    digest = hash_param(entry_hash)
+    with node.store.read() as reader:
+        position = reader.position(digest)
+        if position is None:
+            raise ApiError("no entry with that hash here", code="entry.unknown", status=404)
+        bundle = build_bundle(reader, node.settings.network, EntryRef(*position, digest))
+    return JSONResponse(bundle, media_type=BUNDLE_MEDIA_TYPE)
+
+
+@router.get("/v1/evidence", tags=["network"])
+def evidence(request: Request) -> list[dict[str, Any]]:
+    """Evidence this node holds against any log (forks, invalid entries)."""
+    node = node_of(request)
+    with node.store.read() as reader:
+        found = list_evidence(reader)
+    return [json_value(item) for item in found]

@@ -1,0 +1,272 @@
+"""What a node's routes answer: problem+json, the response schemas, domain values as JSON.
+
+Every refusal is RFC 9457 ``application/problem+json`` with the stable ``code`` of the
+``LedgerError`` behind it and the status node/server/problems.py gives it. Entries travel as
+``application/msgpack``; everything else is JSON with base64 bytes and hex hashes.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Annotated, Any
+
+from fastapi import Path
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from node.core.encoding import Value
+from node.core.errors import (
+    LedgerError,
+)
+from node.core.records import EntryRef
+from node.core.state import CertificateState, ParcelState
+from node.server.problems import status_of
+
+__all__ = [
+    "ERRORS",
+    "HASH_HEX",
+    "LOG_ID",
+    "MSGPACK",
+    "PROBLEM",
+    "BatchResponse",
+    "BatchResult",
+    "CertificateModel",
+    "ConsistencyProof",
+    "EntryHash",
+    "EntryModel",
+    "Health",
+    "InclusionProof",
+    "LogId",
+    "LogInfo",
+    "ParcelModel",
+    "Problem",
+    "ReceiptModel",
+    "b64",
+    "certificate_model",
+    "json_value",
+    "parcel_model",
+    "problem",
+    "problem_body",
+    "problem_json",
+    "ref_json",
+    "responses",
+]
+
+logger = logging.getLogger("kp.api")
+
+
+MSGPACK = "application/msgpack"
+
+
+PROBLEM = "application/problem+json"
+
+
+HASH_HEX = r"^[0-9a-f]{64}$"
+
+
+LOG_ID = r"^[A-Z]{2,8}$"
+
+
+LogId = Annotated[str, Path(pattern=LOG_ID, description="participant id, e.g. BW")]
+
+
+EntryHash = Annotated[str, Path(pattern=HASH_HEX, description="hex entry hash")]
+
+
+def problem(status: int, code: str, detail: str) -> JSONResponse:
+    """An RFC 9457 problem document, as a response."""
+    headers = {"Retry-After": "1"} if status in (409, 429, 503) else None
+    return JSONResponse(
+        problem_body(status, code, detail),
+        status_code=status,
+        media_type=PROBLEM,
+        headers=headers,
+    )
+
+
+def problem_body(status: int, code: str, detail: str) -> dict[str, Any]:
+    """The problem document itself (also one item's result in a batch)."""
+    return {
+        "type": f"urn:kp-ledger:problem:{code}",
+        "title": code.replace(".", " ").replace("_", " "),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+
+
+def problem_json(error: LedgerError) -> dict[str, Any]:
+    return problem_body(status_of(error), error.code, error.message)
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with the stable error code."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Stable error code, e.g. parcel.not_live")
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "Malformed request (code says what)"},
+    404: {"model": Problem, "description": "Unknown log, entry, certificate or parcel"},
+}
+
+
+def responses(extra: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses: ``extra`` and the errors every route may answer."""
+    return {**ERRORS, **extra}
+
+
+class ReceiptModel(BaseModel):
+    entry_hash: str = Field(description="hex leaf hash of the new entry")
+    log: str
+    seq: int
+    checkpoint: str = Field(description="C2SP signed checkpoint of the commit")
+    proof: list[str] = Field(description="base64 RFC 9162 inclusion proof against it")
+    tlog_proof: str = Field(description="the same as one c2sp.org/tlog-proof text")
+    witnessed: bool = Field(
+        default=False, description="whether the checkpoint carries the witness quorum"
+    )
+
+
+class BatchResult(BaseModel):
+    receipt: ReceiptModel | None = None
+    problem: Problem | None = None
+
+
+class BatchResponse(BaseModel):
+    results: list[BatchResult]
+
+
+class LogInfo(BaseModel):
+    log: str
+    size: int
+    root: str = Field(description="base64 Merkle root at that size")
+    checkpoint: str | None = Field(
+        description="the newest signed checkpoint note with its cosignatures (null with "
+        "`?notes=false`, or when none is stored)"
+    )
+    digest: str | None = Field(
+        default=None,
+        description="hex, 128 bits of SHA-256 of that note's text and the key names and IDs "
+        "of its signatures: equal digests, the same checkpoint signed by the same keys "
+        "(cosignature timestamps may differ); anti-entropy compares them instead of fetching "
+        "notes",
+    )
+
+
+class InclusionProof(BaseModel):
+    index: int
+    size: int
+    hashes: list[str]
+
+
+class ConsistencyProof(BaseModel):
+    old: int
+    new: int
+    hashes: list[str]
+
+
+class EntryModel(BaseModel):
+    log: str
+    seq: int
+    hash: str
+    entry: dict[str, Any] = Field(description="the decoded entry; bytes as base64")
+    raw: str = Field(description="base64 canonical entry bytes (the leaf data)")
+
+
+class ParcelModel(BaseModel):
+    ref: list[Any]
+    parcel: str
+    holder: str
+    centicarats: int
+    hs_code: str
+    origins: list[str]
+    live: bool
+    consumed_by: list[Any] | None
+    transfers: list[list[Any]]
+
+
+class CertificateModel(BaseModel):
+    ref: list[Any]
+    number: str
+    status: str = Field(description="usable, confirmed, rejected, voided or expired")
+    exporter: str
+    importing: str
+    parcels: list[list[Any]]
+    centicarats: int
+    hs_codes: list[str]
+    origins: list[str]
+    issued_on: str
+    expires_on: str
+    outcome_ref: list[Any] | None
+    voided: list[Any] | None
+    received_on: str | None = Field(description="confirmed: the date the goods were received")
+    recorded_on: str | None = Field(description="confirmed: the date the confirmation was recorded")
+
+
+class Health(BaseModel):
+    status: str
+    log: str
+    size: int
+    restoring: bool = Field(
+        False, description="its own log is still coming back from peers: records wait"
+    )
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def ref_json(ref: EntryRef | None) -> list[Any] | None:
+    return None if ref is None else [ref.log, ref.seq, ref.hash.hex()]
+
+
+def json_value(value: Value) -> Any:
+    """A decoded canonical value as JSON: bytes become base64."""
+    if isinstance(value, bytes):
+        return b64(value)
+    if isinstance(value, list | tuple):
+        return [json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: json_value(v) for k, v in value.items()}
+    return value
+
+
+def parcel_model(parcel: ParcelState) -> ParcelModel:
+    ref = parcel.ref
+    return ParcelModel(
+        ref=[ref.log, ref.seq, ref.hash.hex(), ref.out],
+        parcel=parcel.parcel,
+        holder=parcel.holder,
+        centicarats=parcel.centicarats,
+        hs_code=parcel.hs_code,
+        origins=list(parcel.origins),
+        live=parcel.live,
+        consumed_by=ref_json(parcel.consumed_by),
+        transfers=[[t.log, t.seq, t.hash.hex()] for t in parcel.transfers],
+    )
+
+
+def certificate_model(certificate: CertificateState, today: str) -> CertificateModel:
+    return CertificateModel(
+        ref=ref_json(certificate.ref) or [],
+        number=certificate.number,
+        status=certificate.status(today),
+        exporter=certificate.exporter,
+        importing=certificate.importing,
+        parcels=[[p.log, p.seq, p.hash.hex(), p.out] for p in certificate.parcels],
+        centicarats=certificate.centicarats,
+        hs_codes=list(certificate.hs_codes),
+        origins=list(certificate.origins),
+        issued_on=certificate.issued_on,
+        expires_on=certificate.expires_on,
+        outcome_ref=ref_json(certificate.outcome_ref),
+        voided=ref_json(certificate.voided),
+        received_on=certificate.received_on,
+        recorded_on=certificate.recorded_on,
+    )

@@ -1,0 +1,85 @@
+"""The multi-country chain of custody (tests/support/scenario.py), through the real rules.
+
+Mines in Botswana and Canada produce; Botswana and Canada certify to the EU; the EU confirms; an
+Antwerp trader merges both imports (unsorted rough, 7102.10) and sorts the result into gem-quality
+and industrial goods; the EU certifies part to India and part
+to the UAE; both confirm; the UAE re-exports to India, which confirms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from node.core.provenance import provenance
+from node.core.records import EntryRef
+from tests.support.scenario import Chain, run_scenario
+from tests.support.world import World
+
+
+@pytest.fixture(params=["memory", "store"])
+def chain(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Chain]:
+    world = World(store=tmp_path / "store" if request.param == "store" else None)
+    try:
+        yield run_scenario(world)
+    finally:
+        world.close()
+
+
+def test_origins_follow_every_sort_and_merge(chain: Chain) -> None:
+    state = chain.world.parcel_state
+    p = chain.parcels
+    assert state(p["eu_bw"]).origins == ("BW",)
+    assert state(p["eu_ca"]).origins == ("CA",)
+    assert state(p["antwerp_mix"]).origins == ("BW", "CA")
+    assert state(p["to_india"]).origins == ("BW", "CA")
+    assert state(p["in_2"]).origins == ("BW", "CA")
+
+
+def test_mass_balance_at_each_step(chain: Chain) -> None:
+    state = chain.world.parcel_state
+    p = chain.parcels
+    assert state(p["antwerp_mix"]).centicarats == 1_250_000 + 830_000
+    # The sort lost 1,000 centicarats (10 ct) to cleaning: allowed, never the other way.
+    assert state(p["to_india"]).centicarats + state(p["to_uae"]).centicarats == 2_079_000
+    for consumed in ("bw_run", "ca_run", "eu_bw", "eu_ca", "antwerp_mix", "to_india", "ae_1"):
+        assert not state(p[consumed]).live, consumed
+    for live in ("in_1", "in_2"):
+        assert state(p[live]).live
+    assert state(p["in_1"]).holder == "trader"
+
+
+def test_provenance_of_the_last_confirmation_reaches_both_mines(chain: Chain) -> None:
+    world, steps = chain.world, chain.steps
+    subject = _confirmation_of(chain, "ae_to_in")
+    if world.store is None:
+        dag = provenance(world.state, subject)
+    else:
+        with world.read_state() as state:
+            dag = provenance(state, subject)
+    mines = {(m.log, m.seq) for m in dag.mines}
+    assert mines == {
+        (chain.parcels["bw_run"].log, chain.parcels["bw_run"].seq),
+        (chain.parcels["ca_run"].log, chain.parcels["ca_run"].seq),
+    }
+    assert dag.entries[-1] == subject
+    for step in ("bw_cert", "ca_cert", "eu_to_ae", "ae_to_in"):
+        assert steps[step] in dag.entries
+    # The India-bound branch is not in the UAE chain's history.
+    assert steps["eu_to_in"] not in dag.entries
+    # Every entry comes after what it references and after its log's earlier entries.
+    position = {ref: i for i, ref in enumerate(dag.entries)}
+    for log in {r.log for r in dag.entries}:
+        seqs = [r.seq for r in dag.entries if r.log == log]
+        assert seqs == sorted(seqs)
+    assert position[steps["bw_cert"]] < position[steps["eu_to_ae"]]
+    assert dag.charters == (world.genesis_hash,)
+    assert {a.log for a in dag.adoptions} == {"BW", "CA", "EU", "AE", "IN"}
+    assert len(dag.operators) >= 5
+
+
+def _confirmation_of(chain: Chain, step: str) -> EntryRef:
+    parcel = chain.parcels["in_2"] if step == "ae_to_in" else chain.parcels["in_1"]
+    return parcel.entry
