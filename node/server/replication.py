@@ -10,11 +10,17 @@
   only through ``replica.extend`` (signed root, then every rule), so a lying peer changes
   nothing and a lying origin leaves evidence. While the node restores its own log, every peer
   is asked every ``interval``.
-* **Push**: after each commit of our own log, send the newest checkpoint to every peer's
-  ``/witness/add-checkpoint`` (c2sp.org/tlog-witness). One request in flight per peer; a newer
-  checkpoint supersedes an unsent one, so witnessing cost does not grow with the append rate.
-  Cosignatures that come back are verified and attached to the stored checkpoint. A peer that
-  failed is tried again with backoff; a peer up to date is not woken for.
+* **Push**: after each commit of our own log, send the newest checkpoint to the *first
+  witnesses* — the policy's ``witness_quorum`` plus one spare, healthy peers first, in an order
+  of their own per log so that the logs of a network spread over different witnesses — at
+  ``/witness/add-checkpoint`` (c2sp.org/tlog-witness). Once it is witnessed, every other peer
+  is sent the witnessed checkpoint, each at most once per ``interval``: a node's pushes per
+  commit do not grow with the network (decision 0037). If the quorum has not cosigned within
+  ``interval``, every peer is asked. One request in flight per peer; a newer checkpoint
+  supersedes an unsent one, so witnessing cost does not grow with the append rate.
+  Cosignatures that come back before the quorum are verified and attached to the stored
+  checkpoint; later ones are not (the quorum is what a verifier needs). A peer that failed is
+  tried again with backoff; a peer up to date is not woken for.
 
 httpx errors are translated here, at the edge that meets them; the loops back off and go on.
 """
@@ -73,7 +79,11 @@ from node.engine.witness import (
 if TYPE_CHECKING:
     from node.server.metrics import NodeMetrics
 
-__all__ = ["Replicator", "note_digest"]
+__all__ = [
+    "Replicator",
+    "first_witnesses",
+    "note_digest",
+]
 
 log = logging.getLogger("kp.replication")
 
@@ -171,7 +181,9 @@ class Replicator:
         self._charters_changed = True  # a log extended or a charter arrived since last watched
         self._own_size_watched = -1
         self._commit = asyncio.Event()
-        self._pushes_due = True  # every peer is owed our newest checkpoint (set on commit)
+        self._push_all = True  # every peer is owed our newest checkpoint (at start, restored)
+        self._committed = False  # the first witnesses are owed a new commit
+        self._witnessed = False  # every other peer is owed a newly witnessed checkpoint
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -192,6 +204,14 @@ class Replicator:
             for member in self.charter().participants.values()
             if member.id != self.node.log and member.endpoints
         }
+
+    def _quorum(self) -> int:
+        return self.charter().policy.witness_quorum
+
+    def _newest_is_witnessed(self) -> bool:
+        with self.node.store.read() as reader:
+            latest = reader.log(self.node.log).latest_checkpoint()
+            return latest is None or witnessed(reader, self.node.log) >= latest[0]
 
     # --- running ------------------------------------------------------------------------------
 
@@ -214,8 +234,13 @@ class Replicator:
 
     def notify_commit(self) -> None:
         """Called on the event loop after each commit of our log."""
-        self._pushes_due = True
+        self._committed = True
         self._charters_changed = True  # our own log may have adopted a charter version
+        self._commit.set()
+
+    def _notify_witnessed(self) -> None:
+        """Called on the event loop when our newest checkpoint reached the quorum."""
+        self._witnessed = True
         self._commit.set()
 
     def _changed(self) -> None:
@@ -411,7 +436,8 @@ class Replicator:
             if self.on_restored is not None:
                 self.on_restored()
             self.restoring = False
-            self.notify_commit()  # push our log's checkpoint to every peer
+            self._push_all = True  # push our log's checkpoint to every peer
+            self.notify_commit()
 
         if self._loop is None:
             ended()
@@ -716,6 +742,8 @@ class Replicator:
         in_flight: dict[str, asyncio.Task[None]] = {}
         due: dict[str, float] = {}  # peer → when it is owed a push (after a failure: later)
         failures: dict[str, int] = {}
+        started: dict[str, float] = {}  # peer → when its last push began
+        escalate_at: float | None = None  # not witnessed by then: every peer is asked
 
         async def push(peer: str, url: str) -> None:
             try:
@@ -734,7 +762,8 @@ class Replicator:
 
         while True:
             now = time.monotonic()
-            timeout = max(0.0, min(due.values()) - now) if due else None
+            wake = [*due.values(), *([] if escalate_at is None else [escalate_at])]
+            timeout = max(0.0, min(wake) - now) if wake else None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._commit.wait(), timeout=timeout)
             self._commit.clear()
@@ -746,11 +775,27 @@ class Replicator:
                 await asyncio.sleep(self.interval)
                 continue
             now = time.monotonic()
-            if self._pushes_due:
-                # A commit (or a newly witnessed checkpoint): every peer is owed it now, a
-                # failed one included.
-                self._pushes_due = False
+            if self._push_all or (escalate_at is not None and now >= escalate_at):
+                # At start, after a restore, or a commit the first witnesses did not cosign in
+                # time: every peer is owed our newest checkpoint now, a failed one included.
+                self._push_all = self._committed = False
+                escalate_at = None
                 due = dict.fromkeys(peers, now)
+            if self._committed:
+                self._committed = False
+                for peer in first_witnesses(self.node.log, peers, failures, self._quorum()):
+                    due[peer] = now
+                if escalate_at is None:
+                    escalate_at = now + self.interval
+            if self._witnessed:
+                # Every copy of our log should serve it witnessed: each peer is sent it, but
+                # no peer more often than every ``interval`` however fast we commit.
+                self._witnessed = False
+                # A commit made since is still owed its quorum: the timer goes on for it.
+                escalate_at = None if self._newest_is_witnessed() else now + self.interval
+                for peer in peers:
+                    later = max(now, started.get(peer, 0.0) + self.interval)
+                    due[peer] = min(due.get(peer, later), later)
             for peer, url in peers.items():
                 if due.get(peer, now + 1) > now:
                     continue
@@ -760,6 +805,7 @@ class Replicator:
                     # One request in flight per peer: it reads our newest checkpoint again after
                     # each answer, so it pushes what was committed meanwhile.
                     continue
+                started[peer] = now
                 in_flight[peer] = asyncio.create_task(push(peer, url))
             for peer in [p for p in due if p not in peers]:
                 del due[peer]
@@ -783,7 +829,10 @@ class Replicator:
                     return True
                 size, note = latest
                 old = believed.get(peer, 0)
-                sharing = old >= size and witnessed(reader, self.node.log) == size
+                # The note as stored carries the cosignatures gathered so far: once it is
+                # witnessed, the push that brings it is also the one that shares it.
+                already = witnessed(reader, self.node.log) == size
+                sharing = old >= size and already
                 if old >= size and not (sharing and shared.get(peer, 0) < size):
                     return True
                 proof = own.consistency_proof(old, size) if 0 < old < size else []
@@ -814,8 +863,8 @@ class Replicator:
                 )
                 return False
             believed[peer] = size
-            if sharing:
-                shared[peer] = size
+            if already:
+                shared[peer] = size  # and its cosignature is one more than the quorum needs
                 continue
             lines = [line for line in response.text.split("\n") if line.startswith("— ")]
             keys = charter.cosigner_keys(exclude=self.node.log)
@@ -836,7 +885,7 @@ class Replicator:
             after = witnessed(writer, self.node.log)
         if after > before and self._loop is not None:
             # Share the witnessed checkpoint with every peer now (this runs in a worker thread).
-            self._loop.call_soon_threadsafe(self.notify_commit)
+            self._loop.call_soon_threadsafe(self._notify_witnessed)
             if self.on_witnessed is not None:
                 self.on_witnessed(after)
         return count
@@ -861,3 +910,21 @@ class Replicator:
 
     async def _get_text(self, url: str) -> str:
         return (await self._get(url)).text
+
+
+def first_witnesses(
+    log: str, peers: dict[str, str], failures: dict[str, int], quorum: int
+) -> list[str]:
+    """The peers a new checkpoint of ``log`` is pushed to first: ``quorum`` and one spare.
+
+    Peers whose last push failed come last. Among the rest the order is a hash of the log and
+    the peer, so every log has witnesses of its own and no node is every log's first witness.
+    """
+    ranked = sorted(
+        peers,
+        key=lambda peer: (
+            failures.get(peer, 0) > 0,
+            hashlib.sha256(f"{log}\n{peer}".encode()).digest(),
+        ),
+    )
+    return ranked[: quorum + 1]
