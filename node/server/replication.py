@@ -32,6 +32,7 @@ import base64
 import contextlib
 import hashlib
 import logging
+import math
 import multiprocessing
 import os
 import random
@@ -176,6 +177,9 @@ class Replicator:
         self._adoptions_seen: dict[str, tuple[int | None, int, bool]] = {}
         # (peer, log) → the digest of the note that peer served when we last caught up to it.
         self._seen: dict[tuple[str, str], str] = {}
+        # log → when its origin last pushed a checkpoint to us: while it does, anti-entropy
+        # leaves that log to the pushes instead of chasing it through every other peer.
+        self._pushed_at: dict[str, float] = {}
         self._changes = 0  # local writes by replication (entries or cosignatures), ever
         self._activity = asyncio.Event()  # set on each of them: cuts a long tick short
         self._charters_changed = True  # a log extended or a charter arrived since last watched
@@ -377,6 +381,8 @@ class Replicator:
             if log_id not in charter.participants:
                 continue
             self._count("checks")
+            if time.monotonic() - self._pushed_at.get(log_id, -math.inf) < self.max_interval:
+                continue  # its origin pushes to us: the pushes bring it
             ours, stop, our_digest = held.get(log_id, (0, False, None))
             theirs = item.get("size")
             if stop or not isinstance(theirs, int) or theirs < ours:
@@ -443,6 +449,10 @@ class Replicator:
             ended()
         else:
             self._loop.call_soon_threadsafe(ended)
+
+    def pushed(self, log_id: str) -> None:
+        """The origin of ``log_id`` pushed us a checkpoint of it (``/witness/add-checkpoint``)."""
+        self._pushed_at[log_id] = time.monotonic()
 
     async def catch_up(self, log_id: str, note: str, sources: list[str]) -> Extension:
         """Bring our replica of ``log_id`` to the checkpoint in ``note`` (signed by the origin),
@@ -744,10 +754,11 @@ class Replicator:
         failures: dict[str, int] = {}
         started: dict[str, float] = {}  # peer → when its last push began
         escalate_at: float | None = None  # not witnessed by then: every peer is asked
+        first: list[str] = []  # the first witnesses of the newest commit
 
-        async def push(peer: str, url: str) -> None:
+        async def push(peer: str, url: str, follow: bool) -> None:
             try:
-                pushed = await self._push_to(peer, url, believed, shared)
+                pushed = await self._push_to(peer, url, believed, shared, follow=follow)
             except Exception as exc:  # our own failure (the store): try again later, as for
                 # a peer's, rather than end this peer's pushes with an unretrieved exception
                 log.exception("push failed here", extra={"peer": peer, "code": _code(exc)})
@@ -775,26 +786,38 @@ class Replicator:
                 await asyncio.sleep(self.interval)
                 continue
             now = time.monotonic()
-            if self._push_all or (escalate_at is not None and now >= escalate_at):
-                # At start, after a restore, or a commit the first witnesses did not cosign in
-                # time: every peer is owed our newest checkpoint now, a failed one included.
+            if self._push_all:
+                # At start and after a restore: every peer is owed our newest checkpoint now,
+                # a failed one included.
                 self._push_all = self._committed = False
                 escalate_at = None
                 due = dict.fromkeys(peers, now)
+            elif escalate_at is not None and now >= escalate_at:
+                # The first witnesses did not cosign in time: as many more are asked, the next
+                # in the same order, and so on each interval until the quorum is reached.
+                quorum = self._quorum()
+                ranked = first_witnesses(self.node.log, peers, failures, len(peers))
+                first = ranked[: len(first) + quorum + 1]
+                for peer in first:
+                    due.setdefault(peer, now)
+                escalate_at = now + self.interval
             if self._committed:
                 self._committed = False
-                for peer in first_witnesses(self.node.log, peers, failures, self._quorum()):
+                first = first_witnesses(self.node.log, peers, failures, self._quorum())
+                for peer in first:
                     due[peer] = now
                 if escalate_at is None:
                     escalate_at = now + self.interval
             if self._witnessed:
                 # Every copy of our log should serve it witnessed: each peer is sent it, but
-                # no peer more often than every ``interval`` however fast we commit.
+                # however fast we commit, a first witness no more often than every
+                # ``interval`` and any other peer than every ``max_interval``.
                 self._witnessed = False
                 # A commit made since is still owed its quorum: the timer goes on for it.
                 escalate_at = None if self._newest_is_witnessed() else now + self.interval
                 for peer in peers:
-                    later = max(now, started.get(peer, 0.0) + self.interval)
+                    spacing = self.interval if peer in first else self.max_interval
+                    later = max(now, started.get(peer, 0.0) + spacing)
                     due[peer] = min(due.get(peer, later), later)
             for peer, url in peers.items():
                 if due.get(peer, now + 1) > now:
@@ -806,22 +829,32 @@ class Replicator:
                     # each answer, so it pushes what was committed meanwhile.
                     continue
                 started[peer] = now
-                in_flight[peer] = asyncio.create_task(push(peer, url))
+                follow = peer in first  # a first witness follows our commits
+                in_flight[peer] = asyncio.create_task(push(peer, url, follow))
             for peer in [p for p in due if p not in peers]:
                 del due[peer]
 
     async def _push_to(
-        self, peer: str, url: str, believed: dict[str, int], shared: dict[str, int]
+        self,
+        peer: str,
+        url: str,
+        believed: dict[str, int],
+        shared: dict[str, int],
+        *,
+        follow: bool = True,
     ) -> bool:
         """Push our newest checkpoint to ``peer`` until it has cosigned it (and, once
-        witnessed, been sent it with its cosignatures). Returns ``False`` if it failed and
-        should be tried again later."""
+        witnessed, been sent it with its cosignatures); with ``follow``, also each checkpoint
+        committed meanwhile. Returns ``False`` if it failed and should be tried again later."""
         charter = self.charter()
         # Until this witness has cosigned our newest checkpoint: a 409 tells its size, and a
         # commit made while a request was in flight is pushed right after it. Once the newest
         # checkpoint is witnessed, it goes once more to every peer with all its cosignatures,
         # so that every copy of our log is served witnessed without waiting for a pull.
+        answered = False
         for _ in range(8):
+            if answered and not follow:
+                return True  # not a first witness: one checkpoint per push, not each commit
             with self.node.store.read() as reader:
                 own = reader.log(self.node.log)
                 latest = own.latest_checkpoint()
@@ -863,6 +896,7 @@ class Replicator:
                 )
                 return False
             believed[peer] = size
+            answered = True
             if already:
                 shared[peer] = size  # and its cosignature is one more than the quorum needs
                 continue
@@ -915,7 +949,8 @@ class Replicator:
 def first_witnesses(
     log: str, peers: dict[str, str], failures: dict[str, int], quorum: int
 ) -> list[str]:
-    """The peers a new checkpoint of ``log`` is pushed to first: ``quorum`` and one spare.
+    """The peers a new checkpoint of ``log`` is pushed to first: ``quorum`` and one spare (with
+    ``quorum`` the number of peers, every peer in that order).
 
     Peers whose last push failed come last. Among the rest the order is a hash of the log and
     the peer, so every log has witnesses of its own and no node is every log's first witness.

@@ -98,6 +98,10 @@ async def add_checkpoint(request: Request) -> Response:
             replicator.report(evidence)
     if judgement.outcome is not Outcome.PROCEED:
         return _refusal(judgement)
+    if checkpoint.size > judgement.known:
+        # A checkpoint newer than any this witness cosigned: only the origin has one to send
+        # (a replayed note is no newer), so its pushes are live.
+        replicator.pushed(log_id)
     sources = [replicator.peers().get(log_id, ""), *replicator.peers().values()]
     try:
         done = await replicator.catch_up(log_id, submitted.note, [s for s in sources if s])
