@@ -753,7 +753,7 @@ class Replicator:
         due: dict[str, float] = {}  # peer → when it is owed a push (after a failure: later)
         failures: dict[str, int] = {}
         started: dict[str, float] = {}  # peer → when its last push began
-        escalate_at: float | None = None  # not witnessed by then: every peer is asked
+        escalate_at: float | None = None  # not witnessed by then: the next witnesses are asked
         first: list[str] = []  # the first witnesses of the newest commit
 
         async def push(peer: str, url: str, follow: bool) -> None:
@@ -825,8 +825,9 @@ class Replicator:
                 del due[peer]
                 task = in_flight.get(peer)
                 if task is not None and not task.done():
-                    # One request in flight per peer: it reads our newest checkpoint again after
-                    # each answer, so it pushes what was committed meanwhile.
+                    # One request in flight per peer: a first witness's reads our newest
+                    # checkpoint again after each answer, so it pushes what was committed
+                    # meanwhile; any other peer is owed the next witnessed one.
                     continue
                 started[peer] = now
                 follow = peer in first  # a first witness follows our commits
