@@ -318,7 +318,10 @@ class Replicator:
                 own_size = reader.log(self.node.log).size()
             if own_size != self._own_size_watched:
                 # An admin command in another process (`kp-node charter adopt`) appends to our
-                # log without a commit of our sequencer.
+                # log without a commit of our sequencer: its checkpoint is pushed as a commit's
+                # would be (peers leave a log its origin pushes to those pushes).
+                if self._own_size_watched >= 0 and not self.restoring:
+                    self.notify_commit()
                 self._own_size_watched, self._charters_changed = own_size, True
             if self._charters_changed:
                 self._charters_changed = False
@@ -811,12 +814,18 @@ class Replicator:
             if self._witnessed:
                 # Every copy of our log should serve it witnessed: each peer is sent it, but
                 # however fast we commit, a first witness no more often than every
-                # ``interval`` and any other peer than every ``max_interval``.
+                # ``interval``, any other peer less often still (at most ``max_interval``).
                 self._witnessed = False
                 # A commit made since is still owed its quorum: the timer goes on for it.
                 escalate_at = None if self._newest_is_witnessed() else now + self.interval
+                # The others share one budget the size of the first witnesses': as many shares
+                # per interval, so the origin's pushes do not grow with the network.
+                others = max(1, len(peers) - len(first))
+                slow = min(
+                    self.max_interval, self.interval * math.ceil(others / max(1, len(first)))
+                )
                 for peer in peers:
-                    spacing = self.interval if peer in first else self.max_interval
+                    spacing = self.interval if peer in first else slow
                     later = max(now, started.get(peer, 0.0) + spacing)
                     due[peer] = min(due.get(peer, later), later)
             for peer, url in peers.items():

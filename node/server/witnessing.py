@@ -98,10 +98,6 @@ async def add_checkpoint(request: Request) -> Response:
             replicator.report(evidence)
     if judgement.outcome is not Outcome.PROCEED:
         return _refusal(judgement)
-    if checkpoint.size > judgement.known:
-        # A checkpoint newer than any this witness cosigned: only the origin has one to send
-        # (a replayed note is no newer), so its pushes are live.
-        replicator.pushed(log_id)
     sources = [replicator.peers().get(log_id, ""), *replicator.peers().values()]
     try:
         done = await replicator.catch_up(log_id, submitted.note, [s for s in sources if s])
@@ -113,6 +109,12 @@ async def add_checkpoint(request: Request) -> Response:
         ) from exc
     if done.size < checkpoint.size:
         raise ApiError(f"{log_id} waits for another log", code="witness.not_ready", status=503)
+    if checkpoint.size > judgement.known:
+        # Caught up to a checkpoint newer than any this witness cosigned: only the origin has
+        # one to send (a replayed note is no newer), and its pushes bring the log, so
+        # anti-entropy may leave it to them. Not before: a push that could not be caught up to
+        # leaves the log to anti-entropy.
+        replicator.pushed(log_id)
     return await asyncio.to_thread(_cosign, node, charter, subject, submitted)
 
 
