@@ -9,8 +9,11 @@ Implements, as pure functions of strings and keys:
   Ed25519 signature over ``cosignature/v1\\ntime <t>\\n`` followed by the checkpoint text.
 
 Parsing happens once, in ``parse_note``, which yields a ``SignedNote`` whose constructor enforces
-every structural rule; ``verify_note``, ``verify_checkpoint``, ``verify_cosignature`` and
-``cosigners`` only look up keys and check signatures on top of it.
+every structural rule, or in ``SignedCheckpoint.parse``, which adds the checkpoint's: a signed
+checkpoint travels through the node as a ``SignedCheckpoint``, and its methods (``verify``,
+``cosigners``, ``cosignature``, ``with_signature``, ``origin_signed``) only look up keys and
+check or make signatures on top of it. ``verify_note``, ``verify_checkpoint``, ``cosign``,
+``verify_cosignature`` and ``cosigners`` are the same on notes as text.
 
 Bounds (C2SP signed-note asks verifiers to limit the size of a note and to accept at least 16
 signatures): a note is at most ``MAX_NOTE_BYTES`` (1 MiB of UTF-8) in total and carries at most
@@ -57,13 +60,14 @@ __all__ = [
     "TLOG_PROOF_HEADER",
     "Checkpoint",
     "NoteSignature",
+    "SignedCheckpoint",
     "SignedNote",
     "TlogProof",
     "add_signature",
     "cosign",
     "cosigners",
-    "origin_signed",
     "parse_note",
+    "parse_signature_lines",
     "sign_note",
     "verify_checkpoint",
     "verify_cosignature",
@@ -212,6 +216,28 @@ def _parse_signature_line(line: str) -> NoteSignature:
     return NoteSignature(name, raw[:_KEY_ID_SIZE], raw[_KEY_ID_SIZE:])
 
 
+def parse_signature_lines(block: str) -> tuple[NoteSignature, ...]:
+    """Parse signature lines on their own, as a witness answers ``add-checkpoint`` with its
+    cosignature (c2sp.org/tlog-witness): each ``— <name> <base64>`` line ending in a newline,
+    at most ``MAX_SIGNATURES``, checked as in a note. Nothing is verified.
+
+    Raises:
+        NoteError: ``note.malformed``, ``note.too_large`` or ``note.too_many_signatures``.
+    """
+    return _parse_signature_block(_decode_note(block))
+
+
+def _parse_signature_block(block: str) -> tuple[NoteSignature, ...]:
+    if not block.endswith("\n"):
+        raise NoteError("signature block must end with a newline", code="note.malformed")
+    lines = block[:-1].split("\n")
+    if len(lines) > MAX_SIGNATURES:
+        raise NoteError(
+            f"note has more than {MAX_SIGNATURES} signatures", code="note.too_many_signatures"
+        )
+    return tuple(_parse_signature_line(line) for line in lines)
+
+
 def parse_note(note: str | bytes) -> SignedNote:
     """Parse a signed note strictly, without verifying any signature.
 
@@ -236,14 +262,7 @@ def parse_note(note: str | bytes) -> SignedNote:
     if split < 0:
         raise NoteError("note has no blank line before its signatures", code="note.malformed")
     text, block = decoded[: split + 1], decoded[split + 2 :]
-    if not block.endswith("\n"):
-        raise NoteError("signature block must end with a newline", code="note.malformed")
-    lines = block[:-1].split("\n")
-    if len(lines) > MAX_SIGNATURES:
-        raise NoteError(
-            f"note has more than {MAX_SIGNATURES} signatures", code="note.too_many_signatures"
-        )
-    return SignedNote(text, tuple(_parse_signature_line(line) for line in lines))
+    return SignedNote(text, _parse_signature_block(block))
 
 
 def _with_signature(signed: SignedNote, new: NoteSignature) -> SignedNote:
@@ -330,8 +349,14 @@ def verify_note(note: str, verifier_keys: list[str]) -> tuple[str, list[str]]:
             ``note.bad_signature`` or ``note.no_verified_signature``.
     """
     parsed = [parse_verifier_key(k) for k in verifier_keys]
-    known = _index_verifiers(v for v in parsed if v.key_type == ED25519_NOTE_KEY_TYPE)
     signed = parse_note(note)
+    return signed.text, _verified_signers(signed, parsed)
+
+
+def _verified_signers(signed: SignedNote, verifier_keys: Iterable[str | Verifier]) -> list[str]:
+    """``verify_note``'s rules on a parsed note; the verified names in note order, each once."""
+    parsed = [k if isinstance(k, Verifier) else parse_verifier_key(k) for k in verifier_keys]
+    known = _index_verifiers(v for v in parsed if v.key_type == ED25519_NOTE_KEY_TYPE)
     message = signed.text.encode("utf-8")
     verified: list[str] = []
     for signature in signed.signatures:
@@ -347,7 +372,7 @@ def verify_note(note: str, verifier_keys: list[str]) -> tuple[str, list[str]]:
             verified.append(signature.name)
     if not verified:
         raise NoteError("note has no verifiable signatures", code="note.no_verified_signature")
-    return signed.text, verified
+    return verified
 
 
 # --- checkpoints --------------------------------------------------------------------------------
@@ -438,72 +463,12 @@ class Checkpoint:
         return cls(origin, int(size_line), root, tuple(extensions))
 
 
-def verify_checkpoint(note: str, verifier_keys: list[str], *, origin: str) -> Checkpoint:
-    """Verify a signed checkpoint of the log ``origin`` and return it.
-
-    ``verify_note`` with the log's key(s), then ``Checkpoint.parse`` of the text, then the
-    origin check: a validly signed checkpoint of another log is still the wrong checkpoint.
-    Cosignatures are not checked here (see ``cosigners``).
-
-    Raises:
-        KeyFormatError: a verifier key string is malformed.
-        NoteError: the note is malformed or not validly signed by one of the keys.
-        CheckpointError: the text is not a checkpoint, or its origin is not ``origin``
-            (``checkpoint.wrong_origin``).
-    """
-    text, _ = verify_note(note, verifier_keys)
-    checkpoint = Checkpoint.parse(text)
-    if checkpoint.origin != origin:
-        raise CheckpointError(
-            f"checkpoint origin {checkpoint.origin!r} is not {origin!r}",
-            code="checkpoint.wrong_origin",
-        )
-    return checkpoint
-
-
 # --- cosignatures (c2sp.org/tlog-cosignature, cosignature/v1) -----------------------------------
 
 
 def _cosigned_message(text: str, timestamp: int) -> bytes:
     """tlog-cosignature "Ed25519 signed message": header, time line, whole checkpoint text."""
     return f"{COSIGNATURE_HEADER}time {timestamp}\n{text}".encode()
-
-
-def cosign(checkpoint_note: str, name: str, key: Ed25519PrivateKey, timestamp: int) -> str:
-    """Add a witness's ``cosignature/v1`` Ed25519 cosignature to a signed checkpoint.
-
-    This only signs: the caller must already have verified the log's signature and the
-    checkpoint's consistency with what it has seen (DESIGN §8). An earlier cosignature by the
-    same key is replaced.
-
-    Args:
-        checkpoint_note: the signed checkpoint note.
-        name: the cosigner's key name.
-        key: the cosigner's Ed25519 private key (its key ID uses type 0x04).
-        timestamp: POSIX seconds, ``0 <= timestamp <= 2**63 - 1``.
-
-    Returns:
-        The note with one more line: ``— <name> base64(keyid || timestamp_be64 || sig)``.
-
-    Raises:
-        NoteError: the note is malformed or would exceed the bounds, or the timestamp is out
-            of range (``cosignature.bad_timestamp``).
-        CheckpointError: the note text is not a checkpoint.
-        KeyFormatError: the name is not a valid key name.
-    """
-    if not is_valid_key_name(name):
-        raise KeyFormatError(f"invalid key name {name!r}", code="key.bad_name")
-    if isinstance(timestamp, bool) or not 0 <= timestamp <= MAX_COSIGNATURE_TIMESTAMP:
-        raise NoteError(
-            f"cosignature timestamp {timestamp} is out of range",
-            code="cosignature.bad_timestamp",
-        )
-    signed = parse_note(checkpoint_note)
-    Checkpoint.parse(signed.text)
-    kid = key_id(name, ED25519_COSIGNATURE_KEY_TYPE, public_key_bytes(key))
-    signature = sign(key, _cosigned_message(signed.text, timestamp))
-    line = NoteSignature(name, kid, timestamp.to_bytes(_TIMESTAMP_SIZE, "big") + signature)
-    return _with_signature(signed, line).to_text()
 
 
 def _parse_cosigner_key(text: str) -> Verifier:
@@ -544,83 +509,200 @@ def _cosignature_time(signed: SignedNote, verifier: Verifier) -> int | None:
     return latest
 
 
-def verify_cosignature(checkpoint_note: str, cosigner_key: str) -> int:
-    """Verify one cosigner's cosignature on a checkpoint and return its timestamp.
+# --- signed checkpoints -------------------------------------------------------------------------
 
-    The log's own signature is not checked here; use ``verify_checkpoint`` for that.
 
-    Args:
-        checkpoint_note: the signed checkpoint with its cosignatures.
-        cosigner_key: the cosigner's verifier key, of type 0x04.
+@dataclass(frozen=True, slots=True)
+class SignedCheckpoint:
+    """A signed checkpoint parsed once: what travels between nodes, verifiers and witnesses.
 
-    Returns:
-        The cosignature's timestamp (POSIX seconds); the latest one if the cosigner signed
-        more than once.
+    ``parse`` checks the structure (``parse_note``, then ``Checkpoint.parse`` of its text); no
+    signature is verified by construction. The log's own signature comes first in every note
+    this project signs, the witnesses' cosignatures after it.
 
-    Raises:
-        KeyFormatError: the key is malformed or not a cosignature key (``key.wrong_type``).
-        NoteError: the note is malformed, the cosigner has no cosignature in it
-            (``cosignature.missing``), or one of its cosignatures is invalid
-            (``cosignature.invalid``).
-        CheckpointError: the note text is not a checkpoint.
+    Attributes:
+        checkpoint: the checkpoint the note text holds.
+        note: the signed note, every signature line in order.
     """
-    verifier = _parse_cosigner_key(cosigner_key)
-    signed = parse_note(checkpoint_note)
-    Checkpoint.parse(signed.text)
-    timestamp = _cosignature_time(signed, verifier)
-    if timestamp is None:
-        raise NoteError(
-            f"no cosignature by {verifier.name}+{verifier.key_id.hex()}",
-            code="cosignature.missing",
-        )
-    return timestamp
+
+    checkpoint: Checkpoint
+    note: SignedNote
+
+    @classmethod
+    def parse(cls, note: str | bytes) -> SignedCheckpoint:
+        """Parse a signed checkpoint strictly, without verifying any signature.
+
+        Raises:
+            NoteError: the note is malformed (``parse_note``'s codes).
+            CheckpointError: its text is not a checkpoint (``Checkpoint.parse``'s codes).
+        """
+        signed = parse_note(note)
+        return cls(Checkpoint.parse(signed.text), signed)
+
+    @property
+    def origin(self) -> str:
+        return self.checkpoint.origin
+
+    @property
+    def size(self) -> int:
+        return self.checkpoint.size
+
+    @property
+    def root(self) -> bytes:
+        return self.checkpoint.root
+
+    @property
+    def signatures(self) -> tuple[NoteSignature, ...]:
+        return self.note.signatures
+
+    def to_text(self) -> str:
+        """The note as it travels (byte-identical to the text it was parsed from: parsing is
+        strict enough that serialising gives back the same string)."""
+        return self.note.to_text()
+
+    def verify(self, verifier_keys: list[str], *, origin: str) -> list[str]:
+        """Verify the log's signature and that the checkpoint is of the log ``origin``: a validly
+        signed checkpoint of another log is still the wrong checkpoint. Cosignatures are not
+        checked here (``cosigners``).
+
+        Returns:
+            The names of the keys whose signatures verified.
+
+        Raises:
+            KeyFormatError: a verifier key string is malformed.
+            NoteError: not validly signed by one of the keys (``verify_note``'s codes).
+            CheckpointError: its origin is not ``origin`` (``checkpoint.wrong_origin``).
+        """
+        verified = _verified_signers(self.note, verifier_keys)
+        if self.checkpoint.origin != origin:
+            raise CheckpointError(
+                f"checkpoint origin {self.checkpoint.origin!r} is not {origin!r}",
+                code="checkpoint.wrong_origin",
+            )
+        return verified
+
+    def cosigners(self, cosigner_keys: list[str]) -> dict[str, int]:
+        """Every given cosigner that validly cosigned the checkpoint, with its timestamp.
+
+        Cosigners without a cosignature are left out; the caller's quorum rule decides what the
+        count means (DESIGN §8), so an empty result is never a pass by itself.
+
+        Args:
+            cosigner_keys: verifier keys of type 0x04, one per cosigner, with distinct names.
+
+        Returns:
+            Cosigner name to cosignature timestamp (the latest, if it cosigned more than once).
+
+        Raises:
+            KeyFormatError: a key is malformed or not a cosignature key.
+            NoteError: two keys share a name (``note.ambiguous_key``), or a listed cosigner's
+                cosignature is invalid (``cosignature.invalid``).
+        """
+        verifiers = [_parse_cosigner_key(k) for k in cosigner_keys]
+        names = [v.name for v in verifiers]
+        if len(set(names)) != len(names):
+            raise NoteError("two cosigner keys share a name", code="note.ambiguous_key")
+        found: dict[str, int] = {}
+        for verifier in verifiers:
+            timestamp = _cosignature_time(self.note, verifier)
+            if timestamp is not None:
+                found[verifier.name] = timestamp
+        return found
+
+    def cosignature_time(self, cosigner_key: str) -> int:
+        """Verify one cosigner's cosignature and return its timestamp (POSIX seconds; the latest
+        one if it cosigned more than once). The log's own signature is not checked here.
+
+        Raises:
+            KeyFormatError: the key is malformed or not a cosignature key (``key.wrong_type``).
+            NoteError: the cosigner has no cosignature here (``cosignature.missing``), or one of
+                its cosignatures is invalid (``cosignature.invalid``).
+        """
+        verifier = _parse_cosigner_key(cosigner_key)
+        timestamp = _cosignature_time(self.note, verifier)
+        if timestamp is None:
+            raise NoteError(
+                f"no cosignature by {verifier.name}+{verifier.key_id.hex()}",
+                code="cosignature.missing",
+            )
+        return timestamp
+
+    def cosignature(self, name: str, key: Ed25519PrivateKey, timestamp: int) -> NoteSignature:
+        """A witness's ``cosignature/v1`` Ed25519 cosignature line of this checkpoint.
+
+        This only signs: the caller must already have verified the log's signature and the
+        checkpoint's consistency with what it has seen (DESIGN §8).
+
+        Args:
+            name: the cosigner's key name.
+            key: the cosigner's Ed25519 private key (its key ID uses type 0x04).
+            timestamp: POSIX seconds, ``0 <= timestamp <= 2**63 - 1``.
+
+        Raises:
+            NoteError: the timestamp is out of range (``cosignature.bad_timestamp``).
+            KeyFormatError: the name is not a valid key name.
+        """
+        if not is_valid_key_name(name):
+            raise KeyFormatError(f"invalid key name {name!r}", code="key.bad_name")
+        if isinstance(timestamp, bool) or not 0 <= timestamp <= MAX_COSIGNATURE_TIMESTAMP:
+            raise NoteError(
+                f"cosignature timestamp {timestamp} is out of range",
+                code="cosignature.bad_timestamp",
+            )
+        kid = key_id(name, ED25519_COSIGNATURE_KEY_TYPE, public_key_bytes(key))
+        signature = sign(key, _cosigned_message(self.note.text, timestamp))
+        return NoteSignature(name, kid, timestamp.to_bytes(_TIMESTAMP_SIZE, "big") + signature)
+
+    def with_signature(self, signature: NoteSignature) -> SignedCheckpoint:
+        """This checkpoint with one more signature line; an earlier one by the same key (name
+        and key ID) is replaced, as x/mod ``Sign`` does.
+
+        Raises:
+            NoteError: the note would exceed the bounds.
+        """
+        return SignedCheckpoint(self.checkpoint, _with_signature(self.note, signature))
+
+    def with_signatures(self, signatures: Iterable[NoteSignature]) -> SignedCheckpoint:
+        """This checkpoint's text under exactly ``signatures``, in that order (unverified).
+
+        Raises:
+            NoteError: none given, or too many (the bounds of a signed note).
+        """
+        return SignedCheckpoint(self.checkpoint, SignedNote(self.note.text, tuple(signatures)))
+
+    def origin_signed(self) -> SignedCheckpoint:
+        """The checkpoint as its origin signed it, before cosignatures were attached: only the
+        first signature line is kept (ours always carry the log's own signature first)."""
+        return self.with_signatures(self.note.signatures[:1])
+
+
+def verify_checkpoint(note: str, verifier_keys: list[str], *, origin: str) -> Checkpoint:
+    """``SignedCheckpoint.verify`` of a note as text; returns its checkpoint."""
+    signed = SignedCheckpoint.parse(note)
+    signed.verify(verifier_keys, origin=origin)
+    return signed.checkpoint
+
+
+def cosign(checkpoint_note: str, name: str, key: Ed25519PrivateKey, timestamp: int) -> str:
+    """``SignedCheckpoint.cosignature`` added to a note as text; returns the cosigned note."""
+    signed = SignedCheckpoint.parse(checkpoint_note)
+    return signed.with_signature(signed.cosignature(name, key, timestamp)).to_text()
+
+
+def verify_cosignature(checkpoint_note: str, cosigner_key: str) -> int:
+    """``SignedCheckpoint.cosignature_time`` of a note as text."""
+    return SignedCheckpoint.parse(checkpoint_note).cosignature_time(cosigner_key)
 
 
 def cosigners(checkpoint_note: str, cosigner_keys: list[str]) -> dict[str, int]:
-    """Return every given cosigner that validly cosigned the checkpoint, with its timestamp.
-
-    Cosigners without a cosignature are left out; the caller's quorum rule decides what the
-    count means (DESIGN §8), so an empty result is never a pass by itself.
-
-    Args:
-        checkpoint_note: the signed checkpoint with its cosignatures.
-        cosigner_keys: verifier keys of type 0x04, one per cosigner, with distinct names.
-
-    Returns:
-        Cosigner name to cosignature timestamp (the latest, if it cosigned more than once).
-
-    Raises:
-        KeyFormatError: a key is malformed or not a cosignature key.
-        NoteError: the note is malformed, two keys share a name (``note.ambiguous_key``),
-            or a listed cosigner's cosignature is invalid (``cosignature.invalid``).
-        CheckpointError: the note text is not a checkpoint.
-    """
-    verifiers = [_parse_cosigner_key(k) for k in cosigner_keys]
-    names = [v.name for v in verifiers]
-    if len(set(names)) != len(names):
-        raise NoteError("two cosigner keys share a name", code="note.ambiguous_key")
-    signed = parse_note(checkpoint_note)
-    Checkpoint.parse(signed.text)
-    found: dict[str, int] = {}
-    for verifier in verifiers:
-        timestamp = _cosignature_time(signed, verifier)
-        if timestamp is not None:
-            found[verifier.name] = timestamp
-    return found
+    """``SignedCheckpoint.cosigners`` of a note as text."""
+    return SignedCheckpoint.parse(checkpoint_note).cosigners(cosigner_keys)
 
 
 # --- c2sp.org/tlog-proof ----------------------------------------------------------------------
 
 TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
 MAX_TLOG_PROOF_HASHES = 64  # a tree of 2**64 leaves needs at most 64
-
-
-def origin_signed(note: str) -> str:
-    """The note as its origin signed it, keeping only the first signature line: a checkpoint
-    before cosignatures were attached (ours always carry the log's own signature first)."""
-    text, _, signatures = note.partition("\n\n")
-    first = signatures.split("\n", 1)[0]
-    return f"{text}\n\n{first}\n"
 
 
 @dataclass(frozen=True, slots=True)

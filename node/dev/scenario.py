@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from client.sdk import LedgerClient, Operator, ProblemError
-from node.core import crypto
+from node.core import crypto, notes
 from node.core.encoding import Value
 from node.core.errors import ScenarioError
 
@@ -97,7 +97,7 @@ def _witnessed_size(client: LedgerClient, log: str) -> int:
 
 
 def _size(checkpoint: str) -> int:
-    return int(checkpoint.split("\n")[1])  # origin, size, root hash (c2sp.org/tlog-checkpoint)
+    return notes.SignedCheckpoint.parse(checkpoint).size
 
 
 def _ref(receipt: dict[str, Any], out: int | None = None) -> list[Value]:

@@ -12,7 +12,7 @@ from typing import Any
 from node.core.bundle import BUNDLE_MEDIA_TYPE
 from node.core.charter import SignedCharter, longest_chain
 from node.core.errors import PendingError
-from node.core.notes import TlogProof, origin_signed
+from node.core.notes import SignedCheckpoint, TlogProof
 from node.core.provenance import Provenance, provenance
 from node.core.records import (
     CertificateConfirm,
@@ -65,13 +65,16 @@ def build_bundle(reader: StoreReader, network: str, subject: EntryRef) -> dict[s
     for log, (size, _) in checkpoints.items():
         # The adoptions in force up to the checkpoint: its signature is by the key they give.
         wanted |= {a.entry for a in view.adoptions(log) if a.entry.seq < size}
+    # Inside each tlog-proof, the checkpoint as its origin signed it (decision 0034).
+    bare = {
+        log: SignedCheckpoint.parse(note).origin_signed().to_text()
+        for log, (_, note) in checkpoints.items()
+    }
     entries = []
     for ref in sorted(wanted, key=lambda r: (r.log, r.seq)):
         log_reader = reader.log(ref.log)
-        size, note = checkpoints[ref.log]
-        proof = TlogProof(
-            ref.seq, tuple(log_reader.inclusion_proof(ref.seq, size)), origin_signed(note)
-        )
+        size = checkpoints[ref.log][0]
+        proof = TlogProof(ref.seq, tuple(log_reader.inclusion_proof(ref.seq, size)), bare[ref.log])
         entries.append(
             {
                 "log": ref.log,

@@ -34,7 +34,7 @@ from node.core.errors import (
     ReplicaMismatchError,
     RuleError,
 )
-from node.core.notes import Checkpoint
+from node.core.notes import SignedCheckpoint
 from node.core.records import Entry
 from node.core.rules import Verified, check
 from node.core.state import LedgerState
@@ -120,8 +120,7 @@ class Extension:
 def extend(
     writer: StoreWriter,
     log: str,
-    checkpoint: Checkpoint,
-    note: str,
+    signed: SignedCheckpoint,
     entries: Sequence[bytes],
     *,
     verified: Callable[[int], Verified] | None = None,
@@ -132,8 +131,8 @@ def extend(
     Args:
         writer: the store's write transaction.
         log: the log's participant id.
-        checkpoint: the parsed checkpoint, whose note the caller verified with the origin's key.
-        note: the signed checkpoint note, stored once the replica reaches its size.
+        signed: the signed checkpoint, which the caller verified with the origin's key; stored
+            once the replica reaches its size.
         entries: the fetched entries, in order.
         verified: for an offset into ``entries``, signatures already verified for it (see
             ``verify_ahead``); the rules verify every other signature themselves.
@@ -147,6 +146,7 @@ def extend(
     """
     if quarantined(writer, log):
         raise QuarantinedError(f"log {log} is quarantined")
+    checkpoint = signed.checkpoint
     reader = writer.log(log)
     size = reader.size()
     if size + len(entries) != checkpoint.size:
@@ -181,7 +181,7 @@ def extend(
                     code=broken.code,
                     detail=f"entry {log}/{seq} breaks {broken.code}: {broken.message}",
                     material={
-                        "checkpoint": note,
+                        "checkpoint": signed.to_text(),
                         "seq": seq,
                         "entry": raw,
                         "proof": list[Value](proof),
@@ -191,7 +191,7 @@ def extend(
             ) from broken
         state.apply(log, effects)
         writer.log(log).append(raw, entry.signed.record_hash)
-    writer.log(log).put_checkpoint(checkpoint.size, note)
+    writer.log(log).put_checkpoint(checkpoint.size, signed.to_text())
     return Extension(size=checkpoint.size)
 
 

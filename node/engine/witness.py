@@ -12,20 +12,14 @@ from __future__ import annotations
 import base64
 import dataclasses
 import enum
+from collections.abc import Iterable
 
 from node.core import merkle
 from node.core.charter import Charter
 from node.core.crypto import parse_verifier_key
 from node.core.encoding import decode_trusted, encode
 from node.core.errors import LedgerError, LogCorruptError, ProofError, WitnessError
-from node.core.notes import (
-    Checkpoint,
-    NoteSignature,
-    SignedNote,
-    parse_note,
-    verify_cosignature,
-    verify_note,
-)
+from node.core.notes import NoteSignature, SignedCheckpoint
 from node.engine.store import StoreReader, StoreWriter
 
 __all__ = [
@@ -143,7 +137,7 @@ class Subject:
     """The log a request's checkpoint is of, signed by that log's key in the charter."""
 
     log: str
-    checkpoint: Checkpoint
+    signed: SignedCheckpoint
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -168,22 +162,20 @@ def subject_of(request: AddCheckpoint, charter: Charter, own_log: str) -> Subjec
     """Which log ``request`` is of, once its origin's signature is checked, or why it is
     refused. Pure: the store is not read."""
     try:
-        checkpoint = Checkpoint.parse(parse_note(request.note).text)
+        signed = SignedCheckpoint.parse(request.note)
     except LedgerError as exc:
         return Judgement(Outcome.MALFORMED, exc.message, code=exc.code)
-    log = checkpoint.origin.removeprefix(f"{charter.network}/")
-    listed = log in charter.participants and checkpoint.origin == charter.origin(log)
+    log = signed.origin.removeprefix(f"{charter.network}/")
+    listed = log in charter.participants and signed.origin == charter.origin(log)
     if log == own_log or not listed:
-        return Judgement(
-            Outcome.UNKNOWN_ORIGIN, f"not a log this node witnesses: {checkpoint.origin}"
-        )
+        return Judgement(Outcome.UNKNOWN_ORIGIN, f"not a log this node witnesses: {signed.origin}")
     try:
-        verify_note(request.note, [charter.log_verifier_key(log)])
+        signed.verify([charter.log_verifier_key(log)], origin=charter.origin(log))
     except LedgerError as exc:
         return Judgement(Outcome.BAD_SIGNATURE, exc.message)
-    if request.old > checkpoint.size:
+    if request.old > signed.size:
         return Judgement(Outcome.MALFORMED, "old size beyond the checkpoint")
-    return Subject(log, checkpoint)
+    return Subject(log, signed)
 
 
 def judge(
@@ -198,7 +190,7 @@ def judge(
     one log cannot both be cosigned (compare-and-swap, c2sp.org/tlog-witness). ``FORK`` is
     only ever judged against a ``state``. Pure.
     """
-    checkpoint = subject.checkpoint
+    checkpoint = subject.signed.checkpoint
     known = 0 if state is None else state.size
     if quarantined:
         return Judgement(Outcome.QUARANTINED, f"log {subject.log} is quarantined", known)
@@ -242,19 +234,22 @@ class Merged:
     verified: int
 
 
-def merge_cosignatures(note: str, lines: list[str], cosigner_keys: list[str]) -> Merged:
-    """Merge cosignature ``lines`` into a stored checkpoint ``note`` (pure; decision 0029).
+def merge_cosignatures(
+    stored: SignedCheckpoint, offered: Iterable[NoteSignature], cosigner_keys: list[str]
+) -> Merged:
+    """Merge ``offered`` cosignature lines into a log's ``stored`` checkpoint (pure; decision
+    0029).
 
     The result keeps at most one cosignature per cosigner key (name and key ID): the one with
     the newest ``cosignature/v1`` timestamp. The stored lines were verified when they were
     stored, so they are not verified again (decision 0033); an offered line that cannot count —
     identical to a stored one, or no newer than the line its key already has — is dropped
     unverified, so anti-entropy carrying lines a node already has costs no signature check.
-    Every other offered line of a listed key is verified before it counts, and one that does
-    not verify raises (``cosignature.invalid``). Lines of keys not in ``cosigner_keys`` are
-    dropped; the log's own signature (and stored lines of keys no longer listed) stay.
+    Every other offered line of a listed key is verified against the stored checkpoint before
+    it counts, and one that does not verify raises (``cosignature.invalid``). Lines of keys not
+    in ``cosigner_keys`` are dropped; the log's own signature (and stored lines of keys no
+    longer listed) stay.
     """
-    stored = parse_note(note)
     keys = {(v.name, v.key_id): key for key in cosigner_keys for v in [parse_verifier_key(key)]}
     kept = [s for s in stored.signatures if (s.name, s.key_id) not in keys]
     newest: dict[tuple[str, bytes], tuple[int, NoteSignature]] = {}
@@ -267,24 +262,20 @@ def merge_cosignatures(note: str, lines: list[str], cosigner_keys: list[str]) ->
             newest[slot] = (timestamp, signature)
     held = set(stored.signatures)
     verified = 0
-    for line in lines:
-        if not line.startswith("— "):
-            continue
-        signature = _parse_line(stored.text, line)
+    for signature in offered:
         slot = (signature.name, signature.key_id)
         if slot not in keys or signature in held:
             continue
         if slot in newest and _timestamp(signature) <= newest[slot][0]:
             continue  # could not replace the line its key has: nothing to check
-        one = SignedNote(stored.text, (signature,)).to_text()
-        timestamp = verify_cosignature(one, keys[slot])
+        timestamp = stored.with_signatures([signature]).cosignature_time(keys[slot])
         verified += 1
         held.add(signature)
         newest[slot] = (timestamp, signature)
     # Cosignatures in the order of the cosigner keys, so every node holding the same lines
     # serves the same note.
     ordered = [newest[slot][1] for slot in keys if slot in newest]
-    merged = SignedNote(stored.text, (*kept, *ordered)).to_text()
+    merged = stored.with_signatures([*kept, *ordered]).to_text()
     return Merged(note=merged, cosigners=len(ordered), verified=verified)
 
 
@@ -310,7 +301,7 @@ def add_cosignatures(
     writer: StoreWriter,
     log: str,
     size: int,
-    lines: list[str],
+    offered: Iterable[NoteSignature],
     cosigner_keys: list[str],
     quorum: int,
 ) -> int:
@@ -328,7 +319,7 @@ def add_cosignatures(
     note = writer.log(log).checkpoint(size)
     if note is None:
         return 0
-    merged = merge_cosignatures(note, lines, cosigner_keys)
+    merged = merge_cosignatures(SignedCheckpoint.parse(note), offered, cosigner_keys)
     store_merged(writer, log, size, merged, quorum)
     return merged.cosigners
 
@@ -350,8 +341,3 @@ def _timestamp(signature: NoteSignature) -> int:
     if len(signature.signature) < 8:
         return 0
     return int.from_bytes(signature.signature[:8], "big")
-
-
-def _parse_line(text: str, line: str) -> NoteSignature:
-    """One ``— <name> <base64>`` line under ``text``, checked as a signed note checks it."""
-    return parse_note(f"{text}\n{line}\n").signatures[0]

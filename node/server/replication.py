@@ -37,7 +37,7 @@ import multiprocessing
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -50,7 +50,6 @@ from node.core.encoding import decode
 from node.core.errors import (
     InvalidEntryError,
     LedgerError,
-    NoteError,
     PeerError,
     PendingError,
     QuarantinedError,
@@ -124,8 +123,7 @@ class _Held:
     first of them waits on a log this node does not hold far enough yet. They are applied from
     here once it does, so a restore fetches each page once, whatever order the logs come in."""
 
-    checkpoint: notes.Checkpoint
-    note: str
+    signed: notes.SignedCheckpoint
     start: int  # the seq of entries[0]
     entries: list[bytes]
 
@@ -400,11 +398,9 @@ class Replicator:
             if not isinstance(note, str):
                 note = await self._get_text(f"{url}/v1/logs/{log_id}/checkpoint?latest=1")
             self._count("fetches")
-            done = await self.catch_up(log_id, note, [url])
-            if (
-                done.pending is None
-                and done.size >= notes.Checkpoint.parse(notes.parse_note(note).text).size
-            ):
+            signed = notes.SignedCheckpoint.parse(note)
+            done = await self.catch_up(log_id, signed, [url])
+            if done.pending is None and done.size >= signed.size:
                 self._seen[(source, log_id)] = note_digest(note)
         await self.resume_held()
 
@@ -416,7 +412,7 @@ class Replicator:
             progress = False
             for log_id, held in list(self._held.items()):
                 try:
-                    done = await self.catch_up(log_id, held.note, [])
+                    done = await self.catch_up(log_id, held.signed, [])
                 except LedgerError as exc:
                     if not isinstance(exc, PendingError | PeerError):
                         log.info("held entries refused", extra={"log": log_id, "code": exc.code})
@@ -457,22 +453,22 @@ class Replicator:
         """The origin of ``log_id`` pushed us a checkpoint of it (``/witness/add-checkpoint``)."""
         self._pushed_at[log_id] = time.monotonic()
 
-    async def catch_up(self, log_id: str, note: str, sources: list[str]) -> Extension:
-        """Bring our replica of ``log_id`` to the checkpoint in ``note`` (signed by the origin),
+    async def catch_up(
+        self, log_id: str, signed: notes.SignedCheckpoint, sources: list[str]
+    ) -> Extension:
+        """Bring our replica of ``log_id`` to the checkpoint ``signed`` (by the origin),
         fetching entries from ``sources`` in turn, and keep the cosignatures it carries.
 
         Raises:
             NoteError: the note is not signed by the log's origin.
+            CheckpointError: it is a checkpoint of another log (``checkpoint.wrong_origin``).
             QuarantinedError: the log is quarantined.
             InvalidEntryError: the log holds an entry that breaks a rule (evidence stored).
             PendingError: an entry waits for another log (or a charter) not held yet.
             PeerError: no source served entries that hash to the signed root.
         """
         charter = self.charter()
-        text, _ = notes.verify_note(note, [charter.log_verifier_key(log_id)])
-        checkpoint = notes.Checkpoint.parse(text)
-        if checkpoint.origin != charter.origin(log_id):
-            raise NoteError("checkpoint of another origin", code="checkpoint.wrong_origin")
+        signed.verify([charter.log_verifier_key(log_id)], origin=charter.origin(log_id))
         lock = self._locks.setdefault(log_id, asyncio.Lock())
         async with lock:
             with self.node.store.read() as reader:
@@ -480,52 +476,42 @@ class Replicator:
                     raise QuarantinedError(f"log {log_id} is quarantined")
                 size = reader.log(log_id).size()
             done = Extension(size=size)
-            if size < checkpoint.size:
-                done = await self._extend_from(charter, log_id, checkpoint, note, size, sources)
+            if size < signed.size:
+                done = await self._extend_from(log_id, signed, size, sources)
                 if done.size > size:
                     self._changed()
-            if done.size >= checkpoint.size:
-                kept = await asyncio.to_thread(
-                    self._keep_cosignatures, charter, log_id, checkpoint, note
-                )
+            if done.size >= signed.size:
+                kept = await asyncio.to_thread(self._keep_cosignatures, charter, log_id, signed)
                 if kept:
                     self._changed()
             return done
 
     async def _extend_from(
-        self,
-        charter: Charter,
-        log_id: str,
-        checkpoint: notes.Checkpoint,
-        note: str,
-        size: int,
-        sources: list[str],
+        self, log_id: str, signed: notes.SignedCheckpoint, size: int, sources: list[str]
     ) -> Extension:
         ahead: list[bytes] = []  # entries from ``size`` fetched before (``_Held``)
         held = self._held.get(log_id)
         if held is not None and held.start <= size < held.start + len(held.entries):
             ahead = held.entries[size - held.start :]
-            if held.checkpoint.size >= checkpoint.size:
-                checkpoint, note = held.checkpoint, held.note
+            if held.signed.size >= signed.size:
+                signed = held.signed
         last: Exception | None = None
         # With no source, only what is held can be applied.
         for url in [*sources] if sources else [None]:
-            missing = checkpoint.size - size - len(ahead)
+            missing = signed.size - size - len(ahead)
             try:
                 if missing and url is None:
-                    raise PeerError(f"{log_id}: nothing held reaches size {checkpoint.size}")
+                    raise PeerError(f"{log_id}: nothing held reaches size {signed.size}")
                 fetched = []
                 if missing and url is not None:
-                    fetched = await self._fetch_entries(
-                        url, log_id, size + len(ahead), checkpoint.size
-                    )
+                    fetched = await self._fetch_entries(url, log_id, size + len(ahead), signed.size)
             except PeerError as exc:
                 last = exc
                 continue
             entries = ahead + fetched
             for _ in range(3):  # a missing charter document is fetched, then tried again
                 try:
-                    done = await asyncio.to_thread(self._extend, log_id, checkpoint, note, entries)
+                    done = await asyncio.to_thread(self._extend, log_id, signed, entries)
                 except ReplicaMismatchError as exc:
                     last, ahead = exc, []  # fetch the whole range from the next source
                     break
@@ -538,25 +524,19 @@ class Replicator:
                     self._held.pop(log_id, None)
                 else:
                     rest = entries[done.size - size :]
-                    self._held[log_id] = _Held(checkpoint, note, done.size, rest)
+                    self._held[log_id] = _Held(signed, done.size, rest)
                 return done
         raise PeerError(f"no peer served entries of {log_id} matching its checkpoint: {last}")
 
     def _extend(
-        self, log_id: str, checkpoint: notes.Checkpoint, note: str, entries: list[bytes]
+        self, log_id: str, signed: notes.SignedCheckpoint, entries: list[bytes]
     ) -> Extension:
         verified = self._verify_ahead(log_id, entries)
         self._count("writes")
         try:
             with self.node.store.write() as writer:
                 done = extend(
-                    writer,
-                    log_id,
-                    checkpoint,
-                    note,
-                    entries,
-                    verified=verified,
-                    clock=self.node.clock,
+                    writer, log_id, signed, entries, verified=verified, clock=self.node.clock
                 )
         except InvalidEntryError as invalid:
             self.report(invalid.evidence)
@@ -630,49 +610,50 @@ class Replicator:
                 self.on_evidence(evidence)
 
     def _keep_cosignatures(
-        self, charter: Charter, log_id: str, checkpoint: notes.Checkpoint, note: str
+        self, charter: Charter, log_id: str, signed: notes.SignedCheckpoint
     ) -> bool:
-        """Attach the cosignatures ``note`` carries to our stored checkpoint of that size; if
+        """Attach the cosignatures ``signed`` carries to our stored checkpoint of that size; if
         our stored one has another root, the origin signed two trees of one size. Returns
         whether anything was written.
 
         The merge is judged in a read transaction first: lines we already hold (or older ones)
         are not verified, and when nothing is new no write transaction is opened at all."""
-        lines = [line for line in note.rstrip("\n").split("\n") if line.startswith("— ")]
         keys = charter.cosigner_keys(exclude=log_id)
         quorum = charter.policy.witness_quorum
         merged = None
         with self.node.store.read() as reader:
-            ours = reader.log(log_id).checkpoint(checkpoint.size)
+            ours = reader.log(log_id).checkpoint(signed.size)
             if ours is not None:
-                mine = notes.Checkpoint.parse(notes.parse_note(ours).text)
-                if mine.root == checkpoint.root:
-                    merged = merge_cosignatures(ours, lines, keys)
+                mine = notes.SignedCheckpoint.parse(ours)
+                if mine.root == signed.root:
+                    merged = merge_cosignatures(mine, signed.signatures, keys)
                     self._count("verifications", merged.verified)
-                    if not needs_store(reader, log_id, checkpoint.size, merged, quorum):
+                    if not needs_store(reader, log_id, signed.size, merged, quorum):
                         return False
         self._count("writes")
         with self.node.store.write() as writer:
-            stored = writer.log(log_id).checkpoint(checkpoint.size)
+            stored = writer.log(log_id).checkpoint(signed.size)
             if stored is None:
-                if writer.log(log_id).root(checkpoint.size) != checkpoint.root:
+                if writer.log(log_id).root(signed.size) != signed.root:
                     return False  # cannot happen after extend; nothing to keep
-                writer.log(log_id).put_checkpoint(checkpoint.size, notes.origin_signed(note))
+                base = signed.origin_signed()
+                writer.log(log_id).put_checkpoint(signed.size, base.to_text())
             else:
-                mine = notes.Checkpoint.parse(notes.parse_note(stored).text)
-                if mine.root != checkpoint.root:
+                base = notes.SignedCheckpoint.parse(stored)
+                if base.root != signed.root:
                     evidence = fork_evidence(
-                        log_id, [stored, note], "two signed trees of one size", self.node.clock()
+                        log_id,
+                        [stored, signed.to_text()],
+                        "two signed trees of one size",
+                        self.node.clock(),
                     )
                     record_evidence(writer, evidence)
                     return True
             if merged is None or stored != ours:
                 # Not judged above, or the note changed since: merge into what is stored now.
-                merged = merge_cosignatures(
-                    writer.log(log_id).checkpoint(checkpoint.size) or note, lines, keys
-                )
+                merged = merge_cosignatures(base, signed.signatures, keys)
                 self._count("verifications", merged.verified)
-            store_merged(writer, log_id, checkpoint.size, merged, quorum)
+            store_merged(writer, log_id, signed.size, merged, quorum)
         return True
 
     async def _fetch_entries(self, url: str, log_id: str, start: int, end: int) -> list[bytes]:
@@ -910,9 +891,9 @@ class Replicator:
             if already:
                 shared[peer] = size  # and its cosignature is one more than the quorum needs
                 continue
-            lines = [line for line in response.text.split("\n") if line.startswith("— ")]
             keys = charter.cosigner_keys(exclude=self.node.log)
             try:
+                lines = notes.parse_signature_lines(response.text)
                 count = await asyncio.to_thread(self._attach, size, lines, keys, charter)
             except LedgerError as exc:
                 log.warning("bad cosignature", extra={"peer": peer, "code": exc.code})
@@ -920,7 +901,9 @@ class Replicator:
             log.debug("cosigned", extra={"peer": peer, "size": size, "cosigners": count})
         return False  # still moving after eight rounds: the retry picks it up
 
-    def _attach(self, size: int, lines: list[str], keys: list[str], charter: Charter) -> int:
+    def _attach(
+        self, size: int, lines: Sequence[notes.NoteSignature], keys: list[str], charter: Charter
+    ) -> int:
         with self.node.store.write() as writer:
             before = witnessed(writer, self.node.log)
             count = add_cosignatures(

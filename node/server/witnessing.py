@@ -82,7 +82,7 @@ async def add_checkpoint(request: Request) -> Response:
     subject = subject_of(submitted, charter, node.log)
     if isinstance(subject, Judgement):
         return _refusal(subject)
-    log_id, checkpoint = subject.log, subject.checkpoint
+    log_id, signed = subject.log, subject.signed
     with node.store.read() as reader:
         held = quarantined(reader, log_id)
         state = cosigned(reader, log_id)
@@ -93,23 +93,23 @@ async def add_checkpoint(request: Request) -> Response:
     elif judgement.outcome is Outcome.INCONSISTENT:
         # The proof came from whoever posted it, so it proves nothing against the log; our
         # own copy of the log can, when it reaches that size.
-        evidence = _inconsistency_from_replica(node, log_id, checkpoint, submitted)
+        evidence = _inconsistency_from_replica(node, log_id, signed.checkpoint, submitted)
         if evidence is not None:
             replicator.report(evidence)
     if judgement.outcome is not Outcome.PROCEED:
         return _refusal(judgement)
     sources = [replicator.peers().get(log_id, ""), *replicator.peers().values()]
     try:
-        done = await replicator.catch_up(log_id, submitted.note, [s for s in sources if s])
+        done = await replicator.catch_up(log_id, signed, [s for s in sources if s])
     except InvalidEntryError as exc:
         raise ApiError(exc.message, code=exc.code, status=422) from exc
     except (PendingError, PeerError) as exc:
         raise ApiError(
             f"cannot re-validate {log_id} yet: {exc.message}", code="witness.not_ready", status=503
         ) from exc
-    if done.size < checkpoint.size:
+    if done.size < signed.size:
         raise ApiError(f"{log_id} waits for another log", code="witness.not_ready", status=503)
-    if checkpoint.size > judgement.known:
+    if signed.size > judgement.known:
         # Caught up to a checkpoint newer than any this witness cosigned: only the origin has
         # one to send (a replayed note is no newer), and its pushes bring the log, so
         # anti-entropy may leave it to them. Not before: a push that could not be caught up to
@@ -144,27 +144,26 @@ def _cosign(
 ) -> Response:
     """Judge again, record the cosigned checkpoint and cosign, in one write transaction: the
     compare-and-swap of c2sp.org/tlog-witness."""
-    log_id, checkpoint = subject.log, subject.checkpoint
+    log_id, signed = subject.log, subject.signed
     with node.store.write() as writer:
         again = judge(submitted, subject, cosigned(writer, log_id), quarantined=False)
         if again.outcome is not Outcome.PROCEED:
             return _refusal(again)
-        set_cosigned(writer, log_id, Cosigned(checkpoint.size, checkpoint.root, submitted.note))
-        note = notes.cosign(
-            submitted.note, charter.witness_name(node.log), node.witness_key, node.clock() // 1000
+        set_cosigned(writer, log_id, Cosigned(signed.size, signed.root, submitted.note))
+        ours = signed.cosignature(
+            charter.witness_name(node.log), node.witness_key, node.clock() // 1000
         )
-        line = note.rstrip("\n").rsplit("\n", 1)[1]
         # Our copy of the log carries every cosignature we know of, ours included, so that we
         # serve it witnessed too.
         add_cosignatures(
             writer,
             log_id,
-            checkpoint.size,
-            [x for x in note.rstrip("\n").split("\n") if x.startswith("— ")],
+            signed.size,
+            [*signed.signatures, ours],
             charter.cosigner_keys(exclude=log_id),
             charter.policy.witness_quorum,
         )
-    return PlainTextResponse(line + "\n", media_type="text/plain; charset=utf-8")
+    return PlainTextResponse(ours.to_line(), media_type="text/plain; charset=utf-8")
 
 
 def _inconsistency_from_replica(

@@ -18,11 +18,13 @@ from node.core.notes import (
     MAX_SIGNATURES,
     Checkpoint,
     NoteSignature,
+    SignedCheckpoint,
     SignedNote,
     add_signature,
     cosign,
     cosigners,
     parse_note,
+    parse_signature_lines,
     sign_note,
     verify_checkpoint,
     verify_cosignature,
@@ -687,3 +689,76 @@ def test_cosigners_refuses_duplicate_names(checkpoint_note: str, make_party: Mak
 def test_cosigners_refuses_note_keys(checkpoint_note: str, log: Party) -> None:
     with pytest.raises(KeyFormatError):
         cosigners(checkpoint_note, [log.vkey])
+
+
+# --- SignedCheckpoint: the parsed form that travels through the node ----------------------------
+
+
+def test_a_signed_checkpoint_parses_once_and_serialises_back_to_the_same_text(
+    make_party: MakeParty,
+) -> None:
+    log, witness = make_party(ORIGIN), make_party("CA/witness")
+    note = cosign(sign_note(TEXT, log.name, log.key), witness.name, witness.key, TIME)
+    signed = SignedCheckpoint.parse(note)
+    assert (signed.origin, signed.size, signed.root) == (ORIGIN, 42, ROOT)
+    assert [s.name for s in signed.signatures] == [ORIGIN, "CA/witness"]
+    assert signed.to_text() == note
+    assert signed.verify([log.vkey], origin=ORIGIN) == [ORIGIN]
+    assert signed.cosigners([witness.cosigner_vkey]) == {"CA/witness": TIME}
+    bare = signed.origin_signed()
+    assert bare.to_text() == sign_note(TEXT, log.name, log.key)
+    assert bare.cosigners([witness.cosigner_vkey]) == {}
+
+
+def test_a_signed_checkpoint_of_another_log_is_refused_even_when_validly_signed(
+    make_party: MakeParty,
+) -> None:
+    log = make_party(ORIGIN)
+    signed = SignedCheckpoint.parse(sign_note(TEXT, log.name, log.key))
+    with pytest.raises(CheckpointError) as refused:
+        signed.verify([log.vkey], origin="kp.test/CA")
+    assert refused.value.code == "checkpoint.wrong_origin"
+    with pytest.raises(NoteError) as unsigned:
+        signed.verify([make_party(ORIGIN).vkey], origin=ORIGIN)
+    assert unsigned.value.code == "note.no_verified_signature"
+
+
+def test_a_signed_note_that_is_not_a_checkpoint_does_not_parse_as_one(
+    make_party: MakeParty,
+) -> None:
+    log = make_party(ORIGIN)
+    with pytest.raises(CheckpointError):
+        SignedCheckpoint.parse(sign_note("hello\n", log.name, log.key))
+
+
+def test_a_new_cosignature_replaces_the_same_witness_older_one(make_party: MakeParty) -> None:
+    log, witness = make_party(ORIGIN), make_party("CA/witness")
+    signed = SignedCheckpoint.parse(sign_note(TEXT, log.name, log.key))
+    early = signed.with_signature(signed.cosignature(witness.name, witness.key, TIME))
+    late = early.with_signature(early.cosignature(witness.name, witness.key, TIME + 5))
+    assert len(late.signatures) == 2
+    assert late.cosignature_time(witness.cosigner_vkey) == TIME + 5
+    with pytest.raises(NoteError) as missing:
+        signed.cosignature_time(witness.cosigner_vkey)
+    assert missing.value.code == "cosignature.missing"
+    with pytest.raises(NoteError) as bad_time:
+        signed.cosignature(witness.name, witness.key, -1)
+    assert bad_time.value.code == "cosignature.bad_timestamp"
+
+
+def test_signature_lines_parse_on_their_own_as_a_witness_answers_them(
+    make_party: MakeParty,
+) -> None:
+    log, witness = make_party(ORIGIN), make_party("CA/witness")
+    signed = SignedCheckpoint.parse(sign_note(TEXT, log.name, log.key))
+    line = signed.cosignature(witness.name, witness.key, TIME)
+    assert parse_signature_lines(line.to_line()) == (line,)
+    for hostile in ["", line.to_line().rstrip("\n"), "no dash here\n", "— CA/witness !!!\n"]:
+        with pytest.raises(NoteError):
+            parse_signature_lines(hostile)
+    with pytest.raises(NoteError) as too_many:
+        parse_signature_lines(line.to_line() * (MAX_SIGNATURES + 1))
+    assert too_many.value.code == "note.too_many_signatures"
+    with pytest.raises(NoteError) as too_large:
+        parse_signature_lines("x" * (MAX_NOTE_BYTES + 1))
+    assert too_large.value.code == "note.too_large"

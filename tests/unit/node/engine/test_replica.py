@@ -25,7 +25,7 @@ from tests.support.scenario import run_scenario
 from tests.support.world import NETWORK, World
 
 
-def _export(world: World, log: str) -> tuple[list[bytes], str, notes.Checkpoint]:
+def _export(world: World, log: str) -> tuple[list[bytes], notes.SignedCheckpoint]:
     assert world.store is not None
     with world.store.read() as reader:
         source = reader.log(log)
@@ -33,11 +33,12 @@ def _export(world: World, log: str) -> tuple[list[bytes], str, notes.Checkpoint]
         entries = list(source.entries(0, size))
         latest = source.latest_checkpoint()
     assert latest is not None
-    text, _ = notes.verify_note(
-        latest[1],
-        [crypto.verifier_key(f"{NETWORK}/{log}", world.members[log].log_key.public_key())],
+    signed = notes.SignedCheckpoint.parse(latest[1])
+    origin = f"{NETWORK}/{log}"
+    signed.verify(
+        [crypto.verifier_key(origin, world.members[log].log_key.public_key())], origin=origin
     )
-    return entries, latest[1], notes.Checkpoint.parse(text)
+    return entries, signed
 
 
 @pytest.fixture
@@ -60,11 +61,11 @@ def test_replaying_every_log_rebuilds_the_same_state(origin: World, replica: Sto
     remaining = ["IN", "AE", "EU", "CA", "BW"]  # the worst order: importers before exporters
     for _ in range(10):
         for log in list(remaining):
-            entries, note, checkpoint = _export(origin, log)
+            entries, signed = _export(origin, log)
             with replica.read() as reader:
                 have = reader.log(log).size()
             with replica.write() as writer:
-                done = extend(writer, log, checkpoint, note, entries[have:])
+                done = extend(writer, log, signed, entries[have:])
             if done.pending is None:
                 remaining.remove(log)
             else:
@@ -75,7 +76,7 @@ def test_replaying_every_log_rebuilds_the_same_state(origin: World, replica: Sto
     with replica.read() as reader, origin.read_state() as expected:
         got = LedgerView(reader, reader)
         for log in ("BW", "CA", "EU", "AE", "IN"):
-            assert reader.log(log).root(reader.log(log).size()) == _export(origin, log)[2].root
+            assert reader.log(log).root(reader.log(log).size()) == _export(origin, log)[1].root
             assert got.head(log) == expected.head(log)
             for op in expected.operators(log):
                 assert got.operator(log, op.operator) == op
@@ -91,13 +92,13 @@ def test_replaying_every_log_rebuilds_the_same_state(origin: World, replica: Sto
 def test_entries_that_do_not_hash_to_the_signed_root_change_nothing(
     origin: World, replica: Store
 ) -> None:
-    entries, note, checkpoint = _export(origin, "BW")
+    entries, signed = _export(origin, "BW")
     tampered = list(entries)
     tampered[3] = tampered[3][:-1] + bytes([tampered[3][-1] ^ 1])
     with pytest.raises(ReplicaMismatchError), replica.write() as writer:
-        extend(writer, "BW", checkpoint, note, tampered)
+        extend(writer, "BW", signed, tampered)
     with pytest.raises(ReplicaMismatchError), replica.write() as writer:
-        extend(writer, "BW", checkpoint, note, entries[:-1])
+        extend(writer, "BW", signed, entries[:-1])
     with replica.read() as reader:
         assert reader.log("BW").size() == 0
     origin.close()
@@ -132,21 +133,19 @@ def test_a_signed_entry_that_breaks_a_rule_is_evidence(tmp_path: Path) -> None:
         log.put_checkpoint(
             size + 1, notes.sign_note(text, f"{NETWORK}/BW", world.members["BW"].log_key)
         )
-    entries, note, checkpoint = _export(world, "BW")
+    entries, signed = _export(world, "BW")
     replica = Store.open(tmp_path / "honest", map_size=1 << 30)
     with replica.write() as writer:
         LedgerState(writer, writer).put_charter(world.genesis)
     with pytest.raises(InvalidEntryError) as found, replica.write() as writer:
-        extend(writer, "BW", checkpoint, note, entries)
+        extend(writer, "BW", signed, entries)
     evidence = found.value.evidence
     assert evidence.code == "mine.unknown"
     assert evidence.material["seq"] == size
     # The evidence stands on its own: the entry is in the signed tree.
     proof = evidence.material["proof"]
     assert isinstance(proof, list)
-    merkle.verify_inclusion(
-        merkle.leaf_hash(entries[size]), size, checkpoint.size, proof, checkpoint.root
-    )  # type: ignore[arg-type]
+    merkle.verify_inclusion(merkle.leaf_hash(entries[size]), size, signed.size, proof, signed.root)  # type: ignore[arg-type]
     with replica.write() as writer:
         assert record_evidence(writer, evidence)
         assert not record_evidence(writer, evidence)
@@ -156,7 +155,7 @@ def test_a_signed_entry_that_breaks_a_rule_is_evidence(tmp_path: Path) -> None:
         [stored] = list_evidence(reader)
         assert stored["code"] == "mine.unknown"
     with pytest.raises(QuarantinedError), replica.write() as writer:
-        extend(writer, "BW", checkpoint, note, entries[:size])
+        extend(writer, "BW", signed, entries[:size])
     with replica.write() as writer:
         assert clear_quarantine(writer, "BW")
     world.close()
@@ -164,7 +163,7 @@ def test_a_signed_entry_that_breaks_a_rule_is_evidence(tmp_path: Path) -> None:
 
 
 def test_signatures_verified_ahead_give_the_same_replica(origin: World, replica: Store) -> None:
-    entries, note, checkpoint = _export(origin, "BW")
+    entries, signed = _export(origin, "BW")
     keys = {op: key.public_key() for (log, op), key in origin.operator_keys.items() if log == "BW"}
     raw_keys = {op: {crypto.public_key_bytes(k)} for op, k in keys.items()}
     raw_keys[LOG_SIGNER] = {crypto.public_key_bytes(origin.members["BW"].log_key)}
@@ -172,8 +171,8 @@ def test_signatures_verified_ahead_give_the_same_replica(origin: World, replica:
     # Every signature of the log verified ahead (all its signers were known up front).
     assert len(ahead) == sum(len(Entry.parse(e).signed.sigs) for e in entries)
     with replica.write() as writer:
-        done = extend(writer, "BW", checkpoint, note, entries, verified=lambda offset: ahead)
-    assert done.size == checkpoint.size
+        done = extend(writer, "BW", signed, entries, verified=lambda offset: ahead)
+    assert done.size == signed.size
     origin.close()
     replica.close()
 
@@ -219,7 +218,7 @@ def test_a_verified_triple_never_covers_another_payload(tmp_path: Path) -> None:
         log.put_checkpoint(
             size + 1, notes.sign_note(text, f"{NETWORK}/BW", world.members["BW"].log_key)
         )
-    entries, note, checkpoint = _export(world, "BW")
+    entries, signed = _export(world, "BW")
     mine = crypto.public_key_bytes(world.operator_keys[("BW", "mine")])
     # A triple for the genuine record, and one pairing the forged signature with the genuine
     # record: neither may let the forged entry through.
@@ -231,7 +230,7 @@ def test_a_verified_triple_never_covers_another_payload(tmp_path: Path) -> None:
     with replica.write() as writer:
         LedgerState(writer, writer).put_charter(world.genesis)
     with pytest.raises(InvalidEntryError) as found, replica.write() as writer:
-        extend(writer, "BW", checkpoint, note, entries, verified=lambda offset: lies)
+        extend(writer, "BW", signed, entries, verified=lambda offset: lies)
     assert found.value.evidence.code == "signature.invalid"
     assert verify_ahead(entries[size:], {"mine": {mine}}) == frozenset()
     world.close()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -45,11 +43,15 @@ def stored(store: Store, signed: str) -> Store:
     return store
 
 
-def _line(signed: str, key: Ed25519PrivateKey, name: str, timestamp: int) -> str:
-    return notes.cosign(signed, name, key, timestamp).rstrip("\n").rsplit("\n", 1)[1]
+def _line(signed: str, key: Ed25519PrivateKey, name: str, timestamp: int) -> notes.NoteSignature:
+    return notes.SignedCheckpoint.parse(signed).cosignature(name, key, timestamp)
 
 
-def _add(store: Store, lines: list[str], keys: list[str]) -> int:
+def _merge(note: str, lines: list[notes.NoteSignature], keys: list[str]) -> Merged:
+    return merge_cosignatures(notes.SignedCheckpoint.parse(note), lines, keys)
+
+
+def _add(store: Store, lines: list[notes.NoteSignature], keys: list[str]) -> int:
     with store.write() as writer:
         return add_cosignatures(writer, "BW", SIZE, lines, keys, quorum=2)
 
@@ -127,11 +129,11 @@ def test_lines_already_held_are_not_verified_again(
     signed: str, witness_keys: dict[str, Ed25519PrivateKey], cosigner_keys: list[str]
 ) -> None:
     lines = [_line(signed, key, name, 300) for name, key in witness_keys.items()]
-    first = merge_cosignatures(signed, lines, cosigner_keys)
+    first = _merge(signed, lines, cosigner_keys)
     assert (first.cosigners, first.verified) == (2, 2)
     # Anti-entropy offers the same lines again, and an older cosigning: nothing to check.
     older = _line(signed, witness_keys["CA/witness"], "CA/witness", 100)
-    again = merge_cosignatures(first.note, [*lines, older], cosigner_keys)
+    again = _merge(first.note, [*lines, older], cosigner_keys)
     assert again == Merged(note=first.note, cosigners=2, verified=0)
 
 
@@ -139,18 +141,18 @@ def test_a_newer_line_is_verified_and_a_forged_one_refused(
     signed: str, witness_keys: dict[str, Ed25519PrivateKey], cosigner_keys: list[str]
 ) -> None:
     ca = witness_keys["CA/witness"]
-    held = merge_cosignatures(signed, [_line(signed, ca, "CA/witness", 100)], cosigner_keys)
-    newer = merge_cosignatures(held.note, [_line(signed, ca, "CA/witness", 200)], cosigner_keys)
+    held = _merge(signed, [_line(signed, ca, "CA/witness", 100)], cosigner_keys)
+    newer = _merge(held.note, [_line(signed, ca, "CA/witness", 200)], cosigner_keys)
     assert newer.verified == 1
     assert notes.cosigners(newer.note, cosigner_keys) == {"CA/witness": 200}
     # A line claiming a newer timestamp under another key's signature must verify to count.
     forged = _line(signed, Ed25519PrivateKey.generate(), "CA/witness", 900)
     real_id = notes.parse_note(newer.note).signatures[1].key_id
-    name, blob = forged.removeprefix("— ").split(" ")
-    raw = real_id + base64.b64decode(blob)[4:]
     with pytest.raises(NoteError) as refused:
-        merge_cosignatures(
-            newer.note, [f"— {name} {base64.b64encode(raw).decode()}"], cosigner_keys
+        _merge(
+            newer.note,
+            [notes.NoteSignature(forged.name, real_id, forged.signature)],
+            cosigner_keys,
         )
     assert refused.value.code == "cosignature.invalid"
 

@@ -56,7 +56,7 @@ def test_a_checkpoint_of_a_member_log_signed_by_its_key_proceeds(
 ) -> None:
     request = AddCheckpoint(0, (), _note(world, charter, 5))
     subject = _subject(request, charter)
-    assert (subject.log, subject.checkpoint.size) == ("BW", 5)
+    assert (subject.log, subject.signed.size) == ("BW", 5)
     assert judge(request, subject, None, quarantined=False) == Judgement(Outcome.PROCEED)
 
 
