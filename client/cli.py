@@ -796,16 +796,16 @@ def _submit(args: argparse.Namespace, out: _Output) -> int:
             ) from exc
         except NodeUnavailableError as exc:
             raise _NotSubmittedError(_not_answering(args.log, [client.url])) from exc
-    entry = f"{receipt['log']}:{receipt['seq']}:{receipt['entry_hash']}"
+    entry = f"{receipt.log}:{receipt.seq}:{receipt.entry_hash.hex()}"
     document = {
         "status": "accepted",
         "type": signed.type,
         "node": client.url,
-        "entry_hash": receipt["entry_hash"],
-        "log": receipt["log"],
-        "seq": receipt["seq"],
+        "entry_hash": receipt.entry_hash.hex(),
+        "log": receipt.log,
+        "seq": receipt.seq,
         "ref": entry,
-        "witnessed": bool(receipt.get("witnessed")),
+        "witnessed": receipt.witnessed,
         "parcels": [f"{entry}:{out}" for out in range(created)],
     }
     if out.json:

@@ -10,6 +10,7 @@ arguments, seals their commercial fields, and signs them with the operator's key
     client = LedgerClient("http://127.0.0.1:8400")
     mine = Operator("BW", "mine", load_private_key("mine.pem"))
     receipt = client.submit(*mine.produce("BW-JW-0001", centicarats=125_000, hs_code="7102.10"))
+    parcel = receipt.parcel_ref()  # what the next record of this parcel references
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from node.core.charter import SignedCharter
 from node.core.encoding import Value, decode, encode
 from node.core.errors import LedgerError
 from node.core.httpsig import HttpxSigner
+from node.core.receipt import Receipt
 from node.core.records import LOG_SIGNER, SignedRecord, parse_certificate_number, sign_record
 from node.core.sealing import Disclosures, seal
 
@@ -37,8 +39,6 @@ __all__ = [
     "NodeUnavailableError",
     "Operator",
     "ProblemError",
-    "entry_ref",
-    "parcel_ref",
 ]
 
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -71,16 +71,6 @@ class ProblemError(ClientError):
         super().__init__(f"{status} {code}: {detail}", code=code)
         self.status = status
         self.detail = detail
-
-
-def parcel_ref(receipt: Mapping[str, Any], out: int = 0) -> list[Value]:
-    """``[log, seq, hash, out]``: the parcel an entry created, from its receipt."""
-    return [receipt["log"], receipt["seq"], bytes.fromhex(receipt["entry_hash"]), out]
-
-
-def entry_ref(receipt: Mapping[str, Any]) -> list[Value]:
-    """``[log, seq, hash]``: the entry a receipt is for."""
-    return [receipt["log"], receipt["seq"], bytes.fromhex(receipt["entry_hash"])]
 
 
 class LedgerClient:
@@ -200,7 +190,7 @@ class LedgerClient:
         disclosures: Disclosures | None = None,
         *,
         wait: str = "committed",
-    ) -> dict[str, Any]:
+    ) -> Receipt:
         """Submit one record; return its receipt.
 
         A timeout, a cut connection or a passing 5xx is retried ``retries`` times by sending the
@@ -211,6 +201,8 @@ class LedgerClient:
             ProblemError: the node refused the record (the code says which rule).
             NodeUnavailableError: the node could not be reached; nothing was submitted.
             AnswerLostError: no answer after the last attempt; the record may be appended.
+            ClientError: the node answered something that is not a receipt
+                (``client.malformed``).
         """
         body = encode(_submission(signed, disclosures))
         response = self._send(
@@ -221,14 +213,13 @@ class LedgerClient:
             headers={"content-type": "application/msgpack"},
             retry=True,
         )
-        receipt: dict[str, Any] = response.json()
-        return receipt
+        return self._receipt(_json_of(response))
 
     def submit_batch(
         self, items: Sequence[tuple[SignedRecord, Disclosures | None]], *, wait: str = "committed"
-    ) -> list[dict[str, Any]]:
-        """Submit several records at once; one result per record: ``{"receipt"}`` or
-        ``{"problem"}``. Retried as ``submit`` is, with the identical batch bytes."""
+    ) -> list[Receipt | ProblemError]:
+        """Submit several records at once; one result per record, in order: its receipt, or
+        the node's refusal of it. Retried as ``submit`` is, with the identical batch bytes."""
         batch: list[Value] = [_submission(s, d) for s, d in items]
         response = self._send(
             "POST",
@@ -238,17 +229,33 @@ class LedgerClient:
             headers={"content-type": "application/msgpack"},
             retry=True,
         )
-        results: list[dict[str, Any]] = response.json()["results"]
-        return results
+        answer = _json_of(response)
+        results = answer.get("results") if isinstance(answer, dict) else None
+        if not isinstance(results, list) or len(results) != len(items):
+            raise ClientError(f"{self.url} answered a malformed batch", code="client.malformed")
+        return [self._batch_result(item, response.status_code) for item in results]
+
+    def _receipt(self, document: object) -> Receipt:
+        try:
+            return Receipt.from_json(document)
+        except LedgerError as exc:
+            raise ClientError(
+                f"{self.url} answered a malformed receipt: {exc.message}", code="client.malformed"
+            ) from exc
+
+    def _batch_result(self, item: object, status: int) -> Receipt | ProblemError:
+        if isinstance(item, dict) and isinstance(problem := item.get("problem"), dict):
+            return ProblemError(
+                int(problem.get("status", status)),
+                str(problem.get("code", "http.error")),
+                str(problem.get("detail", ""))[:300],
+            )
+        return self._receipt(item.get("receipt") if isinstance(item, dict) else None)
 
     # --- HTTP -----------------------------------------------------------------------------------
 
     def _json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        response = self._get(path, params)
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise ClientError(f"{path}: not JSON", code="client.malformed") from exc
+        return _json_of(self._get(path, params))
 
     def _object(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         found = self._json(path, params)
@@ -293,6 +300,13 @@ class LedgerClient:
         raise NodeUnavailableError(f"{self.url}{path}: no answer")  # pragma: no cover
 
 
+def _json_of(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise ClientError(f"{response.url.path}: not JSON", code="client.malformed") from exc
+
+
 def _problem(response: httpx.Response) -> ProblemError:
     try:
         body = response.json()
@@ -313,7 +327,7 @@ class Operator:
 
     Each method returns ``(signed record, disclosures)``, ready for ``LedgerClient.submit``.
     Parcel and certificate references are ``[log, seq, hash(, out)]`` lists, e.g. from
-    ``parcel_ref(receipt)``.
+    ``receipt.parcel_ref()``.
     """
 
     def __init__(self, log: str, name: str, key: Ed25519PrivateKey) -> None:

@@ -16,6 +16,7 @@ __all__ = [
     "merkle",
     "notes",
     "provenance",
+    "receipt",
     "records",
     "rules",
     "sealing",

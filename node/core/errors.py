@@ -18,7 +18,8 @@ no node raises, extend this tree in client/sdk.py (``ClientError``) and client/v
     ├── ProofError               a Merkle inclusion or consistency proof does not verify
     ├── RecordError              a signed record or entry is structurally invalid
     │   ├── SignatureError       a record signature is missing, unknown or does not verify
-    │   └── DisclosureError      a sealed value does not match its commitment
+    │   ├── DisclosureError      a sealed value does not match its commitment
+    │   └── ReceiptError         a receipt (of an appended record) is malformed
     ├── RuleError                a well-formed record breaks a rule of DESIGN §6
     │   └── PendingError         it references an entry this store does not hold yet
     ├── AuthError                a member request's RFC 9421 signature is missing or fails
@@ -72,6 +73,7 @@ __all__ = [
     "PendingError",
     "ProofError",
     "QuarantinedError",
+    "ReceiptError",
     "RecordError",
     "ReplicaMismatchError",
     "RequestTooLargeError",
@@ -152,6 +154,10 @@ class SignatureError(RecordError):
 
 class DisclosureError(RecordError):
     code = "disclosure.mismatch"
+
+
+class ReceiptError(RecordError):
+    code = "receipt.malformed"
 
 
 class RuleError(LedgerError):

@@ -19,6 +19,7 @@ from client.sdk import LedgerClient, Operator, ProblemError
 from node.core import crypto, notes
 from node.core.encoding import Value
 from node.core.errors import ScenarioError
+from node.core.receipt import Receipt
 
 __all__ = ["run_scenario"]
 
@@ -45,7 +46,7 @@ class _Participant:
         *,
         by: str,
         sealed: dict[str, Value] | None = None,
-    ) -> dict[str, Any]:
+    ) -> Receipt:
         signed = self.operators[by].sign(record_type, body, sealed_values=sealed)
         deadline = time.monotonic() + PENDING_SECONDS
         while True:
@@ -100,11 +101,6 @@ def _size(checkpoint: str) -> int:
     return notes.SignedCheckpoint.parse(checkpoint).size
 
 
-def _ref(receipt: dict[str, Any], out: int | None = None) -> list[Value]:
-    ref: list[Value] = [receipt["log"], receipt["seq"], bytes.fromhex(receipt["entry_hash"])]
-    return ref if out is None else [*ref, out]
-
-
 def run_scenario(description: dict[str, Any]) -> dict[str, str]:
     """Run the scenario against the network ``description`` (devnet.json); return each step's
     entry hash, ``final`` being India's confirmation of the UAE re-export.
@@ -128,11 +124,11 @@ def run_scenario(description: dict[str, Any]) -> dict[str, str]:
     try:
         p = {m: _Participant(m, members[m], clients[m]) for m in MEMBERS}
 
-        def record(step: str, receipt: dict[str, Any]) -> dict[str, Any]:
-            steps[step] = receipt["entry_hash"]
+        def record(step: str, receipt: Receipt) -> Receipt:
+            steps[step] = receipt.entry_hash.hex()
             return receipt
 
-        def produce(member: str, parcel: str, centicarats: int, hs: str) -> dict[str, Any]:
+        def produce(member: str, parcel: str, centicarats: int, hs: str) -> Receipt:
             return record(
                 f"{member.lower()}_produce",
                 p[member].submit(
@@ -158,7 +154,7 @@ def run_scenario(description: dict[str, Any]) -> dict[str, str]:
             hs: str,
             origins: list[Value],
             step: str,
-        ) -> dict[str, Any]:
+        ) -> Receipt:
             return record(
                 step,
                 p[member].submit(
@@ -187,18 +183,18 @@ def run_scenario(description: dict[str, Any]) -> dict[str, str]:
 
         def confirm(
             member: str,
-            certificate: dict[str, Any],
+            certificate: Receipt,
             parcel: str,
             centicarats: int,
             hs: str,
             step: str,
-        ) -> dict[str, Any]:
+        ) -> Receipt:
             return record(
                 step,
                 p[member].submit(
                     "certificate.confirm",
                     {
-                        "certificate": _ref(certificate),
+                        "certificate": certificate.entry_ref(),
                         "received_on": day,
                         "centicarats_received": centicarats,
                         "seal_intact": True,
@@ -209,12 +205,12 @@ def run_scenario(description: dict[str, Any]) -> dict[str, str]:
                 ),
             )
 
-        def transfer(member: str, receipt: dict[str, Any], step: str) -> None:
+        def transfer(member: str, receipt: Receipt, step: str) -> None:
             record(
                 step,
                 p[member].submit(
                     "parcel.transfer",
-                    {"parcel": _ref(receipt, 0), "to": "trader", "warranty": True},
+                    {"parcel": receipt.parcel_ref(0), "to": "trader", "warranty": True},
                     by="mine",
                     sealed={"invoice": f"INV-{member}-1"},
                 ),
@@ -225,10 +221,24 @@ def run_scenario(description: dict[str, Any]) -> dict[str, str]:
         transfer("BW", bw, "bw_transfer")
         transfer("CA", ca, "ca_transfer")
         bw_cert = certify(
-            "BW", "BW-2026-0001", _ref(bw, 0), "EU", 1_250_000, "7102.10", ["BW"], "bw_certificate"
+            "BW",
+            "BW-2026-0001",
+            bw.parcel_ref(0),
+            "EU",
+            1_250_000,
+            "7102.10",
+            ["BW"],
+            "bw_certificate",
         )
         ca_cert = certify(
-            "CA", "CA-2026-0001", _ref(ca, 0), "EU", 830_000, "7102.10", ["CA"], "ca_certificate"
+            "CA",
+            "CA-2026-0001",
+            ca.parcel_ref(0),
+            "EU",
+            830_000,
+            "7102.10",
+            ["CA"],
+            "ca_certificate",
         )
         eu_bw = confirm("EU", bw_cert, "EU-BW-1", 1_250_000, "7102.10", "eu_confirms_bw")
         eu_ca = confirm("EU", ca_cert, "EU-CA-1", 830_000, "7102.10", "eu_confirms_ca")
@@ -237,7 +247,7 @@ def run_scenario(description: dict[str, Any]) -> dict[str, str]:
             p["EU"].submit(
                 "parcel.transform",
                 {
-                    "inputs": [_ref(eu_bw, 0), _ref(eu_ca, 0)],
+                    "inputs": [eu_bw.parcel_ref(0), eu_ca.parcel_ref(0)],
                     "kind": "merge",
                     "outputs": [
                         {"parcel": "ANT-MIX-1", "centicarats": 2_080_000, "hs_code": "7102.10"}
@@ -251,7 +261,7 @@ def run_scenario(description: dict[str, Any]) -> dict[str, str]:
             p["EU"].submit(
                 "parcel.transform",
                 {
-                    "inputs": [_ref(merged, 0)],
+                    "inputs": [merged.parcel_ref(0)],
                     "kind": "split",
                     "outputs": [
                         {"parcel": "ANT-IN-1", "centicarats": 1_000_000, "hs_code": "7102.10"},
@@ -264,7 +274,7 @@ def run_scenario(description: dict[str, Any]) -> dict[str, str]:
         to_in = certify(
             "EU",
             "EU-2026-0101",
-            _ref(split, 0),
+            split.parcel_ref(0),
             "IN",
             1_000_000,
             "7102.10",
@@ -274,7 +284,7 @@ def run_scenario(description: dict[str, Any]) -> dict[str, str]:
         to_ae = certify(
             "EU",
             "EU-2026-0102",
-            _ref(split, 1),
+            split.parcel_ref(1),
             "AE",
             1_079_000,
             "7102.10",
@@ -286,7 +296,7 @@ def run_scenario(description: dict[str, Any]) -> dict[str, str]:
         re_export = certify(
             "AE",
             "AE-2026-0007",
-            _ref(ae, 0),
+            ae.parcel_ref(0),
             "IN",
             1_079_000,
             "7102.10",
@@ -294,7 +304,7 @@ def run_scenario(description: dict[str, Any]) -> dict[str, str]:
             "ae_certificate_in",
         )
         final = confirm("IN", re_export, "IN-AE-1", 1_079_000, "7102.10", "in_confirms_ae")
-        steps["final"] = final["entry_hash"]
+        steps["final"] = final.entry_hash.hex()
         _settle(clients)
     finally:
         for client in clients.values():

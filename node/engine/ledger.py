@@ -20,12 +20,13 @@ from node.core.charter import Charter, SignedCharter, chain_to, check_genesis, l
 from node.core.clock import Clock, wall_ms
 from node.core.encoding import Value
 from node.core.errors import KeyNotInForceError, LedgerError, NotAdoptedError, RestoringError
+from node.core.receipt import Receipt
 from node.core.records import LOG_SIGNER, Entry, sign_record
 from node.core.state import LedgerState, LedgerView, OperatorState
 from node.engine import restore
 from node.engine.config import Settings
 from node.engine.datadir import DataDir
-from node.engine.sequencer import Receipt, RuleCheck, Sequencer, Submission
+from node.engine.sequencer import RuleCheck, Sequencer, Submission
 from node.engine.store import Store, StoreWriter
 
 __all__ = ["CharterStatus", "LedgerNode", "LogAdoption"]

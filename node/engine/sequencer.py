@@ -11,7 +11,6 @@ A resubmitted record (same signing payload) is answered with the receipt of its 
 
 from __future__ import annotations
 
-import base64
 import queue
 import threading
 import time
@@ -32,14 +31,14 @@ from node.core.errors import (
     SequencerStoppedError,
     SignatureError,
 )
-from node.core.notes import Checkpoint, TlogProof, sign_note
+from node.core.notes import Checkpoint, sign_note
+from node.core.receipt import Receipt
 from node.core.records import MAX_ENTRY_SIZE, Entry, SignedRecord
 from node.core.sealing import check_disclosures, encode_disclosures, parse_disclosures
 from node.core.state import LedgerState
 from node.engine.store import Store, StoreReader, StoreWriter
 
 __all__ = [
-    "Receipt",
     "RuleCheck",
     "Sequencer",
     "SignatureCheck",
@@ -53,30 +52,6 @@ not, and otherwise writes what the entry changes in the ledger state.
 
 It sees the store as the batch has left it so far, inside the batch's write transaction: if it
 raises, it must have written nothing."""
-
-
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """Proof that an entry is in the log: what a submitter keeps (DESIGN §7)."""
-
-    entry_hash: bytes
-    log: str
-    seq: int
-    checkpoint: str  # the signed C2SP checkpoint note of the commit that included the entry
-    proof: tuple[bytes, ...]  # RFC 9162 inclusion proof of seq in that checkpoint's tree
-
-    def to_json(self, *, witnessed: bool = False) -> dict[str, Any]:
-        """The receipt as the API sends it (its ``ReceiptModel``); ``witnessed``: whether the
-        checkpoint carries the witness quorum."""
-        return {
-            "entry_hash": self.entry_hash.hex(),
-            "log": self.log,
-            "seq": self.seq,
-            "checkpoint": self.checkpoint,
-            "proof": [base64.b64encode(h).decode() for h in self.proof],
-            "tlog_proof": TlogProof(self.seq, self.proof, self.checkpoint).to_text(),
-            "witnessed": witnessed,
-        }
 
 
 class SignatureCheck:

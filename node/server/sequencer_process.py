@@ -46,9 +46,10 @@ from node.core.errors import (
     SequencerStoppedError,
     StoreError,
 )
+from node.core.receipt import Receipt
 from node.core.records import SignedRecord
 from node.engine.config import Settings
-from node.engine.sequencer import Receipt, Submission
+from node.engine.sequencer import Submission
 from node.server.jsonlog import configure_logging
 from node.server.problems import status_of
 

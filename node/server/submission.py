@@ -21,8 +21,8 @@ from node.core.errors import (
     NotAdoptedError,
     RestoringError,
 )
+from node.core.receipt import Receipt
 from node.engine.ledger import LedgerNode
-from node.engine.sequencer import Receipt
 from node.engine.witness import (
     witnessed,
 )
@@ -141,13 +141,14 @@ def _receipt(receipt: Receipt, node: LedgerNode, witnessed_now: bool) -> dict[st
     """The receipt as sent (``ReceiptModel``); when witnessed, against the newest witnessed
     checkpoint."""
     if witnessed_now:
+        receipt = dataclasses.replace(receipt, witnessed=True)
         with node.store.read() as reader:
             size = witnessed(reader, node.log)
             note = reader.log(node.log).checkpoint(size)
             if note is not None and size > receipt.seq:
                 proof = tuple(reader.log(node.log).inclusion_proof(receipt.seq, size))
                 receipt = dataclasses.replace(receipt, checkpoint=note, proof=proof)
-    return receipt.to_json(witnessed=witnessed_now)
+    return receipt.to_json()
 
 
 def _sequencer(request: Request) -> SequencerProcess:

@@ -27,8 +27,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.core import crypto
+from node.core.receipt import Receipt
 from node.core.records import sign_record
-from node.engine.sequencer import Receipt, Sequencer, SignatureCheck
+from node.engine.sequencer import Sequencer, SignatureCheck
 from node.engine.store import Store
 from tests.support.world import World
 

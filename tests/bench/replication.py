@@ -77,10 +77,10 @@ import httpx
 
 from node.core import notes
 from node.core.encoding import decode, encode
+from node.core.receipt import Receipt
 from node.core.records import sign_record
 from node.engine.datadir import DataDir
 from node.engine.ledger import LedgerNode
-from node.engine.sequencer import Receipt
 from node.server.replication import PAGE_ENTRIES
 from tests.bench.append import raw_verifications_per_second
 from tests.support.network import REPO, Devnet, Submitter, devnet, kp_node

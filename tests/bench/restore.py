@@ -43,7 +43,8 @@ from typing import Any
 
 import httpx
 
-from client.sdk import LedgerClient, Operator, entry_ref, parcel_ref
+from client.sdk import LedgerClient, Operator
+from node.core.receipt import Receipt
 from tests.bench.network import group_cpu_seconds, machine, sizes
 from tests.bench.replication import Nodes, own_nodes, wait_healthy
 from tests.support.network import Devnet, devnet, kp_node
@@ -75,13 +76,13 @@ def _operator(net: Devnet, member: str, name: str) -> Operator:
     return Operator(member, name, net.operator_key(member, name))
 
 
-def _submit_all(client: LedgerClient, items: list[Any]) -> list[dict[str, Any]]:
+def _submit_all(client: LedgerClient, items: list[Any]) -> list[Receipt]:
     receipts = []
     for start in range(0, len(items), BATCH):
         for result in client.submit_batch(items[start : start + BATCH]):
-            if "receipt" not in result:
+            if not isinstance(result, Receipt):
                 raise SystemExit(f"a trade record was refused: {result}")
-            receipts.append(result["receipt"])
+            receipts.append(result)
     return receipts
 
 
@@ -106,7 +107,7 @@ def trade(net: Devnet, rounds: int, timeout: float) -> None:
                     f"IN-2026-{i:06d}",
                     exporter="trader",
                     importing="BW",
-                    parcels=[parcel_ref(receipt)],
+                    parcels=[receipt.parcel_ref()],
                     centicarats=1_000,
                     hs_codes=[HS],
                     origins=["IN"],
@@ -120,14 +121,14 @@ def trade(net: Devnet, rounds: int, timeout: float) -> None:
                 for i, receipt in enumerate(produced)
             ],
         )
-    last = certificates[-1]["seq"]
+    last = certificates[-1].seq
     _wait(lambda: sizes(net.url("BW")).get("IN", 0) > last, timeout, "BW to replicate IN")
     with LedgerClient(net.url("BW"), timeout=120) as botswana:
         _submit_all(
             botswana,
             [
                 bw_officer.confirm(
-                    entry_ref(receipt),
+                    receipt.entry_ref(),
                     received_on=_day(),
                     parcels=[(f"BW-IN-{i}", 1_000, HS)],
                     holder="trader",

@@ -29,9 +29,10 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from client.sdk import LedgerClient, Operator, ProblemError, entry_ref, parcel_ref
+from client.sdk import LedgerClient, Operator, ProblemError
 from node.core import crypto, httpsig, notes
 from node.core.encoding import Value
+from node.core.receipt import Receipt
 from tests.support.network import REPO, free_port_block, kp_node
 
 NETWORK = "kp.lifecycle"
@@ -234,12 +235,12 @@ def _in_days(days: int) -> str:
     return (datetime.datetime.now(datetime.UTC).date() + datetime.timedelta(days=days)).isoformat()
 
 
-def _submit(member: Member, record: Any) -> dict[str, Any]:
+def _submit(member: Member, record: Any) -> Receipt:
     """Submit at the member's own node, retrying while it waits for a log it has not reached
     (409 ``reference.unknown``: the referenced certificate is still replicating)."""
     signed, disclosures = record
 
-    def attempt() -> dict[str, Any] | None:
+    def attempt() -> Receipt | None:
         with member.client() as client:
             try:
                 return client.submit(signed, disclosures)
@@ -274,7 +275,7 @@ def _produce(member: Member, parcel: str) -> list[Value]:
             parcel, centicarats=MASS, hs_code=HS, produced_on=_today(), holder="trader"
         ),
     )
-    return parcel_ref(receipt)
+    return receipt.parcel_ref()
 
 
 def _certificate(
@@ -299,11 +300,11 @@ def _certificate(
 
 
 def _confirmation(
-    importer: Member, certificate: dict[str, Any], centicarats: int, parcels: list[str]
+    importer: Member, certificate: Receipt, centicarats: int, parcels: list[str]
 ) -> Any:
     share = centicarats // len(parcels)
     return importer.operators["officer"].confirm(
-        entry_ref(certificate),
+        certificate.entry_ref(),
         received_on=_today(),
         parcels=[(name, share, HS) for name in parcels],
         holder="trader",
@@ -389,7 +390,7 @@ def test_admit_trade_suspend_reinstate_rotate(network: Network) -> None:
         za, _certificate(za, "ZA-2026-0001", _produce(za, "ZA-1"), "EU", centicarats=MASS)
     )
     confirmed = _submit(eu, _confirmation(eu, first, MASS, ["EU-1", "EU-2"]))
-    eu_1, eu_2 = parcel_ref(confirmed, 0), parcel_ref(confirmed, 1)
+    eu_1, eu_2 = confirmed.parcel_ref(0), confirmed.parcel_ref(1)
     back = _submit(eu, _certificate(eu, "EU-2026-0001", eu_1, "ZA", centicarats=half))
     _submit(za, _confirmation(za, back, half, ["ZA-2"]))
 
@@ -406,7 +407,7 @@ def test_admit_trade_suspend_reinstate_rotate(network: Network) -> None:
     to_za = _certificate(eu, "EU-2026-0002", eu_2, "ZA", centicarats=half)
     assert _refused(eu, to_za).code == "participant.suspended"
     # A suspended participant's keys read no sealed values either (decision 0023).
-    refused = _disclosures(za, eu, back["entry_hash"])
+    refused = _disclosures(za, eu, back.entry_hash.hex())
     assert (refused.status_code, refused.json()["code"]) == (401, "auth.key_not_in_force")
     # ZA's own charter suspends it too: it issues nothing.
     own = _certificate(za, "ZA-2026-0003", _produce(za, "ZA-4"), "EU", centicarats=MASS)
@@ -418,7 +419,7 @@ def test_admit_trade_suspend_reinstate_rotate(network: Network) -> None:
         network.adopt(member, v4)
     eventually(lambda: _reported(eu, "ZA", 4, False), "EU to see ZA adopt version 4")
     _submit(eu, _confirmation(eu, pending, MASS, ["EU-3"]))
-    assert _disclosures(za, eu, back["entry_hash"]).status_code == 200
+    assert _disclosures(za, eu, back.entry_hash.hex()).status_code == 200
     again = _submit(eu, _certificate(eu, "EU-2026-0003", eu_2, "ZA", centicarats=half))
     _submit(za, _confirmation(za, again, half, ["ZA-5"]))
 

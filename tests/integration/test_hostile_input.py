@@ -28,6 +28,7 @@ import pytest
 
 from node.core import crypto, httpsig
 from node.core.encoding import Value, encode
+from node.core.receipt import Receipt
 from node.core.records import LOG_SIGNER, signing_payload
 from node.engine.datadir import DataDir
 from tests.support.network import Devnet, Submitter, devnet
@@ -129,8 +130,9 @@ def _produce(parcel: str, *, holder: str, centicarats: int = 1_000) -> dict[str,
     }
 
 
-def _parcel_ref(receipt: Mapping[str, Any], out: int = 0) -> list[Value]:
-    return [NODE, receipt["seq"], bytes.fromhex(receipt["entry_hash"]), out]
+def _parcel_ref(receipt: Receipt, out: int = 0) -> list[Value]:
+    assert receipt.log == NODE
+    return receipt.parcel_ref(out)
 
 
 def _split(parcel: list[Value], prefix: str) -> dict[str, Value]:
@@ -234,7 +236,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             node_log=Path(net.description["participants"][NODE]["data_dir"]) / "node.log",
             spent=spent,
             held=held,
-            disclosed=transfer["entry_hash"],
+            disclosed=transfer.entry_hash.hex(),
         )
         # The disclosure rows below are refusals of an entry a member *can* read.
         officer = net.operator_key(NODE, "officer")

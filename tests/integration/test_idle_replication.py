@@ -106,7 +106,7 @@ def test_a_new_record_reaches_every_replica_witnessed_after_idling(net: Devnet) 
         by="mine",
     )
     submitter.close()
-    size = receipt["seq"] + 1
+    size = receipt.seq + 1
     vkey = net.description["participants"]["BW"]["log_vkey"]
 
     def witnessed_everywhere() -> bool:
@@ -121,6 +121,6 @@ def test_a_new_record_reaches_every_replica_witnessed_after_idling(net: Devnet) 
 
     _wait(witnessed_everywhere, 60, "every node to serve BW's new checkpoint witnessed")
     for member in MEMBERS:
-        got = httpx.get(f"{net.url(member)}/v1/entries/{receipt['entry_hash']}", timeout=10)
+        got = httpx.get(f"{net.url(member)}/v1/entries/{receipt.entry_hash.hex()}", timeout=10)
         assert got.status_code == 200, member
-        assert got.json()["seq"] == receipt["seq"]
+        assert got.json()["seq"] == receipt.seq

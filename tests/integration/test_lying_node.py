@@ -24,10 +24,11 @@ import pytest
 from client.online import verify_online
 from client.sdk import LedgerClient, Operator
 from node.core import crypto
+from node.core.receipt import Receipt
 from tests.support.network import REPO, Devnet, devnet, free_port_block
 
 
-def _produce(client: LedgerClient, mine: Operator, parcel: str) -> dict[str, object]:
+def _produce(client: LedgerClient, mine: Operator, parcel: str) -> Receipt:
     today = datetime.datetime.now(datetime.UTC).date().isoformat()
     return client.submit(
         *mine.produce(parcel, centicarats=1_000, hs_code="7102.10", produced_on=today),
@@ -65,7 +66,7 @@ def test_a_node_serving_a_forked_log_is_named(net: Devnet, tmp_path: Path) -> No
     _produce(bw, mine, "BW-HONEST-2")
     genesis = bytes.fromhex(net.description["genesis"])
     honest = [net.url("BW"), net.url("EU"), net.url("IN")]
-    assert verify_online(honest, str(subject["entry_hash"]), genesis).verdict.valid
+    assert verify_online(honest, subject.entry_hash.hex(), genesis).verdict.valid
     # …and the fork, with Botswana's own keys, grows another way, further.
     fork_url = f"http://127.0.0.1:{port}"
     with (fork_dir / "node.log").open("ab") as log:
@@ -94,7 +95,7 @@ def test_a_node_serving_a_forked_log_is_named(net: Devnet, tmp_path: Path) -> No
                 forked.submit(
                     *mine.produce(name, centicarats=9_999, hs_code="7102.10", produced_on=today)
                 )
-        caught = verify_online([*honest, fork_url], str(subject["entry_hash"]), genesis)
+        caught = verify_online([*honest, fork_url], subject.entry_hash.hex(), genesis)
         assert caught.decided
         assert not caught.verdict.valid
         named = [f for f in caught.verdict.findings if f.code == "node.fork"]

@@ -16,13 +16,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import msgpack
 import pytest
 
 from node.core import crypto, httpsig, merkle, notes
+from node.core.receipt import Receipt
 from node.core.records import Entry
 from tests.support.network import REPO, Devnet, Submitter, free_port_block, kp_node
 
@@ -169,23 +169,23 @@ def _log_vkey(node: Node) -> str:
     return str(network["participants"]["BW"]["log_vkey"])
 
 
-def _check_receipt(node: Node, receipt: dict[str, Any]) -> notes.Checkpoint:
-    text, names = notes.verify_note(receipt["checkpoint"], [_log_vkey(node)])
+def _check_receipt(node: Node, receipt: Receipt) -> notes.Checkpoint:
+    text, names = notes.verify_note(receipt.checkpoint, [_log_vkey(node)])
     assert names == [f"{NETWORK}/BW"]
     checkpoint = notes.Checkpoint.parse(text)
-    proof = [base64.b64decode(h) for h in receipt["proof"]]
+    proof = list(receipt.proof)
     merkle.verify_inclusion(
-        bytes.fromhex(receipt["entry_hash"]),
-        receipt["seq"],
+        receipt.entry_hash,
+        receipt.seq,
         checkpoint.size,
         proof,
         checkpoint.root,
     )
-    assert notes.TlogProof.parse(receipt["tlog_proof"]).index == receipt["seq"]
+    assert notes.TlogProof.parse(receipt.tlog_proof()).index == receipt.seq
     return checkpoint
 
 
-def _produce(s: Submitter, parcel: str, centicarats: int) -> dict[str, Any]:
+def _produce(s: Submitter, parcel: str, centicarats: int) -> Receipt:
     return s.submit(
         "parcel.produce",
         {
@@ -206,7 +206,7 @@ def test_records_receipts_proofs_and_restart(node: Node) -> None:
     expiry = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 30 * 86_400))
     first = _produce(s, "BW-JW-0001", 250_000)
     before = _check_receipt(node, first)
-    parcel = ["BW", first["seq"], bytes.fromhex(first["entry_hash"]), 0]
+    parcel = ["BW", first.seq, first.entry_hash, 0]
     transfer = s.submit(
         "parcel.transfer",
         {"parcel": parcel, "to": "trader", "warranty": True},
@@ -225,7 +225,7 @@ def test_records_receipts_proofs_and_restart(node: Node) -> None:
         },
         by="trader",
     )
-    out0 = ["BW", split["seq"], bytes.fromhex(split["entry_hash"]), 0]
+    out0 = ["BW", split.seq, split.entry_hash, 0]
     certificate = s.submit(
         "certificate.issue",
         {
@@ -269,27 +269,27 @@ def test_records_receipts_proofs_and_restart(node: Node) -> None:
     raw = msgpack.unpackb(page.content)
     assert len(raw) == after.size
     assert merkle.root([merkle.leaf_hash(e) for e in raw]) == after.root
-    assert Entry.parse(raw[certificate["seq"]]).leaf_hash.hex() == certificate["entry_hash"]
+    assert Entry.parse(raw[certificate.seq]).leaf_hash.hex() == certificate.entry_hash.hex()
 
     state = httpx.get(f"{node.url}/v1/certificates/BW/BW-2026-000001").json()
     assert state["status"] == "usable"
     assert state["origins"] == ["BW"]
     assert (state["received_on"], state["recorded_on"]) == (None, None)  # not confirmed yet
-    held = httpx.get(f"{node.url}/v1/parcels/BW/{split['seq']}/1").json()
+    held = httpx.get(f"{node.url}/v1/parcels/BW/{split.seq}/1").json()
     assert (held["holder"], held["centicarats"], held["live"]) == ("trader", 99_900, True)
-    entry = httpx.get(f"{node.url}/v1/entries/{certificate['entry_hash']}").json()
+    entry = httpx.get(f"{node.url}/v1/entries/{certificate.entry_hash.hex()}").json()
     assert entry["entry"]["signed"]["record"]["type"] == "certificate.issue"
-    bundle = httpx.get(f"{node.url}/v1/provenance/{certificate['entry_hash']}")
+    bundle = httpx.get(f"{node.url}/v1/provenance/{certificate.entry_hash.hex()}")
     assert bundle.headers["content-type"].startswith("application/vnd.kp-ledger.bundle.v1+json")
     assert {e["hash"] for e in bundle.json()["entries"]} >= {
-        first["entry_hash"],
-        transfer["entry_hash"],
-        split["entry_hash"],
-        certificate["entry_hash"],
+        first.entry_hash.hex(),
+        transfer.entry_hash.hex(),
+        split.entry_hash.hex(),
+        certificate.entry_hash.hex(),
     }
 
     # Disclosures: members only.
-    url = f"{node.url}/v1/disclosures/{certificate['entry_hash']}"
+    url = f"{node.url}/v1/disclosures/{certificate.entry_hash.hex()}"
     assert httpx.get(url).status_code == 401
     officer = crypto.load_private_key(node.root / "BW" / "operators" / "officer.pem")
     with httpx.Client(auth=httpsig.HttpxSigner("BW:officer", officer)) as member:
@@ -305,12 +305,12 @@ def test_records_receipts_proofs_and_restart(node: Node) -> None:
     node.stop()
     node.start()
     assert httpx.get(f"{node.url}/v1/logs/BW/checkpoint?latest=1").text == checkpoint_before
-    replay = httpx.get(f"{node.url}/v1/entries/{first['entry_hash']}")
+    replay = httpx.get(f"{node.url}/v1/entries/{first.entry_hash.hex()}")
     assert replay.status_code == 200
     state = httpx.get(f"{node.url}/v1/certificates/BW/BW-2026-000001").json()
     assert state["status"] == "usable"
     later = _produce(s, "BW-JW-0002", 1_000)
-    assert later["seq"] == after.size
+    assert later.seq == after.size
     s.close()
 
 

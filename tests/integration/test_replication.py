@@ -165,9 +165,9 @@ def test_killed_node_catches_up_and_loses_nothing(net: Devnet) -> None:
     start_node(net, "CA")
     wait_until(lambda: identical(net, MEMBERS), 30, "CA to catch up")
     for receipt in receipts:
-        got = httpx.get(f"{net.url('CA')}/v1/entries/{receipt['entry_hash']}")
+        got = httpx.get(f"{net.url('CA')}/v1/entries/{receipt.entry_hash.hex()}")
         assert got.status_code == 200
-        assert got.json()["seq"] == receipt["seq"]
+        assert got.json()["seq"] == receipt.seq
 
 
 def test_origin_down_its_log_is_served_and_verifiable_by_peers(net: Devnet) -> None:
@@ -257,7 +257,7 @@ def test_wiped_participant_gets_its_own_log_back_and_appends_again(net: Devnet) 
         )
     finally:
         submitter.close()
-    assert receipt["seq"] == before[0]
+    assert receipt.seq == before[0]
     vkey = net.description["participants"]["IN"]["log_vkey"]
     for holder in ("BW", "EU"):
         wait_until(

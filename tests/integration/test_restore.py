@@ -25,8 +25,9 @@ from typing import Any
 import httpx
 import pytest
 
-from client.sdk import LedgerClient, Operator, ProblemError, entry_ref, parcel_ref
+from client.sdk import LedgerClient, Operator, ProblemError
 from node.core import notes
+from node.core.receipt import Receipt
 from tests.support.network import REPO, Devnet, devnet, fast_replication
 
 ROUNDS = 700  # each: IN produces and certifies a parcel, BW confirms it
@@ -114,12 +115,12 @@ def _in_days(days: int) -> str:
     return (datetime.datetime.now(datetime.UTC).date() + datetime.timedelta(days=days)).isoformat()
 
 
-def _submit_all(client: LedgerClient, items: list[Any]) -> list[dict[str, Any]]:
+def _submit_all(client: LedgerClient, items: list[Any]) -> list[Receipt]:
     receipts = []
     for start in range(0, len(items), BATCH):
         for result in client.submit_batch(items[start : start + BATCH]):
-            assert "receipt" in result, result
-            receipts.append(result["receipt"])
+            assert isinstance(result, Receipt), result
+            receipts.append(result)
     return receipts
 
 
@@ -148,7 +149,7 @@ def _trade(net: Devnet) -> None:
                     f"IN-2026-{i:05d}",
                     exporter="trader",
                     importing="BW",
-                    parcels=[parcel_ref(receipt)],
+                    parcels=[receipt.parcel_ref()],
                     centicarats=1_000,
                     hs_codes=[HS],
                     origins=["IN"],
@@ -163,7 +164,7 @@ def _trade(net: Devnet) -> None:
             ],
         )
     _wait(
-        lambda: _sizes(net, "BW").get("IN", 0) >= certificates[-1]["seq"] + 1,
+        lambda: _sizes(net, "BW").get("IN", 0) >= certificates[-1].seq + 1,
         120,
         "BW to replicate IN",
     )
@@ -172,7 +173,7 @@ def _trade(net: Devnet) -> None:
             botswana,
             [
                 bw_officer.confirm(
-                    entry_ref(receipt),
+                    receipt.entry_ref(),
                     received_on=_today(),
                     parcels=[(f"BW-IN-{i}", 1_000, HS)],
                     holder="trader",
@@ -254,7 +255,7 @@ def test_wiped_node_restores_its_own_log_with_a_peer_down_and_a_kill_midway(net:
         receipt = botswana.submit(
             *bw_mine.produce("BW-AFTER-1", centicarats=500, hs_code=HS, produced_on=_today())
         )
-    assert receipt["seq"] == held["BW"]
+    assert receipt.seq == held["BW"]
     vkey = net.description["participants"]["BW"]["log_vkey"]
     witnesses = [p["witness_vkey"] for m, p in net.description["participants"].items() if m != "BW"]
 

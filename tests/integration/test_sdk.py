@@ -18,11 +18,11 @@ from client.sdk import (
     NodeUnavailableError,
     Operator,
     ProblemError,
-    entry_ref,
-    parcel_ref,
 )
 from client.verify import verify_bundle
 from node.core import crypto, merkle, notes
+from node.core.notes import SignedCheckpoint
+from node.core.receipt import Receipt
 from node.core.records import Entry, ParcelProduce
 from tests.support.network import Devnet, devnet, free_port_block
 from tests.support.proxy import losing_relay
@@ -47,13 +47,13 @@ def test_a_certificate_from_mine_to_import_through_the_sdk(net: Devnet) -> None:
     produced = bw.submit(
         *mine.produce("BW-SDK-1", centicarats=40_000, hs_code="7102.10", produced_on=today)
     )
-    bw.submit(*mine.transfer(parcel_ref(produced), "trader", invoice="INV-SDK-1"))
+    bw.submit(*mine.transfer(produced.parcel_ref(), "trader", invoice="INV-SDK-1"))
     certificate = bw.submit(
         *officer.certify(
             "BW-SDK-0001",
             exporter="trader",
             importing="EU",
-            parcels=[parcel_ref(produced)],
+            parcels=[produced.parcel_ref()],
             centicarats=40_000,
             hs_codes=["7102.10"],
             origins=["BW"],
@@ -66,9 +66,9 @@ def test_a_certificate_from_mine_to_import_through_the_sdk(net: Devnet) -> None:
         ),
         wait="witnessed",
     )
-    assert certificate["witnessed"] is True
+    assert certificate.witnessed is True
     confirmation = _operator(net, "EU", "officer").confirm(
-        entry_ref(certificate),
+        certificate.entry_ref(),
         received_on=today,
         parcels=[("EU-SDK-1", 40_000, "7102.10")],
         holder="trader",
@@ -76,28 +76,28 @@ def test_a_certificate_from_mine_to_import_through_the_sdk(net: Devnet) -> None:
     confirmed = _submit_when_replicated(eu, confirmation)
     # Reads of every kind agree with the receipts.
     assert bw.certificate("BW", "BW-SDK-0001")["status"] in ("usable", "confirmed")
-    assert eu.parcel("EU", confirmed["seq"], 0)["origins"] == ["BW"]
+    assert eu.parcel("EU", confirmed.seq, 0)["origins"] == ["BW"]
     checkpoint = notes.Checkpoint.parse(notes.parse_note(bw.checkpoint("BW", latest=True)).text)
-    proof = bw.inclusion_proof("BW", produced["seq"], checkpoint.size)
+    proof = bw.inclusion_proof("BW", produced.seq, checkpoint.size)
     merkle.verify_inclusion(
-        bytes.fromhex(produced["entry_hash"]),
-        produced["seq"],
+        produced.entry_hash,
+        produced.seq,
         checkpoint.size,
         proof,
         checkpoint.root,
     )
-    [raw] = bw.entries("BW", produced["seq"], produced["seq"] + 1)
-    assert merkle.leaf_hash(raw).hex() == produced["entry_hash"]
-    assert bw.entry(produced["entry_hash"])["seq"] == produced["seq"]
+    [raw] = bw.entries("BW", produced.seq, produced.seq + 1)
+    assert merkle.leaf_hash(raw).hex() == produced.entry_hash.hex()
+    assert bw.entry(produced.entry_hash.hex())["seq"] == produced.seq
     assert {log["log"] for log in bw.logs()} >= {"BW", "EU"}
     assert bw.evidence() == []
     assert bw.network()["genesis"] == net.description["genesis"]
-    bundle = eu.provenance(confirmed["entry_hash"])
+    bundle = eu.provenance(confirmed.entry_hash.hex())
     verdict = verify_bundle(json.dumps(bundle).encode(), bytes.fromhex(net.description["genesis"]))
     assert verdict.valid
     assert verdict.origins == ("BW",)
     with LedgerClient(net.url("BW"), auth=officer.auth()) as member:
-        values = member.disclosures(certificate["entry_hash"])["fields"]
+        values = member.disclosures(certificate.entry_hash.hex())["fields"]
     assert values["value_usd_cents"]["value"] == 9_000_000
     # The same parcel again: refused with the rule's code.
     with pytest.raises(ProblemError) as refused:
@@ -106,7 +106,7 @@ def test_a_certificate_from_mine_to_import_through_the_sdk(net: Devnet) -> None:
                 "BW-SDK-0002",
                 exporter="trader",
                 importing="EU",
-                parcels=[parcel_ref(produced)],
+                parcels=[produced.parcel_ref()],
                 centicarats=40_000,
                 hs_codes=["7102.10"],
                 origins=["BW"],
@@ -123,7 +123,7 @@ def test_a_certificate_from_mine_to_import_through_the_sdk(net: Devnet) -> None:
     eu.close()
 
 
-def _submit_when_replicated(client: LedgerClient, record: Any) -> dict[str, Any]:
+def _submit_when_replicated(client: LedgerClient, record: Any) -> Receipt:
     """Submit, waiting while the node has not replicated the log the record points into."""
     deadline = time.monotonic() + 20
     while True:
@@ -173,16 +173,18 @@ def _parcels_named(net: Devnet, parcel: str) -> int:
         return found
 
 
-def assert_same_receipt(again: dict[str, Any], first: dict[str, Any]) -> None:
+def assert_same_receipt(again: Receipt | ProblemError, first: Receipt) -> None:
     """The original receipt: the same entry, checkpoint and proof. The checkpoint may since have
     gathered witness cosignatures; it keeps every signature line it had."""
+    assert isinstance(again, Receipt), again
     plain = ("entry_hash", "log", "seq", "proof", "witnessed")
-    assert {k: again[k] for k in plain} == {k: first[k] for k in plain}
-    for name in ("checkpoint", "tlog_proof"):
-        body, _, signatures = first[name].partition("\n\n")
-        body_again, _, signatures_again = again[name].partition("\n\n")
-        assert body_again == body
-        assert set(signatures.splitlines()) <= set(signatures_again.splitlines())
+    assert {k: getattr(again, k) for k in plain} == {k: getattr(first, k) for k in plain}
+    ours, theirs = (
+        SignedCheckpoint.parse(first.checkpoint),
+        SignedCheckpoint.parse(again.checkpoint),
+    )
+    assert theirs.checkpoint == ours.checkpoint
+    assert set(ours.signatures) <= set(theirs.signatures)
 
 
 def test_the_same_signed_record_submitted_twice_answers_the_same_receipt(net: Devnet) -> None:
@@ -195,8 +197,8 @@ def test_the_same_signed_record_submitted_twice_answers_the_same_receipt(net: De
         again = bw.submit(*record)
         [in_batch] = bw.submit_batch([record])
     assert_same_receipt(again, first)
-    assert_same_receipt(in_batch["receipt"], first)
-    assert _bw_size(net) == size == first["seq"] + 1
+    assert_same_receipt(in_batch, first)
+    assert _bw_size(net) == size == first.seq + 1
     assert _parcels_named(net, "BW-TWICE-1") == 1
 
 

@@ -14,10 +14,10 @@ import pytest
 
 from node.core.encoding import Value, encode
 from node.core.errors import ApiError, LedgerError, SequencerBusyError, SequencerStoppedError
+from node.core.receipt import Receipt
 from node.core.records import SignedRecord
 from node.engine.config import Settings
 from node.engine.datadir import DataDir
-from node.engine.sequencer import Receipt
 from node.server import sequencer_process
 from node.server.problems import status_of
 from node.server.sequencer_process import Outcome, SequencerProcess

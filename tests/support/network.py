@@ -23,6 +23,7 @@ import httpx
 
 from node.core import crypto
 from node.core.encoding import Value, encode
+from node.core.receipt import Receipt
 from node.core.records import sign_record
 from node.core.sealing import seal
 from node.dev.devnet import participant_ids
@@ -182,11 +183,10 @@ class Submitter:
         *,
         by: str,
         sealed_values: Mapping[str, Value] | None = None,
-    ) -> dict[str, Any]:
+    ) -> Receipt:
         response = self.post(self.signed(record_type, body, by=by, sealed_values=sealed_values))
         assert response.status_code == 200, response.text
-        receipt: dict[str, Any] = response.json()
-        return receipt
+        return Receipt.from_json(response.json())
 
     def close(self) -> None:
         self.client.close()

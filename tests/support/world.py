@@ -28,6 +28,7 @@ from node.core.charter import (
 )
 from node.core.encoding import Value
 from node.core.errors import LedgerError
+from node.core.receipt import Receipt
 from node.core.records import (
     LOG_SIGNER,
     SEALED_FIELDS,
@@ -39,7 +40,7 @@ from node.core.records import (
 )
 from node.core.sealing import Disclosures, encode_disclosures, seal
 from node.core.state import LedgerState, LedgerView, MemoryKeyValue
-from node.engine.sequencer import Receipt, RuleCheck, Sequencer, Submission
+from node.engine.sequencer import RuleCheck, Sequencer, Submission
 from node.engine.store import Store
 
 NETWORK = "kp.test"

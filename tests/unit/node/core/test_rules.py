@@ -26,10 +26,11 @@ from node.core.charter import Charter, SignedCharter, make_successor, with_statu
 from node.core.encoding import Value, encode
 from node.core.errors import DisclosureError, PendingError, RuleError
 from node.core.merkle import leaf_hash
+from node.core.receipt import Receipt
 from node.core.records import LOG_SIGNER, Entry, EntryRef, ParcelRef
 from node.core.sealing import encode_disclosures
 from node.core.state import Effects, LedgerState
-from node.engine.sequencer import Receipt, Submission
+from node.engine.sequencer import Submission
 from tests.support.world import DEFAULT_POLICY, Member, World, digest
 
 MASS = 100_000  # 1,000 ct; the default tolerance (1,000 ppm) of it is 100 centicarats

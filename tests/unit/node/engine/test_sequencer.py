@@ -15,8 +15,9 @@ from node.core.errors import (
     SequencerStoppedError,
     SignatureError,
 )
+from node.core.receipt import Receipt
 from node.core.records import Entry, SignedRecord
-from node.engine.sequencer import Receipt, Sequencer, SignatureCheck
+from node.engine.sequencer import Sequencer, SignatureCheck
 from node.engine.store import Store, StoreWriter
 from tests.support.records import GENESIS, ORIGIN, MakeRecord
 
