@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from client.verify import check_bundle, verify_bundle
@@ -21,7 +20,7 @@ def test_the_scenario_bundle_is_valid_and_reaches_both_mines(tmp_path: Path) -> 
     assert world.store is not None
     with world.store.read() as reader:
         bundle = build_bundle(reader, "kp.test", EntryRef(subject.log, subject.seq, subject.hash))
-    encoded = json.dumps(bundle).encode()
+    encoded = bundle.to_bytes()
     verdict = verify_bundle(encoded, world.genesis_hash)
     assert verdict.status == "VALID", verdict.findings
     assert verdict.origins == ("BW", "CA")
