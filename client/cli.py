@@ -83,9 +83,10 @@ from client.stats import Statistics, Tally, compute_statistics, movements
 from client.trace import Tracer
 from client.verify import MAX_BUNDLE_BYTES, Finding, Step, Verdict, check_bundle
 from node.core import clock, crypto, merkle, notes
+from node.core.bundle import Bundle
 from node.core.charter import Charter, SignedCharter
 from node.core.encoding import Value
-from node.core.errors import CharterError, KeyFileError, LedgerError
+from node.core.errors import BundleError, CharterError, KeyFileError, LedgerError
 from node.core.records import (
     CERTIFICATE_NUMBER,
     CERTIFICATE_NUMBER_GRAMMAR,
@@ -907,8 +908,8 @@ def _verify(args: argparse.Namespace, out: _Output) -> int:
         if any(f.code == "bundle.unavailable" for f in verdict.findings):
             raise _UndecidedError(f"no node served the provenance of {subject}")
         try:
-            bundle: dict[str, Any] | None = nodes.first(lambda c: c.provenance(subject))
-        except ClientError:
+            bundle: Bundle | None = nodes.first(lambda c: c.provenance(subject))
+        except (ClientError, BundleError):
             bundle = None  # the tree then lists the chain in time order
     for url in online.unreachable:
         out.warn(f"{url} did not answer; it decided nothing")
@@ -918,7 +919,11 @@ def _verify(args: argparse.Namespace, out: _Output) -> int:
 
 def _verify_offline(args: argparse.Namespace, out: _Output, genesis: bytes) -> int:
     data = _read_bounded(args.bundle, MAX_BUNDLE_BYTES)
-    verdict = check_bundle(data, genesis, today=args.date)
+    try:
+        bundle: Bundle | None = Bundle.parse(data)
+    except BundleError:
+        bundle = None  # the verdict says why, from the same bytes
+    verdict = check_bundle(data if bundle is None else bundle, genesis, today=args.date)
     number = None
     if args.subject is not None:
         wanted = args.subject.strip()
@@ -937,13 +942,7 @@ def _verify_offline(args: argparse.Namespace, out: _Output, genesis: bytes) -> i
                 verdict = _with_finding(
                     verdict, "bundle.other_subject", f"certificate {wanted} is not in the chain"
                 )
-    try:
-        bundle = json.loads(data)
-    except ValueError:
-        bundle = None
-    return _show_verdict(
-        out, verdict, bundle if isinstance(bundle, dict) else None, number, {"mode": "offline"}
-    )
+    return _show_verdict(out, verdict, bundle, number, {"mode": "offline"})
 
 
 def _same_number(number: str | None, key: str) -> bool:
@@ -971,7 +970,7 @@ def _exit_code(verdict: Verdict) -> int:
 def _show_verdict(
     out: _Output,
     verdict: Verdict,
-    bundle: dict[str, Any] | None,
+    bundle: Bundle | None,
     number: str | None,
     extra: dict[str, Any],
 ) -> int:
@@ -1038,13 +1037,13 @@ def _step_label(step: Step) -> str:
     return "  ".join(parts)
 
 
-def _sources(bundle: dict[str, Any] | None) -> dict[str, list[str]]:
+def _sources(bundle: Bundle | None) -> dict[str, list[str]]:
     """For each entry of a bundle, the entries it draws its parcels or certificate from."""
     edges: dict[str, list[str]] = {}
-    for item in (bundle or {}).get("entries", []):
+    for item in () if bundle is None else bundle.entries:
         try:
-            body = Entry.parse(base64.b64decode(item["entry"])).signed.body
-        except (LedgerError, KeyError, TypeError, ValueError):
+            body = Entry.parse(item.entry).signed.body
+        except LedgerError:
             continue
         if isinstance(body, ParcelTransform):
             refs = [p.hash for p in body.inputs]
@@ -1056,11 +1055,11 @@ def _sources(bundle: dict[str, Any] | None) -> dict[str, list[str]]:
             refs = [body.certificate.hash]
         else:
             continue
-        edges[str(item.get("hash"))] = list(dict.fromkeys(r.hex() for r in refs))
+        edges[item.hash.hex()] = list(dict.fromkeys(r.hex() for r in refs))
     return edges
 
 
-def _chain_tree(verdict: Verdict, bundle: dict[str, Any] | None) -> Tree:
+def _chain_tree(verdict: Verdict, bundle: Bundle | None) -> Tree:
     """The chain as a tree: the subject at the root, what it came from below it, the mines at
     the leaves. Without the bundle's links, the steps in time order."""
     steps = {s.hash: s for s in verdict.chain}
@@ -1097,7 +1096,7 @@ def _bundle_export(args: argparse.Namespace, out: _Output) -> int:
             raise _UndecidedError(f"no node served the provenance of {subject}: {exc}") from exc
         source = nodes.answered
     temporary = args.output.with_name(args.output.name + ".tmp")
-    temporary.write_text(json.dumps(bundle, indent=2))
+    temporary.write_text(json.dumps(bundle.to_json(), indent=2))
     temporary.replace(args.output)
     document = {
         "status": "written",
@@ -1105,7 +1104,7 @@ def _bundle_export(args: argparse.Namespace, out: _Output) -> int:
         "certificate": number,
         "file": str(args.output),
         "node": source,
-        "entries": len(bundle.get("entries", [])),
+        "entries": len(bundle.entries),
     }
     if out.json:
         out.emit(document)

@@ -16,14 +16,14 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import httpx
 
 from client.sdk import ClientError, LedgerClient, ProblemError
 from client.verify import CertificateStatus, Finding, Verdict, check_bundle
 from node.core import clock, merkle, notes
-from node.core.errors import LedgerError
+from node.core.bundle import Bundle
+from node.core.errors import BundleError, LedgerError
 from node.core.records import CertificateIssue, Entry, ParcelRef, ParcelTransform
 
 __all__ = ["NodeBehindError", "OnlineVerdict", "verify_online"]
@@ -75,18 +75,21 @@ def verify_online(
 def _verify(
     clients: dict[str, LedgerClient], subject: str, genesis: bytes, today: str | None
 ) -> OnlineVerdict:
-    bundle: dict[str, Any] | None = None
+    served: Bundle | BundleError | None = None
     unreachable: list[str] = []
     refusals: set[str] = set()
     for url, client in clients.items():
         try:
-            bundle = client.provenance(subject)
+            served = client.provenance(subject)
+            break
+        except BundleError as exc:  # it answered, with no well-formed bundle
+            served = exc
             break
         except ProblemError as exc:
             refusals.add(exc.code)  # this node lacks the entry; another may hold it
         except ClientError:
             unreachable.append(url)
-    if bundle is None:
+    if served is None:
         # Every node that answered holds no such entry: as likely forged as an unknown number.
         unknown = refusals == {"entry.unknown"}
         empty = Verdict(
@@ -99,12 +102,15 @@ def _verify(
             ),
         )
         return OnlineVerdict(empty, tuple(clients), tuple(unreachable))
-    verdict = check_bundle(bundle, genesis, today=today)
+    if isinstance(served, Bundle):
+        verdict = check_bundle(served, genesis, today=today)
+        consumers, checkpoints = _consumed(served), _checkpoints(served)
+    else:  # INVALID with the parse's finding, as the same answer would be offline
+        verdict = Verdict("", "", (Finding(served.code, served.message),))
+        consumers, checkpoints = {}, {}
     reachable = [url for url in clients if url not in unreachable]
     verdict = _agreed_status(clients, reachable, verdict, genesis, today)
     findings = list(verdict.findings)
-    consumers = _consumed(bundle)
-    checkpoints = _checkpoints(bundle)
     for url, client in clients.items():
         if url in unreachable:
             continue
@@ -161,13 +167,13 @@ def _usable_as_of(
     )
 
 
-def _consumed(bundle: dict[str, Any]) -> dict[ParcelRef, str]:
+def _consumed(bundle: Bundle) -> dict[ParcelRef, str]:
     """Every parcel an entry of the bundle consumed, with that entry's hash."""
     consumers: dict[ParcelRef, str] = {}
-    for item in bundle.get("entries", []):
+    for item in bundle.entries:
         try:
-            entry = Entry.parse(base64.b64decode(item["entry"]))
-        except (LedgerError, KeyError, TypeError, ValueError):
+            entry = Entry.parse(item.entry)
+        except LedgerError:
             continue  # the offline check already reported it
         body = entry.signed.body
         if isinstance(body, ParcelTransform):
@@ -177,15 +183,15 @@ def _consumed(bundle: dict[str, Any]) -> dict[ParcelRef, str]:
         else:
             continue
         for parcel in parcels:
-            consumers[parcel] = str(item.get("hash"))
+            consumers[parcel] = item.hash.hex()
     return consumers
 
 
-def _checkpoints(bundle: dict[str, Any]) -> dict[str, notes.Checkpoint]:
+def _checkpoints(bundle: Bundle) -> dict[str, notes.Checkpoint]:
     found = {}
-    for log, note in bundle.get("checkpoints", {}).items():
+    for log, note in bundle.checkpoints.items():
         try:
-            found[log] = notes.Checkpoint.parse(notes.parse_note(str(note)).text)
+            found[log] = notes.Checkpoint.parse(notes.parse_note(note).text)
         except LedgerError:
             continue
     return found
@@ -224,7 +230,7 @@ def _agreed_status(
         if theirs in _DECIDED and status.state not in _DECIDED:
             try:
                 proven = check_bundle(client.provenance(verdict.subject), genesis, today=today)
-            except ClientError:
+            except (ClientError, BundleError):
                 proven = None
             if proven is not None and proven.certificate and proven.certificate.state == theirs:
                 return _agreed_status(clients, reachable, proven, genesis, today)

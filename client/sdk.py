@@ -24,6 +24,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.core import clock
+from node.core.bundle import Bundle
 from node.core.charter import SignedCharter
 from node.core.encoding import Value, decode, encode
 from node.core.errors import LedgerError
@@ -171,9 +172,13 @@ class LedgerClient:
     def parcel(self, log: str, seq: int, out: int) -> dict[str, Any]:
         return self._object(f"/v1/parcels/{log}/{seq}/{out}")
 
-    def provenance(self, entry_hash: str) -> dict[str, Any]:
-        """The offline-verifiable bundle of an entry (client.verify checks it)."""
-        return self._object(f"/v1/provenance/{entry_hash}")
+    def provenance(self, entry_hash: str) -> Bundle:
+        """The offline-verifiable bundle of an entry (client.verify checks its claims).
+
+        Raises:
+            BundleError: the node answered with no well-formed bundle (``bundle.malformed``).
+        """
+        return Bundle.from_json(self._object(f"/v1/provenance/{entry_hash}"))
 
     def disclosures(self, entry_hash: str) -> dict[str, Any]:
         """Sealed values of an entry; the client must have been made with a member's ``auth``."""

@@ -1,32 +1,29 @@
 """Verify a provenance bundle offline, against nothing but the trusted genesis hash (DESIGN §9).
 
 ``check_bundle`` returns a ``Verdict`` listing every finding; ``verify_bundle`` raises on the
-first. The checks, in order: the bundle's form; the charter chain from the trusted genesis
-(TUF rule); each log's checkpoint — the log key's signature and the witness quorum of cosignatures
-from other members; each entry — its hash, and its c2sp.org/tlog-proof leading to that
-checkpoint; then every rule of DESIGN §6 along the DAG, by replaying the bundle's entries through
-the same ``rules.check`` every node runs (``client.replay``: mass balance at each step, origins,
-addressing, expiry, signatures and roles, status at the time); and last the status of the
-subject's certificate — usable, confirmed, rejected, voided or expired — with the entries that
-prove it, as of the checkpoints that vouch for it (DESIGN §9). Nothing here reads the network or
-a disk; the verifier's date is passed in.
+first. The checks, in order: the bundle's form (``Bundle.parse``, node/core/bundle.py); the charter
+chain from the trusted genesis (TUF rule); each log's checkpoint — the log key's signature and the
+witness quorum of cosignatures from other members; each entry — its hash, and its
+c2sp.org/tlog-proof leading to that checkpoint; then every rule of DESIGN §6 along the DAG, by
+replaying the bundle's entries through the same ``rules.check`` every node runs (``client.replay``:
+mass balance at each step, origins, addressing, expiry, signatures and roles, status at the time);
+and last the status of the subject's certificate — usable, confirmed, rejected, voided or expired —
+with the entries that prove it, as of the checkpoints that vouch for it (DESIGN §9). Nothing here
+reads the network or a disk; the verifier's date is passed in.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime
-import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from client.findings import Finding
 from client.replay import Replay, history_notes, replay, superseded, trusted_charters
 from node.core import clock, merkle, notes, rules
-from node.core.bundle import BUNDLE_MEDIA_TYPE
+from node.core.bundle import MAX_BUNDLE_BYTES, Bundle
 from node.core.charter import Charter, SignedCharter
-from node.core.errors import LedgerError
+from node.core.errors import BundleError, LedgerError
 from node.core.records import (
     CertificateConfirm,
     CertificateIssue,
@@ -49,9 +46,6 @@ __all__ = [
     "check_bundle",
     "verify_bundle",
 ]
-
-MAX_BUNDLE_BYTES = 32 * 1024 * 1024
-MAX_BUNDLE_ENTRIES = 100_000
 
 
 class VerificationError(LedgerError):
@@ -226,9 +220,7 @@ def _fields_of(item: Finding | Step | CertificateStatus) -> dict[str, Any]:
     }
 
 
-def verify_bundle(
-    bundle: bytes | dict[str, Any], genesis: bytes, *, today: str | None = None
-) -> Verdict:
+def verify_bundle(bundle: bytes | Bundle, genesis: bytes, *, today: str | None = None) -> Verdict:
     """Like ``check_bundle``, raising on the first finding.
 
     Raises:
@@ -241,14 +233,12 @@ def verify_bundle(
     return verdict
 
 
-def check_bundle(
-    bundle: bytes | dict[str, Any], genesis: bytes, *, today: str | None = None
-) -> Verdict:
+def check_bundle(bundle: bytes | Bundle, genesis: bytes, *, today: str | None = None) -> Verdict:
     """Check every claim of a bundle against the trusted genesis hash; never raises for a bad
     bundle, it says so in the verdict.
 
     Args:
-        bundle: the bundle, as bytes or parsed JSON.
+        bundle: the bundle, as bytes (a file; parsed here) or parsed.
         genesis: the trusted genesis hash (the network id).
         today: the verifier's date (``YYYY-MM-DD``, UTC) that expiry is judged against; the
             system clock's when not given.
@@ -256,11 +246,11 @@ def check_bundle(
     today = today or clock.today()
     findings: list[Finding] = []
     try:
-        parsed = _parse(bundle)
-    except VerificationError as exc:
+        parsed = bundle if isinstance(bundle, Bundle) else Bundle.parse(bundle)
+    except BundleError as exc:  # the form: nothing else can be read from it
         return Verdict("", "", (Finding(exc.code, exc.message),))
-    subject = str(parsed.get("subject", ""))
-    network = str(parsed.get("network", ""))
+    subject = parsed.subject.hex()
+    network = parsed.network
     chain = _check_charters(parsed, genesis, findings)
     if not chain:
         return Verdict(subject, network, tuple(findings))
@@ -285,50 +275,18 @@ def check_bundle(
     )
 
 
-# --- form ----------------------------------------------------------------------------------------
-
-
-def _parse(bundle: bytes | dict[str, Any]) -> dict[str, Any]:
-    if isinstance(bundle, bytes | bytearray):
-        if len(bundle) > MAX_BUNDLE_BYTES:
-            raise VerificationError("bundle too large", code="bundle.malformed")
-        try:
-            bundle = json.loads(bundle)
-        except ValueError as exc:
-            raise VerificationError(f"not JSON: {exc}", code="bundle.malformed") from exc
-    if not isinstance(bundle, dict) or bundle.get("media_type") != BUNDLE_MEDIA_TYPE:
-        raise VerificationError(f"not a {BUNDLE_MEDIA_TYPE}", code="bundle.malformed")
-    for name, kind in (("charters", list), ("checkpoints", dict), ("entries", list)):
-        if not isinstance(bundle.get(name), kind):
-            raise VerificationError(f"bundle has no {name}", code="bundle.malformed")
-    if len(bundle["entries"]) > MAX_BUNDLE_ENTRIES:
-        raise VerificationError("too many entries", code="bundle.malformed")
-    return bundle
-
-
-def _b64(text: Any) -> bytes:
-    if not isinstance(text, str):
-        raise VerificationError("expected base64 text", code="bundle.malformed")
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise VerificationError("bad base64", code="bundle.malformed") from exc
-
-
 # --- charter -------------------------------------------------------------------------------------
 
 
-def _check_charters(
-    bundle: dict[str, Any], genesis: bytes, findings: list[Finding]
-) -> list[SignedCharter]:
+def _check_charters(bundle: Bundle, genesis: bytes, findings: list[Finding]) -> list[SignedCharter]:
     """The bundle's charter versions as one chain from the trusted genesis, or ``[]``."""
     try:
-        if bundle.get("genesis") != genesis.hex():
+        if bundle.genesis != genesis:
             raise VerificationError(
                 "the bundle is of another network than the trusted genesis",
                 code="bundle.wrong_network",
             )
-        return trusted_charters((SignedCharter.parse(_b64(c)) for c in bundle["charters"]), genesis)
+        return trusted_charters((SignedCharter.parse(c) for c in bundle.charters), genesis)
     except LedgerError as exc:
         findings.append(Finding(exc.code, exc.message))
         return []
@@ -346,15 +304,15 @@ class _Checkpoint:
 
 
 def _check_checkpoints(
-    bundle: dict[str, Any], chain: list[SignedCharter], findings: list[Finding]
+    bundle: Bundle, chain: list[SignedCharter], findings: list[Finding]
 ) -> dict[str, _Checkpoint]:
     """Each log's checkpoint, signed by the log key in force at its size and cosigned by the
     quorum of the newest charter's witnesses."""
     latest = chain[-1].charter
     adopted = _adopted_versions(bundle)
     found: dict[str, _Checkpoint] = {}
-    for log, note in bundle["checkpoints"].items():
-        if log not in latest.participants or not isinstance(note, str):
+    for log, note in bundle.checkpoints.items():
+        if log not in latest.participants:
             findings.append(Finding("checkpoint.unknown_log", f"no member {log!r}", log=log))
             continue
         try:
@@ -385,17 +343,17 @@ def _check_checkpoints(
     return found
 
 
-def _adopted_versions(bundle: dict[str, Any]) -> dict[str, list[tuple[int, int]]]:
+def _adopted_versions(bundle: Bundle) -> dict[str, list[tuple[int, int]]]:
     """``(seq, version)`` of every charter adoption the bundle claims, per log.
 
     Read before the entries are checked: a claim only chooses which log key a checkpoint must
     verify with. A false claim makes that check, or the adoption's own replay, fail.
     """
     claims: dict[str, list[tuple[int, int]]] = {}
-    for item in bundle["entries"]:
+    for item in bundle.entries:
         try:
-            entry = Entry.parse(_b64(item["entry"]))
-        except (LedgerError, KeyError, TypeError):
+            entry = Entry.parse(item.entry)
+        except LedgerError:
             continue  # the entry checks report it
         if isinstance(entry.signed.body, CharterAdopt):
             claims.setdefault(entry.signed.log, []).append((entry.seq, entry.signed.body.version))
@@ -420,22 +378,21 @@ def _charter_at(chain: list[SignedCharter], adoptions: list[tuple[int, int]], si
 
 
 def _check_entries(
-    bundle: dict[str, Any], checkpoints: dict[str, _Checkpoint], findings: list[Finding]
+    bundle: Bundle, checkpoints: dict[str, _Checkpoint], findings: list[Finding]
 ) -> dict[EntryRef, bytes]:
     entries: dict[EntryRef, bytes] = {}
-    for item in bundle["entries"]:
+    for item in bundle.entries:
+        log, seq, raw = item.log, item.seq, item.entry
         try:
-            log, seq = str(item["log"]), int(item["seq"])
-            raw = _b64(item["entry"])
             digest = merkle.leaf_hash(raw)
-            if digest.hex() != item["hash"]:
+            if digest != item.hash:
                 raise VerificationError(
                     f"entry {log}/{seq} does not hash to its hash", code="entry.hash_mismatch"
                 )
             held = checkpoints.get(log)
             if held is None:
                 raise VerificationError(f"no valid checkpoint of {log}", code="proof.no_checkpoint")
-            proof = notes.TlogProof.parse(str(item["proof"]))
+            proof = item.proof
             if proof.index != seq:
                 raise VerificationError("proof of another index", code="proof.invalid")
             merkle.verify_inclusion(
@@ -448,14 +405,9 @@ def _check_entries(
                     f"the proof of {log}/{seq} leads to another checkpoint than the bundle's",
                     code="proof.invalid",
                 )
-            if EntryRef(log, seq, digest) in entries:
-                raise VerificationError(f"entry {log}/{seq} twice", code="bundle.malformed")
-            entries[EntryRef(log, seq, digest)] = raw
-        except (KeyError, TypeError, ValueError) as exc:
-            findings.append(Finding("bundle.malformed", f"malformed entry item: {exc}"))
+            entries[EntryRef(log, seq, digest)] = raw  # each (log, seq) once: Bundle.parse
         except LedgerError as exc:
-            log_name = item.get("log") if isinstance(item, dict) else None
-            findings.append(Finding(exc.code, exc.message, log=str(log_name)))
+            findings.append(Finding(exc.code, exc.message, log=log))
     return entries
 
 

@@ -23,6 +23,7 @@ no node raises, extend this tree in client/sdk.py (``ClientError``) and client/v
     ├── RuleError                a well-formed record breaks a rule of DESIGN §6
     │   └── PendingError         it references an entry this store does not hold yet
     ├── AuthError                a member request's RFC 9421 signature is missing or fails
+    ├── BundleError              a provenance bundle is not of the form of DESIGN §9
     │   ── one node's log (node.engine) ──
     ├── StoreError               the LMDB store failed or holds something it must not
     │   └── LogCorruptError      stored entries, tree nodes or checkpoints disagree
@@ -53,6 +54,7 @@ from typing import Any
 __all__ = [
     "ApiError",
     "AuthError",
+    "BundleError",
     "CharterError",
     "CheckpointError",
     "ClientBusyError",
@@ -196,6 +198,14 @@ class AuthError(LedgerError):
     """
 
     code = "auth.failed"
+
+
+class BundleError(LedgerError):
+    """A provenance bundle is not JSON of its media type, a field is missing, of another type
+    or over its bound, or an entry appears twice (node/core/bundle.py). Codes:
+    ``bundle.malformed``, and ``tlog_proof.malformed`` for an entry's tlog-proof."""
+
+    code = "bundle.malformed"
 
 
 class ConfigError(LedgerError):

@@ -6,10 +6,7 @@ covers the entries needed, and each entry its inclusion proof to it.
 
 from __future__ import annotations
 
-import base64
-from typing import Any
-
-from node.core.bundle import BUNDLE_MEDIA_TYPE
+from node.core.bundle import Bundle, BundleEntry
 from node.core.charter import SignedCharter, longest_chain
 from node.core.errors import PendingError
 from node.core.notes import SignedCheckpoint, TlogProof
@@ -28,7 +25,7 @@ from node.engine.witness import witnessed
 __all__ = ["build_bundle"]
 
 
-def build_bundle(reader: StoreReader, network: str, subject: EntryRef) -> dict[str, Any]:
+def build_bundle(reader: StoreReader, network: str, subject: EntryRef) -> Bundle:
     """The bundle of ``subject`` from one store snapshot.
 
     Beside the subject's DAG it carries what its status rests on (DESIGN §9): for a certificate,
@@ -75,28 +72,18 @@ def build_bundle(reader: StoreReader, network: str, subject: EntryRef) -> dict[s
         log_reader = reader.log(ref.log)
         size = checkpoints[ref.log][0]
         proof = TlogProof(ref.seq, tuple(log_reader.inclusion_proof(ref.seq, size)), bare[ref.log])
-        entries.append(
-            {
-                "log": ref.log,
-                "seq": ref.seq,
-                "hash": ref.hash.hex(),
-                "entry": base64.b64encode(log_reader.entry(ref.seq)).decode(),
-                "proof": proof.to_text(),
-            }
-        )
+        entries.append(BundleEntry(ref.log, ref.seq, ref.hash, log_reader.entry(ref.seq), proof))
     published = [SignedCharter.parse(raw) for _, raw in reader.scan("charters", b"")]
     root = next((c for c in published if c.hash == genesis), None)
     chain = [] if root is None else longest_chain(root, published)
-    charters = [base64.b64encode(c.encode()).decode() for c in chain]
-    return {
-        "media_type": BUNDLE_MEDIA_TYPE,
-        "network": network,
-        "genesis": genesis.hex(),
-        "subject": subject.hash.hex(),
-        "charters": charters,
-        "checkpoints": {log: note for log, (_, note) in checkpoints.items()},
-        "entries": entries,
-    }
+    return Bundle(
+        network=network,
+        genesis=genesis,
+        subject=subject.hash,
+        charters=tuple(c.encode() for c in chain),
+        checkpoints={log: note for log, (_, note) in checkpoints.items()},
+        entries=tuple(entries),
+    )
 
 
 def _certificate_of(view: LedgerView, subject: EntryRef) -> CertificateState | None:

@@ -19,6 +19,7 @@ import logging
 from node.core.errors import (
     ApiError,
     AuthError,
+    BundleError,
     CharterError,
     ClientBusyError,
     ConfigError,
@@ -65,6 +66,7 @@ STATUS: tuple[tuple[type[LedgerError], int], ...] = (
     (ProofError, 400),
     (NoteError, 400),  # a malformed or wrongly signed note or checkpoint in a request
     (KeyFormatError, 400),  # a malformed key in a request or document
+    (BundleError, 400),  # a malformed provenance bundle (no route takes one today)
     (AuthError, 401),
     (WitnessError, 400),
     (InvalidEntryError, 422),  # a log whose entries break the rules: evidence kept

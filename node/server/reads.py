@@ -7,7 +7,7 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from node.core import crypto
@@ -408,7 +408,7 @@ def provenance_bundle(request: Request, entry_hash: EntryHash) -> Response:
         if position is None:
             raise ApiError("no entry with that hash here", code="entry.unknown", status=404)
         bundle = build_bundle(reader, node.settings.network, EntryRef(*position, digest))
-    return JSONResponse(bundle, media_type=BUNDLE_MEDIA_TYPE)
+    return Response(bundle.to_bytes(), media_type=BUNDLE_MEDIA_TYPE)
 
 
 @router.get("/v1/evidence", tags=["network"])

@@ -71,7 +71,7 @@ def measure(participants: int) -> tuple[int, int, int]:
         cosign_latest(world, witnesses=participants - 1)
         assert world.store is not None
         with world.store.read() as reader:
-            bundle = build_bundle(reader, "kp.test", subject)
+            bundle = build_bundle(reader, "kp.test", subject).to_json()
         world.close()
     built = len(json.dumps(bundle).encode())
     repeated = len(json.dumps(_repeated(bundle)).encode())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,7 +92,7 @@ def test_a_certificate_from_mine_to_import_through_the_sdk(net: Devnet) -> None:
     assert bw.evidence() == []
     assert bw.network()["genesis"] == net.description["genesis"]
     bundle = eu.provenance(confirmed.entry_hash.hex())
-    verdict = verify_bundle(json.dumps(bundle).encode(), bytes.fromhex(net.description["genesis"]))
+    verdict = verify_bundle(bundle, bytes.fromhex(net.description["genesis"]))
     assert verdict.valid
     assert verdict.origins == ("BW",)
     with LedgerClient(net.url("BW"), auth=officer.auth()) as member:

@@ -4,7 +4,6 @@ accepted."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ class Certificates:
         assert self.world.store is not None
         with self.world.store.read() as reader:
             bundle = build_bundle(reader, "kp.test", subject)
-        encoded = json.dumps(bundle).encode()
+        encoded = bundle.to_bytes()
         return check_bundle(encoded, self.world.genesis_hash, today=today or self.world.today)
 
 

@@ -70,7 +70,7 @@ def _bundle_of(world: World, subject: EntryRef) -> Bundle:
     cosign_latest(world)
     assert world.store is not None
     with world.store.read() as reader:
-        return build_bundle(reader, NETWORK, subject)
+        return build_bundle(reader, NETWORK, subject).to_json()
 
 
 def _encoded(bundle: Bundle) -> bytes:

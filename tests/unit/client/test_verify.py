@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from client.verify import check_bundle, verify_bundle
+import pytest
+
+from client.verify import VerificationError, check_bundle, verify_bundle
+from node.core.bundle import BUNDLE_MEDIA_TYPE
 from node.core.records import EntryRef
 from node.engine.bundling import build_bundle
 from tests.support.scenario import run_scenario
@@ -21,7 +24,7 @@ def test_the_scenario_bundle_is_valid_and_reaches_both_mines(tmp_path: Path) -> 
     assert world.store is not None
     with world.store.read() as reader:
         bundle = build_bundle(reader, "kp.test", EntryRef(subject.log, subject.seq, subject.hash))
-    encoded = json.dumps(bundle).encode()
+    encoded = bundle.to_bytes()
     verdict = verify_bundle(encoded, world.genesis_hash)
     assert verdict.status == "VALID", verdict.findings
     assert verdict.origins == ("BW", "CA")
@@ -35,3 +38,38 @@ def test_the_scenario_bundle_is_valid_and_reaches_both_mines(tmp_path: Path) -> 
     other = World()
     assert check_bundle(encoded, other.genesis_hash).findings[0].code == "bundle.wrong_network"
     world.close()
+
+
+@pytest.mark.parametrize(
+    ("entry", "code"),
+    [
+        ({"log": "BW"}, "bundle.malformed"),
+        (
+            {"log": "BW", "seq": "0", "hash": "00" * 32, "entry": "", "proof": ""},
+            "bundle.malformed",
+        ),
+        (
+            {"log": "BW", "seq": 0, "hash": "00" * 32, "entry": "", "proof": ""},
+            "tlog_proof.malformed",
+        ),
+    ],
+    ids=["entry-without-fields", "seq-as-text", "proof-not-a-tlog-proof"],
+)
+def test_a_malformed_bundle_is_invalid_with_the_parse_code_alone(
+    entry: dict[str, object], code: str
+) -> None:
+    document = {
+        "media_type": BUNDLE_MEDIA_TYPE,
+        "network": "kp.test",
+        "genesis": "00" * 32,
+        "subject": "00" * 32,
+        "charters": [],
+        "checkpoints": {},
+        "entries": [entry],
+    }
+    verdict = check_bundle(json.dumps(document).encode(), bytes(32))
+    assert verdict.status == "INVALID"
+    assert [f.code for f in verdict.findings] == [code]
+    with pytest.raises(VerificationError) as raised:
+        verify_bundle(json.dumps(document).encode(), bytes(32))
+    assert raised.value.code == code
