@@ -89,18 +89,12 @@ def _verified_checkpoint(
     if log not in charter.participants:
         return Finding("checkpoint.unknown_log", f"{log} is not a member of the charter", log=log)
     try:
-        text, _ = notes.verify_note(note, [charter.log_verifier_key(log)])
-        checkpoint = notes.Checkpoint.parse(text)
-        if checkpoint.origin != charter.origin(log):
-            return Finding(
-                "checkpoint.wrong_origin",
-                f"checkpoint of {log} names the origin {checkpoint.origin!r}",
-                log=log,
-            )
-        witnesses = len(notes.cosigners(note, charter.cosigner_keys(exclude=log)))
+        signed = notes.SignedCheckpoint.parse(note)
+        signed.verify([charter.log_verifier_key(log)], origin=charter.origin(log))
+        witnesses = len(signed.cosigners(charter.cosigner_keys(exclude=log)))
     except LedgerError as exc:
         return Finding(exc.code, f"checkpoint of {log}: {exc.message}", log=log)
-    return checkpoint, witnesses
+    return signed.checkpoint, witnesses
 
 
 def check_log(

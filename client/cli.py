@@ -1227,7 +1227,7 @@ def _collect(
                 findings.append(Finding("audit.no_checkpoint", f"{log} has no checkpoint", log=log))
                 continue
             try:
-                size = notes.Checkpoint.parse(notes.parse_note(str(note)).text).size
+                size = notes.SignedCheckpoint.parse(str(note)).size
             except LedgerError as exc:
                 findings.append(Finding(exc.code, f"checkpoint of {log}: {exc.message}", log=log))
                 continue
@@ -1287,7 +1287,7 @@ def _cross_examine(nodes: Nodes, ledger: _Ledger, out: _Output) -> list[Finding]
                     log, note = str(item["log"]), item.get("checkpoint")
                     if log not in leaves or not note:
                         continue
-                    size = notes.Checkpoint.parse(notes.parse_note(str(note)).text).size
+                    size = notes.SignedCheckpoint.parse(str(note)).size
                     ours = len(leaves[log])
                     proof = client.consistency_proof(log, ours, size) if size > ours > 0 else None
                     charter = ledger.replay.state.adopted_charter(log) or ledger.charter

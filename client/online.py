@@ -187,11 +187,11 @@ def _consumed(bundle: Bundle) -> dict[ParcelRef, str]:
     return consumers
 
 
-def _checkpoints(bundle: Bundle) -> dict[str, notes.Checkpoint]:
+def _checkpoints(bundle: Bundle) -> dict[str, notes.SignedCheckpoint]:
     found = {}
     for log, note in bundle.checkpoints.items():
         try:
-            found[log] = notes.Checkpoint.parse(notes.parse_note(note).text)
+            found[log] = notes.SignedCheckpoint.parse(note)
         except LedgerError:
             continue
     return found
@@ -274,7 +274,7 @@ class NodeBehindError(ClientError):
 def _examine(
     url: str,
     client: LedgerClient,
-    checkpoints: dict[str, notes.Checkpoint],
+    checkpoints: dict[str, notes.SignedCheckpoint],
     consumers: dict[ParcelRef, str],
 ) -> list[Finding]:
     findings = []

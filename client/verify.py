@@ -297,8 +297,7 @@ def _check_charters(bundle: Bundle, genesis: bytes, findings: list[Finding]) -> 
 
 @dataclass(frozen=True, slots=True)
 class _Checkpoint:
-    checkpoint: notes.Checkpoint
-    note: str
+    signed: notes.SignedCheckpoint
     witnesses: int
     witnessed_at: int = 0  # the newest cosignature's timestamp (POSIX seconds)
 
@@ -316,15 +315,10 @@ def _check_checkpoints(
             findings.append(Finding("checkpoint.unknown_log", f"no member {log!r}", log=log))
             continue
         try:
-            size = notes.Checkpoint.parse(notes.parse_note(note).text).size
-            charter = _charter_at(chain, adopted.get(log, []), size)
-            text, _ = notes.verify_note(note, [charter.log_verifier_key(log)])
-            checkpoint = notes.Checkpoint.parse(text)
-            if checkpoint.origin != charter.origin(log):
-                raise VerificationError(
-                    "checkpoint of another origin", code="checkpoint.wrong_origin"
-                )
-            witnesses = notes.cosigners(note, latest.cosigner_keys(exclude=log))
+            signed = notes.SignedCheckpoint.parse(note)
+            charter = _charter_at(chain, adopted.get(log, []), signed.size)
+            signed.verify([charter.log_verifier_key(log)], origin=charter.origin(log))
+            witnesses = signed.cosigners(latest.cosigner_keys(exclude=log))
         except LedgerError as exc:
             findings.append(Finding(exc.code, f"checkpoint of {log}: {exc.message}", log=log))
             continue
@@ -337,9 +331,7 @@ def _check_checkpoints(
                     log=log,
                 )
             )
-        found[log] = _Checkpoint(
-            checkpoint, note, len(witnesses), max(witnesses.values(), default=0)
-        )
+        found[log] = _Checkpoint(signed, len(witnesses), max(witnesses.values(), default=0))
     return found
 
 
@@ -381,6 +373,8 @@ def _check_entries(
     bundle: Bundle, checkpoints: dict[str, _Checkpoint], findings: list[Finding]
 ) -> dict[EntryRef, bytes]:
     entries: dict[EntryRef, bytes] = {}
+    # A bundle repeats each log's checkpoint in every proof: compare each distinct copy once.
+    agreeing: set[tuple[str, str]] = set()
     for item in bundle.entries:
         log, seq, raw = item.log, item.seq, item.entry
         try:
@@ -396,15 +390,17 @@ def _check_entries(
             if proof.index != seq:
                 raise VerificationError("proof of another index", code="proof.invalid")
             merkle.verify_inclusion(
-                digest, seq, held.checkpoint.size, list(proof.hashes), held.checkpoint.root
+                digest, seq, held.signed.size, list(proof.hashes), held.signed.root
             )
             # The proof's own copy of the checkpoint (origin-signed) must be the one checked
             # above, so that each tlog-proof, taken out of the bundle, says what was verified.
-            if notes.parse_note(proof.checkpoint).text != notes.parse_note(held.note).text:
-                raise VerificationError(
-                    f"the proof of {log}/{seq} leads to another checkpoint than the bundle's",
-                    code="proof.invalid",
-                )
+            if (log, proof.checkpoint) not in agreeing:
+                if notes.parse_note(proof.checkpoint).text != held.signed.note.text:
+                    raise VerificationError(
+                        f"the proof of {log}/{seq} leads to another checkpoint than the bundle's",
+                        code="proof.invalid",
+                    )
+                agreeing.add((log, proof.checkpoint))
             entries[EntryRef(log, seq, digest)] = raw  # each (log, seq) once: Bundle.parse
         except LedgerError as exc:
             findings.append(Finding(exc.code, exc.message, log=log))
@@ -479,7 +475,7 @@ def _status(
         received_on=certificate.received_on,
         as_of=_iso(witnessed_at) if witnessed_at else None,
         as_of_sizes=tuple(
-            (log, checkpoints[log].checkpoint.size)
+            (log, checkpoints[log].signed.size)
             for log in sorted({ref.log, certificate.importing})
             if log in checkpoints
         ),
