@@ -2,7 +2,9 @@
 
 Creates ``.venv`` (if missing) with the project and its test extra, then runs, in order, the
 linters (ruff check, ruff format --check), the type checker (mypy --strict on node/ and client/)
-and the whole pytest suite. Extra arguments go to pytest. Exits non-zero on the first failure.
+and the whole pytest suite under coverage (every process a test starts included), then prints the
+line coverage of node/ and client/. Extra arguments go to pytest. ``KP_COVERAGE_FLOOR=N`` fails the
+run below N percent (CI sets it). Exits non-zero on the first failure.
 """
 
 from __future__ import annotations
@@ -36,7 +38,12 @@ def main() -> None:
     _run(python, "-m", "ruff", "check", ".")
     _run(python, "-m", "ruff", "format", "--check", ".")
     _run(python, "-m", "mypy")
-    _run(python, "-m", "pytest", *sys.argv[1:])
+    for stale in ROOT.glob(".coverage*"):
+        stale.unlink()
+    _run(python, "-m", "coverage", "run", "-m", "pytest", *sys.argv[1:])
+    _run(python, "-m", "coverage", "combine", "--quiet")
+    floor = os.environ.get("KP_COVERAGE_FLOOR")
+    _run(python, "-m", "coverage", "report", *([f"--fail-under={floor}"] if floor else []))
 
 
 if __name__ == "__main__":
