@@ -34,7 +34,7 @@ from node.engine.config import Settings
 from node.engine.datadir import DataDir, init_data_dir
 from node.engine.ledger import LedgerNode
 
-__all__ = ["KP_PARTICIPANTS", "devnet_down", "devnet_up", "participant_ids"]
+__all__ = ["KP_PARTICIPANTS", "devnet_create", "devnet_down", "devnet_up", "participant_ids"]
 
 # Starting is CPU-bound (two interpreters per node, then every node pulls every log), so the time a
 # whole network takes grows with its size: 60 nodes on two cores need more than a minute.
@@ -85,6 +85,38 @@ def devnet_up(
 
     Raises:
         DevnetError: ``root`` already holds a network, or a node did not become healthy.
+    """
+    description = devnet_create(
+        root, network=network, participants=participants, observers=observers, base_port=base_port
+    )
+    members = list(description["participants"])
+    for member in members:
+        description["participants"][member]["pid"] = _start(root / member)
+    _write(root, description)
+    deadline = time.monotonic() + STARTUP_SECONDS + STARTUP_SECONDS_PER_NODE * len(members)
+    try:
+        for member in members:
+            _wait_healthy(description["participants"][member]["url"], root / member, deadline)
+    except DevnetError:
+        devnet_down(root)
+        raise
+    return description
+
+
+def devnet_create(
+    root: Path,
+    *,
+    network: str = "kp.devnet",
+    participants: list[str],
+    observers: list[str] | None = None,
+    base_port: int = 8400,
+) -> dict[str, Any]:
+    """Create a local network's data directories, genesis and operators without starting a
+    node; return its description (every ``pid`` None). ``devnet_up`` starts it; in-process
+    tests open a member's ``LedgerNode`` themselves.
+
+    Raises:
+        DevnetError: ``root`` already holds a network.
     """
     observers = observers or []
     if (root / "devnet.json").exists():
@@ -137,16 +169,6 @@ def devnet_up(
             ),
             "operators": operators,
         }
-    for member in members:
-        description["participants"][member]["pid"] = _start(root / member)
-    _write(root, description)
-    deadline = time.monotonic() + STARTUP_SECONDS + STARTUP_SECONDS_PER_NODE * len(members)
-    try:
-        for member in members:
-            _wait_healthy(description["participants"][member]["url"], root / member, deadline)
-    except DevnetError:
-        devnet_down(root)
-        raise
     return description
 
 

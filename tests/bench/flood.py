@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from node.core import crypto
-from node.core.encoding import encode
+from node.core.encoding import Value, encode
 from tests.bench.http import (
     HOST,
     Load,
@@ -177,7 +177,7 @@ def _forged_batch(net: Any) -> bytes:
     impostor = crypto.generate_private_key()
     today = time.strftime("%Y-%m-%d", time.gmtime())
     try:
-        items = [
+        items: list[Value] = [
             submitter.signed(
                 "parcel.produce",
                 {

@@ -239,7 +239,7 @@ class World:
             )
         return self.sequencers[log]
 
-    def read_state(self) -> Any:
+    def read_state(self) -> _StoreState:
         """A context manager giving a ``LedgerView`` over the store (store mode only)."""
         assert self.store is not None
         return _StoreState(self.store)
