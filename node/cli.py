@@ -355,7 +355,20 @@ def _charter_genesis(args: argparse.Namespace) -> int:
     charter = make_genesis(args.network, participants, policy)
     _write_charter(args.output, SignedCharter(charter, ()))
     print(charter.hash.hex())
+    _print_policy(charter.policy, governors)
     return 0
+
+
+def _print_policy(policy: Policy, governors: int) -> None:
+    """The policy the charter holds, defaults included, on stderr: the founders sign what they
+    read here (stdout keeps only what scripts capture)."""
+    print(
+        f"charter_threshold {policy.charter_threshold} of {governors} participants, "
+        f"witness_quorum {policy.witness_quorum}, mass_tolerance_ppm "
+        f"{policy.mass_tolerance_ppm}, max_certificate_days {policy.max_certificate_days}, "
+        f"void_grace_days {policy.void_grace_days}",
+        file=sys.stderr,
+    )
 
 
 def _charter_successor(args: argparse.Namespace) -> int:
@@ -386,6 +399,7 @@ def _charter_successor(args: argparse.Namespace) -> int:
     successor = make_successor(current, participants=members, policy=policy)
     _write_charter(args.output, SignedCharter(successor, ()))
     print(f"version {successor.version}: {successor.hash.hex()}")
+    _print_policy(policy, sum(1 for p in members.values() if p.kind == "participant"))
     return 0
 
 

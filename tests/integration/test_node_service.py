@@ -95,6 +95,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         str(genesis),
     )
     genesis_hash = made.stdout.strip()
+    # The defaulted policy is shown to the founders who will sign it; stdout is the hash alone.
+    assert "charter_threshold 2 of 3 participants, witness_quorum 2" in made.stderr
     # Until every member signed, the genesis does not verify; then it does.
     assert (
         kp_node(
