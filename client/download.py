@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import httpx
+
 from client.answers import DisclosedEntry
 from client.audit import (
     MAX_AUDIT_ENTRIES,
@@ -262,18 +264,22 @@ def read_disclosed(
     replay: Replay,
     *,
     on_warning: OnWarning = _quiet,
+    transport: httpx.BaseTransport | None = None,
 ) -> dict[str, Value]:
     """The sealed field ``name`` of each entry (by hash) the member may read, each checked
     against the commitment its entry carries in ``replay``. Entries not disclosed to the member
     are left out: they stay sealed. A node's malformed answer, or a value that does not open its
     commitment, is reported to ``on_warning`` and left out too.
 
+    Args:
+        transport: an httpx transport for every node (tests pass ``httpx.MockTransport``).
+
     Raises:
         NodeUnavailableError: no node answered.
     """
     by_hash = {a.ref.hash.hex(): a.entry for a in replay.accepted}
     found: dict[str, Value] = {}
-    with Nodes(urls, timeout=timeout, auth=member.auth()) as nodes:
+    with Nodes(urls, timeout=timeout, auth=member.auth(), transport=transport) as nodes:
         for entry_hash in entries[:MAX_DISCLOSURE_READS]:
             try:
                 # A malformed answer is told, not taken for a node that is down.

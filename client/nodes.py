@@ -40,10 +40,18 @@ class Nodes:
     """The nodes given, asked in order: the first that answers wins; a refusal (say, a node that
     has not replicated that log yet) passes the question to the next."""
 
-    def __init__(self, urls: list[str], *, timeout: float, auth: httpx.Auth | None = None) -> None:
+    def __init__(
+        self,
+        urls: list[str],
+        *,
+        timeout: float,
+        auth: httpx.Auth | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.urls = urls
         self.clients = {
-            url: LedgerClient(url, timeout=timeout, retries=1, auth=auth) for url in urls
+            url: LedgerClient(url, timeout=timeout, retries=1, auth=auth, transport=transport)
+            for url in urls
         }
         self.unreachable: list[str] = []
         self.answered = ""
