@@ -64,7 +64,7 @@ def _quiet(*_: object) -> None:
     pass
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class DownloadedLedger:
     """Logs downloaded from a node, checked against their checkpoints and replayed.
 
@@ -182,22 +182,28 @@ def download_ledger(
 
     on_progress("replay", 0, total)
     replay = replay_logs(chain, anchor, entries, on_entry=advance)
-    ledger = DownloadedLedger(
+    newest = chain[-1].charter
+    checks = [
+        check_log(
+            log,
+            checkpoints[log],
+            entries[log],
+            replay.state.adopted_charter(log) or newest,
+            anchor,
+        )
+        for log in entries
+    ]
+    return DownloadedLedger(
         network=network.network,
         genesis=genesis.hex(),
-        charter=chain[-1].charter,
+        charter=newest,
         primary=primary,
-        checks=[],
+        checks=checks,
         entries=entries,
         checkpoints=checkpoints,
         replay=replay,
         findings=findings,
     )
-    ledger.checks = [
-        check_log(log, checkpoints[log], entries[log], ledger.charter_of(log), anchor)
-        for log in entries
-    ]
-    return ledger
 
 
 def _download(client: LedgerClient, log: str, size: int, on_progress: OnProgress) -> list[bytes]:
