@@ -5,8 +5,11 @@ It imports only node.core, never the node's other layers or their libraries (dec
 """
 
 __all__ = [
+    "answers",
     "audit",
     "cli",
+    "download",
+    "errors",
     "findings",
     "nodes",
     "online",

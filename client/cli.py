@@ -47,46 +47,43 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from operator import methodcaller
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 from rich.tree import Tree
 
-from client.audit import (
-    MAX_AUDIT_ENTRIES,
-    AuditReport,
-    LogCheck,
-    check_log,
-    compare_checkpoint,
-    custody_of,
-    finding_rows,
-    referenced_logs,
-    replay_logs,
+from client.audit import AuditReport, custody_of, finding_rows
+from client.download import (
+    DownloadedLedger,
+    OnProgress,
+    cross_examine,
+    download_ledger,
+    read_disclosed,
+)
+from client.errors import (
+    ClientError,
+    NodeUnavailableError,
+    NotOnLedgerError,
+    NotSubmittedError,
+    ProblemError,
+    UndecidedError,
 )
 from client.nodes import Nodes
 from client.online import verify_online
-from client.replay import Replay, history_notes, trusted_charters
-from client.sdk import (
-    AnswerLostError,
-    ClientError,
-    LedgerClient,
-    NodeUnavailableError,
-    Operator,
-    ProblemError,
-)
+from client.replay import history_notes
+from client.sdk import Operator
 from client.stats import Statistics, Tally, compute_statistics, movements
-from client.trace import Tracer
+from client.trace import TracedParcel, trace
 from client.verify import MAX_BUNDLE_BYTES, Finding, Step, Verdict, check_bundle
-from node.core import clock, crypto, merkle, notes
+from node.core import clock, crypto
 from node.core.bundle import Bundle
-from node.core.charter import Charter, SignedCharter
 from node.core.encoding import Value
-from node.core.errors import BundleError, CharterError, KeyFileError, LedgerError
+from node.core.errors import BundleError, KeyFileError, LedgerError
 from node.core.records import (
     CERTIFICATE_NUMBER,
     CERTIFICATE_NUMBER_GRAMMAR,
@@ -98,13 +95,14 @@ from node.core.records import (
     CertificateReject,
     CertificateVoid,
     Entry,
+    ParcelRef,
     ParcelTransfer,
     ParcelTransform,
     SignedRecord,
     certificate_number_key,
     parse_certificate_number,
 )
-from node.core.sealing import Disclosures, commit
+from node.core.sealing import Disclosures
 
 __all__ = [
     "EXIT_INVALID",
@@ -126,7 +124,6 @@ EXIT_NOT_SUBMITTED = 5
 MAX_NODES = 32
 MAX_TRACE_DEPTH = 256
 MAX_TRACE_PARCELS = 10_000
-MAX_DISCLOSURE_READS = 10_000
 DEFAULT_TIMEOUT = 10.0
 
 _HASH = re.compile(r"[0-9a-f]{64}")
@@ -147,20 +144,6 @@ class _UndecidedError(LedgerError):
     code = "cli.undecided"
 
 
-class _NotFoundError(LedgerError):
-    """Every node that answered holds no certificate with the number, or no entry with the hash,
-    asked for (exit 4)."""
-
-    code = "certificate.unknown"
-
-
-class _NotSubmittedError(LedgerError):
-    """The node of the record's own log did not take the record, or its answer was lost; it
-    was sent to no other node (exit 5)."""
-
-    code = "node.own_unavailable"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``kp``; return the exit code documented in the module docstring."""
     args = _parser().parse_args(argv)
@@ -171,11 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ProblemError as exc:
         out.fail("refused", exc.code, exc.detail, status_code=exc.status)
         return EXIT_INVALID
-    except _NotFoundError as exc:
+    except NotOnLedgerError as exc:
         # A verdict in its own right: stdout's first line, like VALID and INVALID.
         out.fail("not_found", exc.code, exc.message, headline=f"NOT FOUND — {exc.message}")
         return EXIT_NOT_FOUND
-    except _NotSubmittedError as exc:
+    except NotSubmittedError as exc:
         out.fail("not_submitted", exc.code, exc.message)
         return EXIT_NOT_SUBMITTED
     except LedgerError as exc:  # unreachable nodes, usage, key files, malformed answers
@@ -557,23 +540,6 @@ def _number(text: str, *, alternative: str) -> CertificateNumber:
         ) from exc
 
 
-def _certificate_of(nodes: Nodes, number: CertificateNumber) -> dict[str, Any]:
-    """The certificate with that number, from the first node that holds it.
-
-    Raises:
-        _NotFoundError: every node that answered holds none.
-    """
-    try:
-        return nodes.first(lambda c: c.certificate(number.issuer, number.key))
-    except ProblemError as exc:
-        if exc.code != "certificate.unknown":
-            raise
-        raise _NotFoundError(
-            f"no certificate with this number on the ledger — it may be forged: {number.text} "
-            f"(asked {', '.join(u for u in nodes.urls if u not in nodes.unreachable)})"
-        ) from exc
-
-
 def _subject_hash(nodes: Nodes, subject: str) -> tuple[str, str | None]:
     """An entry hash as given, or the certificate entry a number stands for (its verdict states
     what became of it). Returns ``(hash, number or None)``, the number as the ledger holds it."""
@@ -585,13 +551,13 @@ def _subject_hash(nodes: Nodes, subject: str) -> tuple[str, str | None]:
     except LedgerError as exc:
         # What a border officer scanned or typed is no certificate of this ledger: possibly
         # forged, as an unknown number is (exit 4), with the grammar to spot a typo by.
-        raise _NotFoundError(
+        raise NotOnLedgerError(
             f"{text[:128]!r} is no certificate number or entry hash of the ledger — it may be "
             f"forged ({CERTIFICATE_NUMBER_GRAMMAR})",
             code=exc.code,
         ) from exc
-    certificate = _certificate_of(nodes, number)
-    return str(certificate["ref"][2]), str(certificate["number"])
+    certificate = nodes.certificate(number)
+    return certificate.ref.hash.hex(), certificate.number
 
 
 # --- submit --------------------------------------------------------------------------------------
@@ -702,9 +668,9 @@ def _build_certify(op: Operator, args: argparse.Namespace, nodes: Nodes) -> _Bui
             nodes.first(methodcaller("parcel", str(p[0]), int(str(p[1])), int(str(p[3]))))
             for p in args.parcel
         ]
-        centicarats = centicarats or sum(int(s["centicarats"]) for s in states)
-        hs_codes = hs_codes or sorted({str(s["hs_code"]) for s in states})
-        origins = origins or sorted({str(o) for s in states for o in s["origins"]})
+        centicarats = centicarats or sum(s.centicarats for s in states)
+        hs_codes = hs_codes or sorted({s.hs_code for s in states})
+        origins = origins or sorted({o for s in states for o in s.origins})
     issued = args.issued_on or _today()
     expires = (
         args.expires_on
@@ -743,9 +709,8 @@ def _issued_number(text: str) -> str:
 def _certificate_ref(nodes: Nodes, text: str) -> list[Value]:
     if _REF.fullmatch(text):
         return _entry_arg(text)
-    found = _certificate_of(nodes, _number(text, alternative="LOG:SEQ:HASH"))
-    log, seq, digest = found["ref"]
-    return [str(log), int(seq), bytes.fromhex(str(digest))]
+    found = nodes.certificate(_number(text, alternative="LOG:SEQ:HASH"))
+    return found.ref.to_value()
 
 
 def _build_confirm(op: Operator, args: argparse.Namespace, nodes: Nodes) -> _Built:
@@ -769,8 +734,7 @@ def _build_void(op: Operator, args: argparse.Namespace, nodes: Nodes) -> _Built:
     signed, disclosures = op.void(certificate, reason=args.reason, evidence=args.evidence)
     # A void releases each certified parcel as a new output of its own entry (decision 0009).
     digest = bytes(certificate[2]).hex()  # type: ignore[arg-type]
-    issued = Entry.parse(base64.b64decode(nodes.first(lambda c: c.entry(digest))["raw"]))
-    body = issued.signed.body
+    body = nodes.entry(digest).signed.body
     if not isinstance(body, CertificateIssue):
         raise _UsageError(f"{args.certificate} is no certificate", code="certificate.unknown")
     return signed, disclosures, len(body.parcels)
@@ -784,24 +748,14 @@ def _submit(args: argparse.Namespace, out: _Output) -> int:
     key = crypto.load_private_key(args.key_file, passphrase=_passphrase(args.passphrase_env))
     operator = Operator(args.log, args.operator, key)
     with Nodes(urls, timeout=args.timeout) as nodes:
-        client = _own_node(nodes, args.log)
+        nodes.own_node(args.log)  # before reading anything to build the record with
         signed, disclosures, created = args.build(operator, args, nodes)
-        try:
-            receipt = client.submit(signed, disclosures, wait=args.wait)
-        except AnswerLostError as exc:
-            raise _NotSubmittedError(
-                f"{args.log}'s node at {client.url} took the record but gave no answer after "
-                f"{client.retries + 1} attempts: it may have been appended; look for it before "
-                f"signing it again ({exc.message})",
-                code=exc.code,
-            ) from exc
-        except NodeUnavailableError as exc:
-            raise _NotSubmittedError(_not_answering(args.log, [client.url])) from exc
+        node, receipt = nodes.submit(signed, disclosures, wait=args.wait)
     entry = f"{receipt.log}:{receipt.seq}:{receipt.entry_hash.hex()}"
     document = {
         "status": "accepted",
         "type": signed.type,
-        "node": client.url,
+        "node": node,
         "entry_hash": receipt.entry_hash.hex(),
         "log": receipt.log,
         "seq": receipt.seq,
@@ -812,65 +766,13 @@ def _submit(args: argparse.Namespace, out: _Output) -> int:
     if out.json:
         out.emit(document)
     else:
-        table = Table(title=f"{signed.type} accepted by {client.url}", show_header=False)
+        table = Table(title=f"{signed.type} accepted by {node}", show_header=False)
         for name in ("entry_hash", "log", "seq", "witnessed"):
             table.add_row(name, str(document[name]))
         for parcel in document["parcels"]:
             table.add_row("parcel", parcel)
         out.console.print(table)
     return EXIT_OK
-
-
-def _own_node(nodes: Nodes, log: str) -> LedgerClient:
-    """The node, among those given, of the record's own log: only it appends to that log.
-
-    A record is never sent anywhere else: another node would refuse it (``record.wrong_log``)
-    and would have read its disclosures on the way.
-
-    Raises:
-        _NotSubmittedError: no node given says it is ``log``'s, which then does not answer, or
-            is not among those given.
-    """
-    answered: dict[str, str] = {}
-    for url, client in nodes.clients.items():
-        try:
-            answered[url] = str(client.health().get("log"))
-        except ClientError:
-            nodes.unreachable.append(url)
-            continue
-        if answered[url] == log:
-            return client
-    # Which URL is log's node, as the charter of a node that answered lists it: only for saying
-    # so, since that document was not checked against a trust anchor here.
-    listed: list[str] = []
-    for url in answered:
-        try:
-            member = nodes.clients[url].network()["participants"].get(log) or {}
-            listed = [str(e).rstrip("/") for e in member.get("endpoints") or []]
-        except (ClientError, KeyError, TypeError, AttributeError):
-            continue
-        break
-    silent = [u for u in nodes.unreachable if not listed or u in listed]
-    if silent:
-        raise _NotSubmittedError(_not_answering(log, silent))
-    if listed:
-        raise _NotSubmittedError(
-            f"none of the nodes given is {log}'s node (they are "
-            f"{', '.join(f'{who} at {url}' for url, who in answered.items())}); the charter lists "
-            f"{log}'s node at {', '.join(listed)}: records of log {log} are written only there; "
-            "give it with --node. Nothing was submitted"
-        )
-    raise _NotSubmittedError(
-        f"none of the nodes given is {log}'s node: records of log {log} are written only there; "
-        "give it with --node. Nothing was submitted"
-    )
-
-
-def _not_answering(log: str, urls: Sequence[str]) -> str:
-    return (
-        f"{log}'s node at {' or '.join(urls)} does not answer: records of log {log} are "
-        "written only there; nothing was submitted"
-    )
 
 
 # --- verify and bundles --------------------------------------------------------------------------
@@ -900,7 +802,7 @@ def _verify(args: argparse.Namespace, out: _Output) -> int:
         if not online.decided:
             raise NodeUnavailableError(f"no node answered of {', '.join(urls)}")
         if any(f.code == "entry.unknown" for f in verdict.findings):
-            raise _NotFoundError(
+            raise NotOnLedgerError(
                 f"no entry with this hash on the ledger — it may be forged: {subject} (asked "
                 f"{', '.join(u for u in online.asked if u not in online.unreachable)})",
                 code="entry.unknown",
@@ -1122,191 +1024,75 @@ def _bundle_export(args: argparse.Namespace, out: _Output) -> int:
 
 def _trace(args: argparse.Namespace, out: _Output) -> int:
     urls = _urls(args)
-    ref = args.parcel
-    ref[2] = bytes(ref[2]).hex()
+    ref = ParcelRef(*args.parcel)
     with Nodes(urls, timeout=args.timeout) as nodes:
-        tracer = Tracer(nodes, max_depth=args.max_depth, max_parcels=args.max_parcels)
         try:
-            root = tracer.parcel(ref, 0)
+            traced = trace(nodes, ref, max_depth=args.max_depth, max_parcels=args.max_parcels)
         except ProblemError as exc:
             raise _UndecidedError(f"no node could follow the parcel: {exc}") from exc
-    if tracer.truncated:
+    if traced.truncated:
         out.warn("the trace was cut short by --max-depth or --max-parcels")
     if out.json:
-        out.emit({"status": "traced", "parcels": tracer.visited, "trace": root})
+        out.emit(traced.to_json())
         return EXIT_OK
-    tree = Tree(_parcel_label(root))
-    _grow_trace(tree, root)
+    tree = Tree(_parcel_label(traced.root))
+    _grow_trace(tree, traced.root)
     out.console.print(tree)
     return EXIT_OK
 
 
-def _parcel_label(parcel: dict[str, Any]) -> str:
-    state = "live" if parcel["live"] else "consumed"
-    log, seq, digest, out = str(parcel["ref"]).split(":")
+def _parcel_label(parcel: TracedParcel) -> str:
+    state = "live" if parcel.live else "consumed"
+    ref = parcel.ref
     return (
-        f"{parcel['parcel']}  {_carats(parcel['centicarats'])}  {parcel['hs_code']}  "
-        f"origins {','.join(parcel['origins'])}  held by {parcel['holder']}  ({state})  "
-        f"{log}/{seq}/{out} {digest[:12]}"
+        f"{parcel.parcel}  {_carats(parcel.centicarats)}  {parcel.hs_code}  "
+        f"origins {','.join(parcel.origins)}  held by {parcel.holder}  ({state})  "
+        f"{ref.log}/{ref.seq}/{ref.out} {ref.hash.hex()[:12]}"
     )
 
 
-def _grow_trace(branch: Tree, parcel: dict[str, Any]) -> None:
-    step = parcel.get("next")
+def _grow_trace(branch: Tree, parcel: TracedParcel) -> None:
+    step = parcel.next
     if step is None:
-        if parcel.get("truncated"):
+        if parcel.truncated:
             branch.add("…")
         return
-    label = f"{step['date']}  {step['type']}"
-    if "kind" in step:
-        label += f" ({step['kind']})"
-    if "certificate" in step:
-        label += f"  {step['certificate']} to {step['importing']}: {step['status']}"
+    label = f"{step.date}  {step.type}"
+    if step.kind is not None:
+        label += f" ({step.kind})"
+    if step.certificate is not None:
+        label += f"  {step.certificate} to {step.importing}: {step.status}"
     node = branch.add(label)
-    for child in step["parcels"]:
+    for child in step.parcels:
         _grow_trace(node.add(_parcel_label(child)), child)
 
 
 # --- audit ---------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Ledger:
-    """Logs downloaded from a node, checked against their checkpoints and replayed."""
-
-    network: str
-    genesis: str
-    charter: Charter
-    primary: str
-    checks: list[LogCheck]
-    entries: dict[str, list[bytes]]
-    checkpoints: dict[str, str]
-    replay: Replay
-    findings: list[Finding] = field(default_factory=list)
-
-
-def _collect(
+def _download_ledger(
     nodes: Nodes, selected: list[str] | None, trust: bytes | None, out: _Output
-) -> _Ledger:
-    """Download the selected logs (and the logs they reference), check and replay them."""
-    network = nodes.first(lambda c: c.network())
-    primary = nodes.answered
-    client = nodes.clients[primary]
-    findings: list[Finding] = []
-    try:
-        genesis = bytes.fromhex(str(network["genesis"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ClientError(f"{primary} served a malformed network", code="client.malformed") from exc
-    if trust is not None and trust != genesis:
-        findings.append(
-            Finding("audit.wrong_network", f"{primary} is of the network {genesis.hex()}")
-        )
-    anchor = trust or genesis
-    try:
-        # Every version from the genesis, checked against the trusted hash: each log is judged
-        # under the version it had adopted, the genesis for every founding log's entry 0.
-        chain = trusted_charters(client.charters(), anchor)
-    except CharterError as exc:
-        raise _UndecidedError(
-            f"the charter versions {primary} serves do not chain from the trusted genesis: "
-            f"{exc.code}: {exc.message}"
-        ) from exc
-    held = {str(item["log"]): item for item in client.logs()}
-    queue = sorted(held) if selected is None else list(dict.fromkeys(selected))
-    for log in queue:
-        if log not in held:
-            raise _UndecidedError(f"{primary} holds no log {log}")
-    entries: dict[str, list[bytes]] = {}
-    checkpoints: dict[str, str] = {}
-    total = 0
+) -> DownloadedLedger:
+    """``download_ledger`` with its progress on stderr, its refusals as kp's exit-2 errors."""
     with out.progress() as bar:
-        while queue:
-            log = queue.pop(0)
-            note = held[log].get("checkpoint")
-            if not note:
-                findings.append(Finding("audit.no_checkpoint", f"{log} has no checkpoint", log=log))
-                continue
-            try:
-                size = notes.SignedCheckpoint.parse(str(note)).size
-            except LedgerError as exc:
-                findings.append(Finding(exc.code, f"checkpoint of {log}: {exc.message}", log=log))
-                continue
-            total += size
-            if total > MAX_AUDIT_ENTRIES:
-                raise _UsageError(f"more than {MAX_AUDIT_ENTRIES} entries to audit")
-            checkpoints[log] = str(note)
-            entries[log] = _download(client, log, size, bar)
-            for other in sorted(referenced_logs(entries[log])):
-                if other not in entries and other not in queue and other in held:
-                    queue.append(other)  # its certificates and parcels are needed to judge
-        task = bar.add_task("replay", total=total)
-        replay = replay_logs(chain, anchor, entries, on_entry=lambda log, seq: bar.advance(task))
-    checks = [
-        check_log(log, checkpoints[log], entries[log], _charter_of(replay, log, chain), anchor)
-        for log in entries
-    ]
-    return _Ledger(
-        network=str(network.get("network", "")),
-        genesis=genesis.hex(),
-        charter=chain[-1].charter,
-        primary=primary,
-        checks=checks,
-        entries=entries,
-        checkpoints=checkpoints,
-        replay=replay,
-        findings=findings,
-    )
-
-
-def _charter_of(replay: Replay, log: str, chain: list[SignedCharter]) -> Charter:
-    """The charter ``log`` adopted last: its checkpoints are signed with the log key it gives."""
-    return replay.state.adopted_charter(log) or chain[-1].charter
-
-
-def _download(client: LedgerClient, log: str, size: int, bar: Progress) -> list[bytes]:
-    task = bar.add_task(f"download {log}", total=size)
-    found: list[bytes] = []
-    while len(found) < size:
-        page = client.entries(log, len(found), size)
-        if not page:
-            break  # the node has fewer entries than it signed; check_log says so
-        found.extend(page[: size - len(found)])
-        bar.update(task, completed=len(found))
-    return found
-
-
-def _cross_examine(nodes: Nodes, ledger: _Ledger, out: _Output) -> list[Finding]:
-    """Every node's checkpoints of the audited logs must agree with the audited entries, and
-    no node may hold evidence against them."""
-    findings: list[Finding] = []
-    leaves = {log: [merkle.leaf_hash(e) for e in raw] for log, raw in ledger.entries.items()}
-    for url, client in nodes.clients.items():
         try:
-            if url != ledger.primary:
-                for item in client.logs():
-                    log, note = str(item["log"]), item.get("checkpoint")
-                    if log not in leaves or not note:
-                        continue
-                    size = notes.SignedCheckpoint.parse(str(note)).size
-                    ours = len(leaves[log])
-                    proof = client.consistency_proof(log, ours, size) if size > ours > 0 else None
-                    charter = ledger.replay.state.adopted_charter(log) or ledger.charter
-                    findings += compare_checkpoint(log, url, str(note), leaves[log], charter, proof)
-            for evidence in client.evidence():
-                if evidence.get("log") in leaves:
-                    findings.append(
-                        Finding(
-                            "log.evidence",
-                            f"{url} holds evidence against {evidence.get('log')}: "
-                            f"{evidence.get('code')}",
-                            log=str(evidence.get("log")),
-                        )
-                    )
-        except ClientError as exc:
-            out.warn(f"{url} could not be compared: {exc}")
-        except LedgerError as exc:
-            findings.append(Finding(exc.code, f"{url}: {exc.message}"))
-    return findings
+            return download_ledger(nodes, selected, trust, on_progress=_tasks(bar))
+        except UndecidedError as exc:
+            if exc.code == "audit.too_large":
+                raise _UsageError(exc.message) from exc
+            raise _UndecidedError(exc.message) from exc
+
+
+def _tasks(bar: Progress) -> OnProgress:
+    """One bar per task the library names (``download BW``, ``replay``)."""
+    tasks: dict[str, TaskID] = {}
+
+    def update(task: str, done: int, total: int) -> None:
+        if task not in tasks:
+            tasks[task] = bar.add_task(task, total=total)
+        bar.update(tasks[task], completed=done)
+
+    return update
 
 
 def _audit(args: argparse.Namespace, out: _Output) -> int:
@@ -1314,16 +1100,11 @@ def _audit(args: argparse.Namespace, out: _Output) -> int:
     trust = _trust(args, required=False)
     member = _member(args)
     with Nodes(urls, timeout=args.timeout) as nodes:
-        ledger = _collect(nodes, None if args.all or not args.log else args.log, trust, out)
-        compared = _cross_examine(nodes, ledger, out)
+        ledger = _download_ledger(nodes, None if args.all or not args.log else args.log, trust, out)
+        compared = cross_examine(nodes, ledger, on_warning=out.warn)
     if trust is None:
         out.warn(f"no --trust: the genesis {ledger.genesis} is the one {ledger.primary} serves")
-    findings = [
-        *ledger.findings,
-        *(f for check in ledger.checks for f in check.findings),
-        *ledger.replay.findings,
-        *compared,
-    ]
+    findings = [*ledger.problems(), *compared]
     custody = custody_of(ledger.replay, member.log, member.name) if member else []
     invoices: dict[str, Value] = {}
     if member is not None:
@@ -1335,8 +1116,8 @@ def _audit(args: argparse.Namespace, out: _Output) -> int:
                 if e.type == "parcel.transfer"
             }
         )
-        invoices = _read_disclosed(
-            urls, args.timeout, member, transfers, "invoice", ledger.replay, out
+        invoices = read_disclosed(
+            urls, args.timeout, member, transfers, "invoice", ledger.replay, on_warning=out.warn
         )
     report = AuditReport(
         network=ledger.network,
@@ -1424,12 +1205,8 @@ def _stats(args: argparse.Namespace, out: _Output) -> int:
     trust = _trust(args, required=False)
     member = _member(args)
     with Nodes(urls, timeout=args.timeout) as nodes:
-        ledger = _collect(nodes, None, trust, out)
-    problems = [
-        *ledger.findings,
-        *(f for check in ledger.checks for f in check.findings),
-        *ledger.replay.findings,
-    ]
+        ledger = _download_ledger(nodes, None, trust, out)
+    problems = ledger.problems()
     for problem in problems:
         out.warn(f"the ledger does not replay cleanly: {problem.code}: {problem.detail}")
     moves = movements((a.ref, a.entry) for a in ledger.replay.accepted)
@@ -1442,8 +1219,14 @@ def _stats(args: argparse.Namespace, out: _Output) -> int:
                 if m.certificate is not None and args.start <= m.date <= args.end
             }
         )
-        disclosed = _read_disclosed(
-            urls, args.timeout, member, wanted, "value_usd_cents", ledger.replay, out
+        disclosed = read_disclosed(
+            urls,
+            args.timeout,
+            member,
+            wanted,
+            "value_usd_cents",
+            ledger.replay,
+            on_warning=out.warn,
         )
         values = {h: v for h, v in disclosed.items() if isinstance(v, int)}
     statistics = compute_statistics(
@@ -1464,45 +1247,6 @@ def _stats(args: argparse.Namespace, out: _Output) -> int:
     else:
         _show_stats(out, statistics)
     return EXIT_OK if not statistics.anomalies and not problems else EXIT_INVALID
-
-
-def _read_disclosed(
-    urls: list[str],
-    timeout: float,
-    member: Operator,
-    entries: list[str],
-    name: str,
-    replay: Replay,
-    out: _Output,
-) -> dict[str, Value]:
-    """The sealed field ``name`` of each entry the member may read, each checked against the
-    commitment its entry carries (a node cannot make up a value). Entries not disclosed to the
-    member are left out: they stay sealed."""
-    by_hash = {a.ref.hash.hex(): a.entry for a in replay.accepted}
-    found: dict[str, Value] = {}
-    with Nodes(urls, timeout=timeout, auth=member.auth()) as nodes:
-        for entry_hash in entries[:MAX_DISCLOSURE_READS]:
-            try:
-                opened = nodes.first(methodcaller("disclosures", entry_hash))
-                disclosed = opened["fields"][name]
-                salt = base64.b64decode(str(disclosed["salt"]), validate=True)
-                value = disclosed["value"]
-            except ProblemError:
-                continue
-            except (KeyError, TypeError, ValueError):
-                out.warn(f"{nodes.answered} served malformed disclosures of {entry_hash}")
-                continue
-            entry = by_hash.get(entry_hash)
-            sealed = entry.signed.record.get("sealed") if entry is not None else None
-            try:
-                matches = isinstance(sealed, dict) and commit(name, salt, value) == sealed.get(name)
-            except LedgerError:
-                matches = False
-            if not matches:
-                out.warn(f"{nodes.answered}'s {name} of {entry_hash} does not open its commitment")
-                continue
-            found[entry_hash] = value
-    return found
 
 
 def _show_stats(out: _Output, statistics: Statistics) -> None:

@@ -13,18 +13,18 @@ named.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import httpx
 
-from client.sdk import ClientError, LedgerClient, ProblemError
+from client.errors import ClientError, NodeBehindError, ProblemError
+from client.sdk import LedgerClient
 from client.verify import CertificateStatus, Finding, Verdict, check_bundle
 from node.core import clock, merkle, notes
 from node.core.bundle import Bundle
 from node.core.errors import BundleError, LedgerError
-from node.core.records import CertificateIssue, Entry, ParcelRef, ParcelTransform
+from node.core.records import CertificateIssue, Entry, EntryRef, ParcelRef, ParcelTransform
 
 __all__ = ["NodeBehindError", "OnlineVerdict", "verify_online"]
 
@@ -139,15 +139,15 @@ def _usable_as_of(
     witnessed checkpoints, and the verdict says the importer's node was silent."""
     for url in reachable:
         try:
-            if clients[url].network().get("participant") != status.importing:
+            if clients[url].network().participant != status.importing:
                 continue
-            held = {item.get("log"): item.get("size") for item in clients[url].logs()}
+            held = {item.log: item.size for item in clients[url].logs()}
         except ClientError:
             continue
         sizes = tuple(
             (log, size)
             for log in sorted({status.issuer, status.importing})
-            if isinstance(size := held.get(log), int)
+            if (size := held.get(log)) is not None
         )
         now = clock.timestamp()
         return replace(
@@ -222,7 +222,7 @@ def _agreed_status(
     for url in reachable:
         client = clients[url]
         try:
-            theirs = str(client.certificate(status.issuer, status.number).get("status"))
+            theirs = client.certificate(status.issuer, status.number).status
         except ClientError:
             continue  # not replicated there yet, or unreachable: it decides nothing
         if theirs == status.state or (theirs not in _DECIDED and status.state not in _DECIDED):
@@ -267,10 +267,6 @@ def _agreed_status(
     )
 
 
-class NodeBehindError(ClientError):
-    code = "node.behind"
-
-
 def _examine(
     url: str,
     client: LedgerClient,
@@ -278,25 +274,19 @@ def _examine(
     consumers: dict[ParcelRef, str],
 ) -> list[Finding]:
     findings = []
-    held = {item["log"]: item for item in client.logs()}
+    held = {item.log: item for item in client.logs()}
     for log, checkpoint in checkpoints.items():
         mine = held.get(log)
-        if mine is None or mine["size"] < checkpoint.size:
+        if mine is None or mine.size < checkpoint.size:
             # Not yet replicated: this node can neither confirm nor contradict the bundle.
             raise NodeBehindError(f"{url} does not hold {log} up to {checkpoint.size}")
         try:
             proof = (
-                client.consistency_proof(log, checkpoint.size, mine["size"])
-                if mine["size"] > checkpoint.size
+                client.consistency_proof(log, checkpoint.size, mine.size)
+                if mine.size > checkpoint.size
                 else []
             )
-            merkle.verify_consistency(
-                checkpoint.size,
-                mine["size"],
-                checkpoint.root,
-                base64.b64decode(mine["root"]),
-                proof,
-            )
+            merkle.verify_consistency(checkpoint.size, mine.size, checkpoint.root, mine.root, proof)
         except (LedgerError, ClientError) as exc:
             findings.append(
                 Finding(
@@ -306,12 +296,12 @@ def _examine(
                 )
             )
     for evidence in client.evidence():
-        if evidence.get("log") in checkpoints:
+        if evidence.log in checkpoints:
             findings.append(
                 Finding(
                     "log.evidence",
-                    f"{url} holds evidence against {evidence.get('log')}: {evidence.get('code')}",
-                    log=str(evidence.get("log")),
+                    f"{url} holds evidence against {evidence.log}: {evidence.code}",
+                    log=evidence.log,
                 )
             )
     for parcel, consumer in consumers.items():
@@ -327,16 +317,21 @@ def _examine(
                 )
             )
             continue
-        spent = state.get("consumed_by")
-        if not spent or spent[2] != consumer:
+        spent = state.consumed_by
+        if spent is None or spent.hash.hex() != consumer:
             findings.append(
                 Finding(
                     "parcel.double_spent",
                     f"{url} says parcel "
                     f"{parcel.log}/{parcel.seq}/{parcel.out} went to "
-                    f"{spent}, the chain says {consumer}",
+                    f"{_ref_list(spent)}, the chain says {consumer}",
                     log=parcel.log,
                     seq=parcel.seq,
                 )
             )
     return findings
+
+
+def _ref_list(ref: EntryRef | None) -> list[object] | None:
+    """A reference as the node sent it, ``[log, seq, hash]``, to name it in a finding."""
+    return None if ref is None else [ref.log, ref.seq, ref.hash.hex()]

@@ -23,10 +23,27 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from client.answers import (
+    CertificateInfo,
+    DisclosedEntry,
+    EntryInfo,
+    Evidence,
+    Health,
+    LogInfo,
+    NetworkInfo,
+    ParcelInfo,
+)
+from client.errors import (
+    AnswerLostError,
+    ClientError,
+    MalformedAnswerError,
+    NodeUnavailableError,
+    ProblemError,
+)
 from node.core import clock
 from node.core.bundle import Bundle
 from node.core.charter import SignedCharter
-from node.core.encoding import Value, decode, encode
+from node.core.encoding import Value, decode, encode, encode_array, encode_map
 from node.core.errors import LedgerError
 from node.core.httpsig import HttpxSigner
 from node.core.receipt import Receipt
@@ -37,41 +54,15 @@ __all__ = [
     "AnswerLostError",
     "ClientError",
     "LedgerClient",
+    "MalformedAnswerError",
     "NodeUnavailableError",
     "Operator",
     "ProblemError",
+    "submission_bytes",
 ]
 
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-
-
-class ClientError(LedgerError):
-    """Root of the client's errors (translated from httpx here, at the edge)."""
-
-    code = "client.error"
-
-
-class NodeUnavailableError(ClientError):
-    """The node could not be reached: the request never arrived, so nothing was submitted."""
-
-    code = "node.unavailable"
-
-
-class AnswerLostError(NodeUnavailableError):
-    """The request may have arrived but no answer came back (a timeout, a cut connection): a
-    submission may have been appended. Sending the same bytes again settles it."""
-
-    code = "node.no_answer"
-
-
-class ProblemError(ClientError):
-    """The node refused: its RFC 9457 problem, with the stable code."""
-
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(f"{status} {code}: {detail}", code=code)
-        self.status = status
-        self.detail = detail
 
 
 class LedgerClient:
@@ -111,27 +102,33 @@ class LedgerClient:
 
     # --- reads ----------------------------------------------------------------------------------
 
-    def health(self) -> dict[str, Any]:
-        return self._object("/healthz")
+    def health(self) -> Health:
+        """The node is up, and which log is its own.
 
-    def network(self) -> dict[str, Any]:
-        return self._object("/v1/network")
+        Raises:
+            MalformedAnswerError: the answer is not of the API's shape (``client.malformed``),
+                as for every read below.
+        """
+        return Health.from_json(self._json("/healthz"))
+
+    def network(self) -> NetworkInfo:
+        """The node's adopted charter, the genesis hash and the members (unverified)."""
+        return NetworkInfo.from_json(self._json("/v1/network"))
 
     def charters(self) -> list[SignedCharter]:
         """Every charter version the node holds from the genesis, oldest first (unverified:
         check them with ``client.replay.trusted_charters`` against the genesis you trust)."""
         found = self._object("/v1/charters").get("charters")
         if not isinstance(found, list):
-            raise ClientError(f"{self.url} served no charter list", code="client.malformed")
+            raise MalformedAnswerError(f"{self.url} served no charter list")
         try:
             return [SignedCharter.parse(base64.b64decode(c["document"])) for c in found]
         except (KeyError, TypeError, ValueError, LedgerError) as exc:
-            raise ClientError(
-                f"{self.url} served a malformed charter: {exc}", code="client.malformed"
-            ) from exc
+            raise MalformedAnswerError(f"{self.url} served a malformed charter: {exc}") from exc
 
-    def logs(self) -> list[dict[str, Any]]:
-        return self._array("/v1/logs")
+    def logs(self) -> list[LogInfo]:
+        """Every log the node holds: its own and its replicas."""
+        return [LogInfo.from_json(item) for item in self._array("/v1/logs")]
 
     def checkpoint(self, log: str, *, latest: bool = False) -> str:
         return self._get(f"/v1/logs/{log}/checkpoint", {"latest": 1} if latest else None).text
@@ -144,7 +141,7 @@ class LedgerClient:
         content = self._get(f"/v1/logs/{log}/entries", params).content
         page = decode(content, max_size=len(content))
         if not isinstance(page, list) or not all(isinstance(e, bytes) for e in page):
-            raise ClientError("node served a malformed page of entries", code="client.malformed")
+            raise MalformedAnswerError("node served a malformed page of entries")
         return [e for e in page if isinstance(e, bytes)]
 
     def inclusion_proof(self, log: str, index: int, size: int) -> list[bytes]:
@@ -155,10 +152,12 @@ class LedgerClient:
         answer = self._object(f"/v1/logs/{log}/proof/consistency", {"old": old, "new": new})
         return [base64.b64decode(h) for h in answer["hashes"]]
 
-    def entry(self, entry_hash: str) -> dict[str, Any]:
-        return self._object(f"/v1/entries/{entry_hash}")
+    def entry(self, entry_hash: str) -> EntryInfo:
+        """An entry by its hash, parsed; its bytes hash to the hash the node states (whether
+        that is the hash asked for is the caller's to check: ``client.nodes.Nodes.entry``)."""
+        return EntryInfo.from_json(self._json(f"/v1/entries/{entry_hash}"))
 
-    def certificate(self, log: str, number: str) -> dict[str, Any]:
+    def certificate(self, log: str, number: str) -> CertificateInfo:
         """A certificate of ``log`` by its number, typed any way the grammar allows
         (``BW/2026/0005``, ``bw 2026 0005``); the node reads it by its key (decision 0025).
 
@@ -167,10 +166,11 @@ class LedgerClient:
             ProblemError: ``certificate.unknown`` when the node holds no such certificate.
         """
         key = parse_certificate_number(number).key  # letters, digits and one '-': URL-safe
-        return self._object(f"/v1/certificates/{log}/{key}")
+        return CertificateInfo.from_json(self._json(f"/v1/certificates/{log}/{key}"))
 
-    def parcel(self, log: str, seq: int, out: int) -> dict[str, Any]:
-        return self._object(f"/v1/parcels/{log}/{seq}/{out}")
+    def parcel(self, log: str, seq: int, out: int) -> ParcelInfo:
+        """A parcel's state: holder, mass, origins, and the entry that consumed it if any."""
+        return ParcelInfo.from_json(self._json(f"/v1/parcels/{log}/{seq}/{out}"))
 
     def provenance(self, entry_hash: str) -> Bundle:
         """The offline-verifiable bundle of an entry (client.verify checks its claims).
@@ -180,12 +180,13 @@ class LedgerClient:
         """
         return Bundle.from_json(self._object(f"/v1/provenance/{entry_hash}"))
 
-    def disclosures(self, entry_hash: str) -> dict[str, Any]:
+    def disclosures(self, entry_hash: str) -> DisclosedEntry:
         """Sealed values of an entry; the client must have been made with a member's ``auth``."""
-        return self._object(f"/v1/disclosures/{entry_hash}")
+        return DisclosedEntry.from_json(self._json(f"/v1/disclosures/{entry_hash}"))
 
-    def evidence(self) -> list[dict[str, Any]]:
-        return self._array("/v1/evidence")
+    def evidence(self) -> list[Evidence]:
+        """Evidence the node holds against any log (forks, invalid entries)."""
+        return [Evidence.from_json(item) for item in self._array("/v1/evidence")]
 
     # --- writes ---------------------------------------------------------------------------------
 
@@ -209,7 +210,7 @@ class LedgerClient:
             ClientError: the node answered something that is not a receipt
                 (``client.malformed``).
         """
-        body = encode(_submission(signed, disclosures))
+        body = submission_bytes(signed, disclosures)
         response = self._send(
             "POST",
             "/v1/records",
@@ -225,27 +226,27 @@ class LedgerClient:
     ) -> list[Receipt | ProblemError]:
         """Submit several records at once; one result per record, in order: its receipt, or
         the node's refusal of it. Retried as ``submit`` is, with the identical batch bytes."""
-        batch: list[Value] = [_submission(s, d) for s, d in items]
+        batch = encode_array([submission_bytes(s, d) for s, d in items])
         response = self._send(
             "POST",
             "/v1/records",
             params={"wait": wait},
-            content=encode({"batch": batch}),
+            content=encode_map({"batch": batch}),
             headers={"content-type": "application/msgpack"},
             retry=True,
         )
         answer = _json_of(response)
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list) or len(results) != len(items):
-            raise ClientError(f"{self.url} answered a malformed batch", code="client.malformed")
+            raise MalformedAnswerError(f"{self.url} answered a malformed batch")
         return [self._batch_result(item, response.status_code) for item in results]
 
     def _receipt(self, document: object) -> Receipt:
         try:
             return Receipt.from_json(document)
         except LedgerError as exc:
-            raise ClientError(
-                f"{self.url} answered a malformed receipt: {exc.message}", code="client.malformed"
+            raise MalformedAnswerError(
+                f"{self.url} answered a malformed receipt: {exc.message}"
             ) from exc
 
     def _batch_result(self, item: object, status: int) -> Receipt | ProblemError:
@@ -265,13 +266,13 @@ class LedgerClient:
     def _object(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         found = self._json(path, params)
         if not isinstance(found, dict):
-            raise ClientError(f"{path}: not a JSON object", code="client.malformed")
+            raise MalformedAnswerError(f"{path}: not a JSON object")
         return found
 
-    def _array(self, path: str) -> list[dict[str, Any]]:
+    def _array(self, path: str) -> list[Any]:
         found = self._json(path)
         if not isinstance(found, list):
-            raise ClientError(f"{path}: not a JSON array", code="client.malformed")
+            raise MalformedAnswerError(f"{path}: not a JSON array")
         return found
 
     def _get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
@@ -296,7 +297,7 @@ class LedgerClient:
             else:
                 if response.status_code < 400:
                     if len(response.content) > MAX_RESPONSE_BYTES:
-                        raise ClientError("response too large", code="client.malformed")
+                        raise MalformedAnswerError("response too large")
                     return response
                 if response.status_code not in RETRIED_STATUSES or attempt + 1 == attempts:
                     raise _problem(response)
@@ -309,7 +310,7 @@ def _json_of(response: httpx.Response) -> Any:
     try:
         return response.json()
     except ValueError as exc:
-        raise ClientError(f"{response.url.path}: not JSON", code="client.malformed") from exc
+        raise MalformedAnswerError(f"{response.url.path}: not JSON") from exc
 
 
 def _problem(response: httpx.Response) -> ProblemError:
@@ -320,11 +321,16 @@ def _problem(response: httpx.Response) -> ProblemError:
         return ProblemError(response.status_code, "http.error", response.text[:300])
 
 
-def _submission(signed: SignedRecord, disclosures: Disclosures | None) -> dict[str, Value]:
-    submission: dict[str, Value] = {"signed": signed.to_value()}
+def submission_bytes(signed: SignedRecord, disclosures: Disclosures | None = None) -> bytes:
+    """The canonical ``{signed, disclosures}`` a node takes at ``POST /v1/records``.
+
+    The signed record goes in as the bytes it was signed as (``signed.raw``), not encoded again:
+    only the disclosures, small, are encoded here.
+    """
+    fields = {"signed": signed.raw}
     if disclosures:
-        submission["disclosures"] = {f: [salt, v] for f, (salt, v) in disclosures.items()}
-    return submission
+        fields["disclosures"] = encode({f: [salt, v] for f, (salt, v) in disclosures.items()})
+    return encode_map(fields)
 
 
 class Operator:

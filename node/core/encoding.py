@@ -27,6 +27,7 @@ __all__ = [
     "decode",
     "decode_trusted",
     "encode",
+    "encode_array",
     "encode_map",
     "encode_trusted",
 ]
@@ -71,6 +72,13 @@ def encode_map(fields: dict[str, bytes]) -> bytes:
         out.append(encode(key))
         out.append(fields[key])
     return b"".join(out)
+
+
+def encode_array(items: list[bytes]) -> bytes:
+    """The canonical encoding of an array whose items are given already canonically encoded
+    (a batch of submissions, each holding a signed record's bytes as they were signed)."""
+    header: bytes = msgpack.Packer().pack_array_header(len(items))
+    return header + b"".join(items)
 
 
 def decode(data: bytes, *, max_size: int) -> Value:

@@ -4,7 +4,8 @@ Every failure the ledger reports on purpose is a ``LedgerError`` with a stable `
 HTTP API puts it in problem+json (with the status node/server/problems.py gives each class), the
 command lines print it, verifiers list it as a finding. Foreign exceptions (msgpack, lmdb,
 OpenSSL, httpx) are translated once, at the edge that meets them. The client's own errors, which
-no node raises, extend this tree in client/sdk.py (``ClientError``) and client/verify.py.
+no node raises, extend this tree in client/errors.py (``ClientError`` and its subclasses, each with
+its code: ``client.malformed`` for a node's malformed answer) and client/verify.py.
 
     LedgerError
     │   ── the records, notes and proofs (node.core) ──
@@ -44,7 +45,10 @@ no node raises, extend this tree in client/sdk.py (``ClientError``) and client/v
     ├── PeerError                a peer could not be reached or answered nonsense
     │   ── development tools (node.dev) ──
     ├── DevnetError              a local network could not be started or stopped
-    └── ScenarioError            the README scenario did not go as written
+    ├── ScenarioError            the README scenario did not go as written
+    │   ── the client, which no node raises (client/errors.py, client/verify.py) ──
+    ├── ClientError              a node could not be asked, refused, or answered malformed
+    └── VerificationError        a bundle does not verify
 """
 
 from __future__ import annotations

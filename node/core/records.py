@@ -223,12 +223,14 @@ def sign_record(
     Raises:
         RecordError: the record or the signer ids are malformed.
     """
-    payload = signing_payload(record)
-    value: dict[str, Value] = {
-        "record": dict(record),
-        "sigs": [{"by": by, "sig": key.sign(payload)} for by, key in signers],
-    }
-    return SignedRecord.from_value(value)
+    # The record is encoded once: the payload signed and the signed record's bytes share it.
+    record_bytes = encode(dict(record))
+    payload = RECORD_DOMAIN + record_bytes
+    sigs: list[Value] = [{"by": by, "sig": key.sign(payload)} for by, key in signers]
+    value: dict[str, Value] = {"record": dict(record), "sigs": sigs}
+    return SignedRecord.from_value(
+        value, raw=_RECORD_HEAD + record_bytes + _SIGS_KEY + encode(sigs)
+    )
 
 
 @dataclass(frozen=True, slots=True)

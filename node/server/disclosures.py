@@ -19,7 +19,7 @@ from node.core.sealing import parse_disclosures
 from node.core.state import LedgerView
 from node.engine.ledger import LedgerNode
 from node.server.requests import hash_param, node_of, read_body
-from node.server.schemas import EntryHash, Problem, b64, responses
+from node.server.schemas import DisclosuresModel, EntryHash, Problem, b64, responses
 
 __all__ = [
     "disclosures",
@@ -34,6 +34,7 @@ router = APIRouter()
 
 @router.get(
     "/v1/disclosures/{entry_hash}",
+    response_model=DisclosuresModel,
     tags=["entries"],
     responses=responses({401: {"model": Problem, "description": "not a signed member request"}}),
 )

@@ -37,10 +37,12 @@ from node.server.schemas import (
     ConsistencyProof,
     EntryHash,
     EntryModel,
+    EvidenceModel,
     Health,
     InclusionProof,
     LogId,
     LogInfo,
+    NetworkModel,
     ParcelModel,
     Problem,
     b64,
@@ -110,7 +112,7 @@ def metrics(request: Request) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/v1/network", tags=["network"], responses=ERRORS)
+@router.get("/v1/network", response_model=NetworkModel, tags=["network"], responses=ERRORS)
 def network(request: Request) -> dict[str, Any]:
     """The adopted charter, the genesis hash (network id), every member with its keys and the
     charter version its log has adopted, and the chain of versions this node knows."""
@@ -411,7 +413,7 @@ def provenance_bundle(request: Request, entry_hash: EntryHash) -> Response:
     return Response(bundle.to_bytes(), media_type=BUNDLE_MEDIA_TYPE)
 
 
-@router.get("/v1/evidence", tags=["network"])
+@router.get("/v1/evidence", response_model=list[EvidenceModel], tags=["network"])
 def evidence(request: Request) -> list[dict[str, Any]]:
     """Evidence this node holds against any log (forks, invalid entries)."""
     node = node_of(request)

@@ -32,13 +32,19 @@ __all__ = [
     "BatchResponse",
     "BatchResult",
     "CertificateModel",
+    "CharterVersionModel",
     "ConsistencyProof",
+    "DisclosedModel",
+    "DisclosuresModel",
     "EntryHash",
     "EntryModel",
+    "EvidenceModel",
     "Health",
     "InclusionProof",
     "LogId",
     "LogInfo",
+    "MemberModel",
+    "NetworkModel",
     "ParcelModel",
     "Problem",
     "ReceiptModel",
@@ -207,6 +213,59 @@ class CertificateModel(BaseModel):
     voided: list[Any] | None
     received_on: str | None = Field(description="confirmed: the date the goods were received")
     recorded_on: str | None = Field(description="confirmed: the date the confirmation was recorded")
+
+
+class CharterVersionModel(BaseModel):
+    version: int
+    hash: str = Field(description="hex hash of the signed charter version")
+    document: str = Field(description="base64 canonical signed charter")
+
+
+class MemberModel(BaseModel):
+    name: str
+    kind: str
+    status: str
+    endpoints: list[str]
+    log_vkey: str = Field(description="C2SP verifier key of the member's log")
+    witness_vkey: str = Field(description="C2SP verifier key of its cosignatures")
+    governance_key: str = Field(description="base64 Ed25519 key that signs charter versions")
+    adopted_version: int | None = Field(description="the charter version its log adopted")
+    behind: bool = Field(description="its log has not adopted the newest version")
+
+
+class NetworkModel(BaseModel):
+    network: str
+    genesis: str = Field(description="hex hash of the genesis charter: the network's id")
+    participant: str = Field(description="this node's own log")
+    charter: CharterVersionModel = Field(description="the version this node's log adopted")
+    newest_version: int
+    charters: list[CharterVersionModel] = Field(description="every version from the genesis")
+    policy: dict[str, Any]
+    participants: dict[str, MemberModel]
+
+
+class DisclosedModel(BaseModel):
+    salt: str = Field(description="base64 salt of the commitment")
+    value: Any = Field(description="the sealed value")
+
+
+class DisclosuresModel(BaseModel):
+    entry_hash: str
+    member: str = Field(description="the key id the request was signed with")
+    fields: dict[str, DisclosedModel]
+
+
+class EvidenceModel(BaseModel):
+    id: str = Field(description="base64 id: the same lie found twice is one piece of evidence")
+    kind: str = Field(description="invalid_entry or fork")
+    log: str
+    code: str
+    detail: str
+    material: dict[str, Any] = Field(
+        description="the signed notes, entries and proofs; bytes base64"
+    )
+    time: int = Field(description="when this node found it (ms)")
+    quarantined: bool
 
 
 class Health(BaseModel):

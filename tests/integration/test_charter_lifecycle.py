@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from client.answers import NetworkInfo
 from client.sdk import LedgerClient, Operator, ProblemError
 from node.core import crypto, httpsig, notes
 from node.core.encoding import Value
@@ -113,14 +114,14 @@ class Member:
             self.process.wait(timeout=10)
         self.process = None
 
-    def network(self) -> dict[str, Any]:
+    def network(self) -> NetworkInfo:
         with self.client() as client:
             return client.network()
 
     def adopted(self, log: str) -> tuple[int | None, bool] | None:
         """(adopted_version, behind) of ``log`` as this node reports it in /v1/network."""
-        member = self.network()["participants"].get(log)
-        return None if member is None else (member["adopted_version"], member["behind"])
+        member = self.network().participants.get(log)
+        return None if member is None else (member.adopted_version, member.behind)
 
 
 @dataclass
@@ -381,7 +382,7 @@ def test_admit_trade_suspend_reinstate_rotate(network: Network) -> None:
         eventually(lambda o=observer: _reported(o, "ZA", 2, False), f"{observer.id} to see ZA")
     assert _metric(bw, "kp_charter_peers_behind") == 0.0
     assert _status(bw).returncode == 0
-    assert za.network()["genesis"] == network.network_id
+    assert za.network().genesis.hex() == network.network_id
 
     # Trade with the new member: ZA produces and certifies to EU, EU confirms (in two parcels);
     # then EU certifies one of them on to ZA, and ZA confirms.
@@ -433,7 +434,7 @@ def test_admit_trade_suspend_reinstate_rotate(network: Network) -> None:
         network.adopt(member, v5)
     eventually(lambda: _reported(eu, "BW", 4, True), "EU to report BW behind")
     # BW adopts it, signed with its old key; the old key then signs nothing more.
-    before = bw.network()["participants"]["BW"]["log_vkey"]
+    before = bw.network().participants["BW"].log_vkey
     assert "adopted version 5 in BW" in network.adopt("BW", v5)
     refused_key = _refused(
         bw,
@@ -448,7 +449,7 @@ def test_admit_trade_suspend_reinstate_rotate(network: Network) -> None:
     assert "log keys of version 5 now in force" in promoted.stdout
     assert not (bw.dir / "keys" / "next").exists()  # nothing left waiting
     bw.start()
-    after = bw.network()["participants"]["BW"]["log_vkey"]
+    after = bw.network().participants["BW"].log_vkey
     assert after != before
     produced = _produce(bw, "BW-1")
     size = int(produced[1]) + 1
@@ -469,7 +470,7 @@ def test_admit_trade_suspend_reinstate_rotate(network: Network) -> None:
     eventually(witnessed_by_all, "every peer to cosign BW's log at its new size")
     for observer in (eu, india, za):
         with observer.client() as client:
-            sizes = {log["log"]: log["size"] for log in client.logs()}
+            sizes = {log.log: log.size for log in client.logs()}
             assert sizes["BW"] == size
             assert client.evidence() == []
     # Old entries (signed with the old log key) and the new one verify at every peer.

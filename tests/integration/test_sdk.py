@@ -74,8 +74,8 @@ def test_a_certificate_from_mine_to_import_through_the_sdk(net: Devnet) -> None:
     )
     confirmed = _submit_when_replicated(eu, confirmation)
     # Reads of every kind agree with the receipts.
-    assert bw.certificate("BW", "BW-SDK-0001")["status"] in ("usable", "confirmed")
-    assert eu.parcel("EU", confirmed.seq, 0)["origins"] == ["BW"]
+    assert bw.certificate("BW", "BW-SDK-0001").status in ("usable", "confirmed")
+    assert eu.parcel("EU", confirmed.seq, 0).origins == ("BW",)
     checkpoint = notes.Checkpoint.parse(notes.parse_note(bw.checkpoint("BW", latest=True)).text)
     proof = bw.inclusion_proof("BW", produced.seq, checkpoint.size)
     merkle.verify_inclusion(
@@ -87,17 +87,17 @@ def test_a_certificate_from_mine_to_import_through_the_sdk(net: Devnet) -> None:
     )
     [raw] = bw.entries("BW", produced.seq, produced.seq + 1)
     assert merkle.leaf_hash(raw).hex() == produced.entry_hash.hex()
-    assert bw.entry(produced.entry_hash.hex())["seq"] == produced.seq
-    assert {log["log"] for log in bw.logs()} >= {"BW", "EU"}
+    assert bw.entry(produced.entry_hash.hex()).seq == produced.seq
+    assert {log.log for log in bw.logs()} >= {"BW", "EU"}
     assert bw.evidence() == []
-    assert bw.network()["genesis"] == net.description["genesis"]
+    assert bw.network().genesis.hex() == net.description["genesis"]
     bundle = eu.provenance(confirmed.entry_hash.hex())
     verdict = verify_bundle(bundle, bytes.fromhex(net.description["genesis"]))
     assert verdict.valid
     assert verdict.origins == ("BW",)
     with LedgerClient(net.url("BW"), auth=officer.auth()) as member:
-        values = member.disclosures(certificate.entry_hash.hex())["fields"]
-    assert values["value_usd_cents"]["value"] == 9_000_000
+        values = member.disclosures(certificate.entry_hash.hex()).fields
+    assert values["value_usd_cents"].value == 9_000_000
     # The same parcel again: refused with the rule's code.
     with pytest.raises(ProblemError) as refused:
         bw.submit(
@@ -144,7 +144,7 @@ def test_reads_are_retried_and_failures_are_typed() -> None:
         return httpx.Response(200, json={"status": "ok", "log": "BW", "size": 1})
 
     with LedgerClient("http://node.test", transport=httpx.MockTransport(flaky)) as client:
-        assert client.health()["size"] == 1
+        assert client.health().size == 1
     assert len(calls) == 3
     with (
         LedgerClient("http://127.0.0.1:9", retries=1, timeout=0.5) as dead,
