@@ -32,7 +32,7 @@ from node.core.receipt import Receipt
 from node.core.records import MAX_ENTRY_SIZE, Entry, SignedRecord
 from node.core.sealing import check_disclosures, encode_disclosures, parse_disclosures
 from node.core.state import LedgerState
-from node.engine.store import Store, StoreReader, StoreWriter
+from node.engine.store import LogReader, Store, StoreReader, StoreWriter
 
 __all__ = [
     "RuleCheck",
@@ -125,6 +125,8 @@ class Sequencer:
         self._clock = clock
         self.on_commit: Callable[[int, int, float], None] | None = None
         """Called after each commit with (batch size, new log size, commit seconds)."""
+        # The hash and time of the last entry this sequencer committed (``_time_of_last``).
+        self._last: tuple[bytes, int] | None = None
 
     def append_batch(
         self, submissions: Sequence[Submission | bytes]
@@ -148,7 +150,7 @@ class Sequencer:
             log = store.log(self.log)
             size = log.size()
             prev = log.leaf_hash(size - 1) if size else self._genesis
-            last_time = Entry.parse(log.entry(size - 1)).time if size else 0
+            last_time = self._time_of_last(log, size, prev)
             appended: list[tuple[int, bytes]] = []
             for submission in submissions:
                 if isinstance(submission, bytes):
@@ -174,8 +176,9 @@ class Sequencer:
                             f"entry would be {len(encoded)} bytes, over {MAX_ENTRY_SIZE}",
                             code="entry.too_large",
                         )
-                    self._validate(store, entry, merkle.leaf_hash(encoded))
-                    seq, prev = log.append(encoded, signed.record_hash)
+                    entry_hash = merkle.leaf_hash(encoded)
+                    self._validate(store, entry, entry_hash)
+                    seq, prev = log.append(encoded, signed.record_hash, leaf=entry_hash)
                     if disclosed is not None:
                         store.put("disclosures", prev, disclosed)
                     size, last_time = seq + 1, entry.time
@@ -200,9 +203,27 @@ class Sequencer:
                 for o in outcomes
             ]
         # Committed and durable: only now may anyone be answered.
-        if appended and self.on_commit is not None:
-            self.on_commit(len(appended), size, time.monotonic() - started)
+        if appended:
+            self._last = (prev, last_time)
+            if self.on_commit is not None:
+                self.on_commit(len(appended), size, time.monotonic() - started)
         return results
+
+    def _time_of_last(self, log: LogReader, size: int, last_hash: bytes) -> int:
+        """The time of the log's last entry (0 while it has none), which the next entry's may
+        not be before.
+
+        The time of the last entry this sequencer committed is remembered with that entry's
+        hash. The log's head still having that hash means it is the very same entry, time and
+        all, so the remembered time is right; otherwise (the first batch since the sequencer
+        was made, or another writer appended meanwhile) the stored entry is read. Nothing is
+        kept in the store for it, so there is nothing to keep consistent across a crash.
+        """
+        if not size:
+            return 0
+        if self._last is not None and self._last[0] == last_hash:
+            return self._last[1]
+        return Entry.parse(log.entry(size - 1)).time
 
     def _receipt(self, store: StoreReader, entry_hash: bytes) -> Receipt:
         """The receipt of an entry of this log: the first checkpoint that covers it, and the

@@ -187,6 +187,39 @@ def test_each_commit_is_reported_after_it_is_durable(
     assert commits == [(2, 2), (1, 3)]
 
 
+def test_entry_times_never_go_back_across_batches_restarts_and_other_writers(
+    store: Store,
+    log_key: Ed25519PrivateKey,
+    operator_key: Ed25519PrivateKey,
+    make_record: MakeRecord,
+) -> None:
+    now = [5_000]
+
+    def sequencer() -> Sequencer:
+        return Sequencer(
+            store,
+            log="BW",
+            origin=ORIGIN,
+            log_key=log_key,
+            genesis=GENESIS,
+            validate=SignatureCheck({"debswana": operator_key.public_key()}),
+            clock=lambda: now[0],
+        )
+
+    first, other = sequencer(), sequencer()
+    first.append_batch([make_record().raw, make_record().raw])
+    now[0] = 9_000
+    other.append_batch([make_record().raw])  # a writer the first has not seen
+    now[0] = 7_000  # the clock went back
+    first.append_batch([make_record().raw])
+    now[0] = 3_000
+    first.append_batch([make_record().raw])
+    sequencer().append_batch([make_record().raw])  # as after a restart: nothing remembered
+    now[0] = 12_000
+    first.append_batch([make_record().raw])
+    assert [e.time for e in _chain(store)] == [5_000, 5_000, 9_000, 9_000, 9_000, 9_000, 12_000]
+
+
 def test_empty_policy_is_an_error() -> None:
     with pytest.raises(ValueError, match="at least one key"):
         SignatureCheck({})
