@@ -122,8 +122,6 @@ class LedgerNode:
         return node
 
     def close(self) -> None:
-        if self._sequencer is not None:
-            self._sequencer.stop()
         self.store.close()
 
     # --- reading ------------------------------------------------------------------------------
@@ -221,9 +219,6 @@ class LedgerNode:
             log_key=self.log_key,
             genesis=genesis,
             validate=_KeyInForce(RuleCheck(), self.log, crypto.public_key_bytes(self.log_key)),
-            max_batch=self.settings.sequencer_max_batch,
-            max_delay=self.settings.sequencer_max_delay_ms / 1000,
-            max_queue=self.settings.sequencer_max_queue,
             clock=self.clock,
         )
 

@@ -190,7 +190,7 @@ def extend(
                 )
             ) from broken
         state.apply(log, effects)
-        writer.log(log).append(raw, entry.signed.record_hash)
+        writer.log(log).append(raw, entry.signed.record_hash, leaf=leaves[offset])
     writer.log(log).put_checkpoint(checkpoint.size, signed.to_text())
     return Extension(size=checkpoint.size)
 

@@ -1,23 +1,21 @@
 """The sequencer: the one writer of a participant's log (DESIGN §7).
 
-Submissions queue; the writer thread takes a batch (bounded by count and by a short delay after
-its first record), and in **one** LMDB write transaction validates each record in order, appends
-the accepted ones, updates the tree, and signs a checkpoint of the new size. The transaction
-commits durably (fsync) before any submitter hears back, so a receipt is a promise the log keeps
-across any crash. A record that fails validation leaves no trace and the rest of the batch goes on.
+``Sequencer.append_batch`` takes a batch and, in **one** LMDB write transaction, validates each
+record in order, appends the accepted ones, updates the tree, and signs a checkpoint of the new
+size. The transaction commits durably (fsync) before it returns, and so before any submitter hears
+back: a receipt is a promise the log keeps across any crash. A record that fails validation leaves
+no trace and the rest of the batch goes on. Who gathers the batches is the caller's business:
+under ``kp-node run`` the sequencer process (node/server/sequencer_process.py, decision 0019);
+``LedgerNode`` for the admin records of the command line.
 
 A resubmitted record (same signing payload) is answered with the receipt of its original entry.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -27,8 +25,6 @@ from node.core.errors import (
     DisclosureError,
     LedgerError,
     RecordError,
-    SequencerBusyError,
-    SequencerStoppedError,
     SignatureError,
 )
 from node.core.notes import Checkpoint, sign_note
@@ -36,7 +32,7 @@ from node.core.receipt import Receipt
 from node.core.records import MAX_ENTRY_SIZE, Entry, SignedRecord
 from node.core.sealing import check_disclosures, encode_disclosures, parse_disclosures
 from node.core.state import LedgerState
-from node.engine.store import Store, StoreReader, StoreWriter
+from node.engine.store import LogReader, Store, StoreReader, StoreWriter
 
 __all__ = [
     "RuleCheck",
@@ -94,16 +90,6 @@ class Submission:
     parsed: SignedRecord | None = None  # ``record`` already parsed strictly by the caller
 
 
-@dataclass(frozen=True, slots=True)
-class _Queued:
-    """Queued work: one submission answered by its own future (``single``), or a batch whose
-    future gets the list of results."""
-
-    submissions: tuple[Submission, ...]
-    future: Future[Any]
-    single: bool = False
-
-
 class Sequencer:
     """Appends signed records to one log, in durable batches.
 
@@ -115,9 +101,6 @@ class Sequencer:
         genesis: the genesis charter hash: the ``prev`` of entry 0.
         validate: decides each record; see ``Validator``.
         clock: milliseconds since the epoch, for entry times.
-        max_batch: the most records one transaction takes.
-        max_delay: seconds the writer waits for more records after the first of a batch.
-        max_queue: submissions waiting beyond this are refused with ``SequencerBusyError``.
     """
 
     def __init__(
@@ -130,14 +113,9 @@ class Sequencer:
         genesis: bytes,
         validate: Validator,
         clock: Clock = wall_ms,
-        max_batch: int = 256,
-        max_delay: float = 0.002,
-        max_queue: int = 10_000,
     ) -> None:
         if len(genesis) != 32:
             raise ValueError("genesis must be a 32-byte hash")
-        if max_batch < 1:
-            raise ValueError("max_batch must be positive")
         self._store = store
         self.log = log
         self.origin = origin
@@ -145,112 +123,10 @@ class Sequencer:
         self._genesis = genesis
         self._validate = validate
         self._clock = clock
-        self._max_batch = max_batch
-        self._max_delay = max_delay
-        self._queue: queue.Queue[_Queued | None] = queue.Queue(maxsize=max_queue)
-        self._thread: threading.Thread | None = None
-        self._stopping = False
         self.on_commit: Callable[[int, int, float], None] | None = None
         """Called after each commit with (batch size, new log size, commit seconds)."""
-
-    # --- the imperative shell: a thread around append_batch ---------------------------------
-
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("sequencer already started")
-        self._thread = threading.Thread(target=self._run, name=f"sequencer-{self.log}", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Finish what is queued, then stop the writer thread."""
-        if self._thread is None:
-            return
-        self._stopping = True
-        self._queue.put(None)
-        self._thread.join()
-        self._thread = None
-
-    def submit(
-        self,
-        record: bytes,
-        disclosures: bytes | None = None,
-        *,
-        parsed: SignedRecord | None = None,
-    ) -> Future[Receipt]:
-        """Queue one encoded signed record; the future resolves after the durable commit.
-
-        The future fails with a ``LedgerError`` if the record is refused.
-
-        Raises:
-            SequencerStoppedError: the sequencer is not running.
-            SequencerBusyError: the queue is full.
-        """
-        future: Future[Receipt] = Future()
-        self._put(_Queued((Submission(record, disclosures, parsed),), future, single=True))
-        return future
-
-    def submit_many(self, submissions: Sequence[Submission]) -> Future[list[Receipt | LedgerError]]:
-        """Queue several submissions at once (an HTTP batch): one future for all their results,
-        in order, resolved after the durable commit that holds them.
-
-        Raises:
-            SequencerStoppedError: the sequencer is not running.
-            SequencerBusyError: the queue is full.
-        """
-        future: Future[list[Receipt | LedgerError]] = Future()
-        self._put(_Queued(tuple(submissions), future))
-        return future
-
-    def _put(self, work: _Queued) -> None:
-        if self._thread is None or self._stopping:
-            raise SequencerStoppedError("the sequencer is not running")
-        try:
-            self._queue.put_nowait(work)
-        except queue.Full:
-            raise SequencerBusyError("too many records waiting; retry later") from None
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            count = len(first.submissions)
-            deadline = time.monotonic() + self._max_delay
-            stop_after = False
-            while count < self._max_batch:
-                try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop_after = True
-                    break
-                batch.append(item)
-                count += len(item.submissions)
-            try:
-                results = self.append_batch([s for item in batch for s in item.submissions])
-            except BaseException as exc:  # the transaction aborted: nobody's record is in
-                for item in batch:
-                    item.future.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-            else:
-                start = 0
-                for item in batch:
-                    end = start + len(item.submissions)
-                    result = results[start]
-                    if not item.single:
-                        item.future.set_result(results[start:end])
-                    elif isinstance(result, Receipt):
-                        item.future.set_result(result)
-                    else:
-                        item.future.set_exception(result)
-                    start = end
-            if stop_after:
-                return
-
-    # --- the core: one durable batch ----------------------------------------------------------
+        # The hash and time of the last entry this sequencer committed (``_time_of_last``).
+        self._last: tuple[bytes, int] | None = None
 
     def append_batch(
         self, submissions: Sequence[Submission | bytes]
@@ -274,7 +150,7 @@ class Sequencer:
             log = store.log(self.log)
             size = log.size()
             prev = log.leaf_hash(size - 1) if size else self._genesis
-            last_time = Entry.parse(log.entry(size - 1)).time if size else 0
+            last_time = self._time_of_last(log, size, prev)
             appended: list[tuple[int, bytes]] = []
             for submission in submissions:
                 if isinstance(submission, bytes):
@@ -300,8 +176,9 @@ class Sequencer:
                             f"entry would be {len(encoded)} bytes, over {MAX_ENTRY_SIZE}",
                             code="entry.too_large",
                         )
-                    self._validate(store, entry, merkle.leaf_hash(encoded))
-                    seq, prev = log.append(encoded, signed.record_hash)
+                    entry_hash = merkle.leaf_hash(encoded)
+                    self._validate(store, entry, entry_hash)
+                    seq, prev = log.append(encoded, signed.record_hash, leaf=entry_hash)
                     if disclosed is not None:
                         store.put("disclosures", prev, disclosed)
                     size, last_time = seq + 1, entry.time
@@ -326,9 +203,27 @@ class Sequencer:
                 for o in outcomes
             ]
         # Committed and durable: only now may anyone be answered.
-        if appended and self.on_commit is not None:
-            self.on_commit(len(appended), size, time.monotonic() - started)
+        if appended:
+            self._last = (prev, last_time)
+            if self.on_commit is not None:
+                self.on_commit(len(appended), size, time.monotonic() - started)
         return results
+
+    def _time_of_last(self, log: LogReader, size: int, last_hash: bytes) -> int:
+        """The time of the log's last entry (0 while it has none), which the next entry's may
+        not be before.
+
+        The time of the last entry this sequencer committed is remembered with that entry's
+        hash. The log's head still having that hash means it is the very same entry, time and
+        all, so the remembered time is right; otherwise (the first batch since the sequencer
+        was made, or another writer appended meanwhile) the stored entry is read. Nothing is
+        kept in the store for it, so there is nothing to keep consistent across a crash.
+        """
+        if not size:
+            return 0
+        if self._last is not None and self._last[0] == last_hash:
+            return self._last[1]
+        return Entry.parse(log.entry(size - 1)).time
 
     def _receipt(self, store: StoreReader, entry_hash: bytes) -> Receipt:
         """The receipt of an entry of this log: the first checkpoint that covers it, and the

@@ -388,16 +388,25 @@ class LogWriter(LogReader):
             self._size = super().size()
         return self._size
 
-    def append(self, entry: bytes, record_hash: bytes) -> tuple[int, bytes]:
+    def append(
+        self, entry: bytes, record_hash: bytes, *, leaf: bytes | None = None
+    ) -> tuple[int, bytes]:
         """Append canonical entry bytes as the next leaf; return its seq and leaf hash.
 
         Also stores every complete subtree the new leaf completes (the leaf itself, and each
         parent whose right child it closes), the hash-to-position index and the record index.
         The caller has checked that ``entry`` is canonical and chains to the previous leaf.
         Nothing is durable until the store's write transaction commits.
+
+        Args:
+            entry: the canonical entry bytes.
+            record_hash: the hash of the signed record it holds.
+            leaf: ``merkle.leaf_hash(entry)``, when the caller has computed it already (to
+                validate the entry): it is not computed again.
         """
         seq = self.size()
-        leaf = merkle.leaf_hash(entry)
+        if leaf is None:
+            leaf = merkle.leaf_hash(entry)
         put = self._txn.put
         position = self._prefix + _u64(seq)
         if not put(position, entry, db=self._dbs["entries"], overwrite=False):

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.core import crypto, merkle, notes
-from node.core.errors import (
-    EncodingError,
-    LedgerError,
-    RecordError,
-    SequencerStoppedError,
-    SignatureError,
-)
+from node.core.errors import EncodingError, RecordError, SignatureError
 from node.core.receipt import Receipt
 from node.core.records import Entry, SignedRecord
 from node.engine.sequencer import Sequencer, SignatureCheck
@@ -177,38 +169,55 @@ def test_failure_mid_batch_aborts_whole_transaction(
     _chain(store)
 
 
-def test_threaded_submissions_from_many_clients(
-    sequencer: Sequencer, store: Store, make_record: MakeRecord, log_key: Ed25519PrivateKey
+def test_each_commit_is_reported_after_it_is_durable(
+    sequencer: Sequencer, store: Store, make_record: MakeRecord
 ) -> None:
-    commits: list[int] = []
-    sequencer.on_commit = lambda batch, size, seconds: commits.append(batch)
-    records = [make_record() for _ in range(200)]
-    sequencer.start()
-    try:
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            futures = list(pool.map(lambda r: sequencer.submit(r.raw), records))
-            receipts = [f.result(timeout=30) for f in futures]
-    finally:
-        sequencer.stop()
-    assert sorted(r.seq for r in receipts) == list(range(200))
-    assert sum(commits) == 200
-    assert len(commits) < 200  # group commit: some batches held several records
-    for receipt in receipts[::37]:
-        _check_receipt(receipt, log_key, store)
-    _chain(store)
+    commits: list[tuple[int, int]] = []
+
+    def committed(batch: int, size: int, seconds: float) -> None:
+        with store.read() as r:  # another reader already sees the commit
+            assert r.log("BW").size() == size
+        commits.append((batch, size))
+
+    sequencer.on_commit = committed
+    record = make_record()
+    sequencer.append_batch([record.raw, make_record().raw, b"\xc1"])
+    sequencer.append_batch([make_record(signer="nobody").raw, record.raw])  # appends nothing
+    sequencer.append_batch([make_record().raw])
+    assert commits == [(2, 2), (1, 3)]
 
 
-def test_refusal_reaches_the_submitter(sequencer: Sequencer, make_record: MakeRecord) -> None:
-    sequencer.start()
-    try:
-        future = sequencer.submit(make_record(signer="nobody").raw)
-        with pytest.raises(LedgerError) as err:
-            future.result(timeout=10)
-        assert err.value.code == "signature.unknown_signer"
-    finally:
-        sequencer.stop()
-    with pytest.raises(SequencerStoppedError):
-        sequencer.submit(make_record().raw)
+def test_entry_times_never_go_back_across_batches_restarts_and_other_writers(
+    store: Store,
+    log_key: Ed25519PrivateKey,
+    operator_key: Ed25519PrivateKey,
+    make_record: MakeRecord,
+) -> None:
+    now = [5_000]
+
+    def sequencer() -> Sequencer:
+        return Sequencer(
+            store,
+            log="BW",
+            origin=ORIGIN,
+            log_key=log_key,
+            genesis=GENESIS,
+            validate=SignatureCheck({"debswana": operator_key.public_key()}),
+            clock=lambda: now[0],
+        )
+
+    first, other = sequencer(), sequencer()
+    first.append_batch([make_record().raw, make_record().raw])
+    now[0] = 9_000
+    other.append_batch([make_record().raw])  # a writer the first has not seen
+    now[0] = 7_000  # the clock went back
+    first.append_batch([make_record().raw])
+    now[0] = 3_000
+    first.append_batch([make_record().raw])
+    sequencer().append_batch([make_record().raw])  # as after a restart: nothing remembered
+    now[0] = 12_000
+    first.append_batch([make_record().raw])
+    assert [e.time for e in _chain(store)] == [5_000, 5_000, 9_000, 9_000, 9_000, 9_000, 12_000]
 
 
 def test_empty_policy_is_an_error() -> None:
