@@ -5,7 +5,7 @@
 needs only Python 3.11+ and the package registry. It creates `.venv` with KP Ledger installed,
 starts nodes for Botswana, Canada, the EU, the UAE and India on loopback (`kp-node devnet up`),
 runs the scenario through the HTTP API (`kp-node devnet scenario`): mines in Botswana and Canada,
-certificates to the EU, an Antwerp merge and split, certificates to India and the UAE, the UAE's
+certificates to the EU, an Antwerp merge and sort, certificates to India and the UAE, the UAE's
 re-export to India. Then it verifies India's final confirmation with `kp verify` online, against
 every node, and offline from an exported bundle, prints the chain from the mines, and leaves the
 network running until Ctrl-C.

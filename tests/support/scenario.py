@@ -1,64 +1,92 @@
-"""The README's chain of custody, run through the real rules on one ``World`` (memory or LMDB).
+"""The README's chain of custody (``node.dev.scenario.chain_of_custody``), appended in-process to
+one ``World`` (memory or LMDB) through the real rules.
 
-Mines in Botswana and Canada produce; Botswana and Canada certify to the EU; the EU confirms; an
-Antwerp trader merges both imports (unsorted rough, 7102.10) and sorts the result into gem-quality
-and industrial goods; the EU certifies part to India and part to the UAE; both confirm; the UAE
-re-exports to India, which confirms. Unit tests of the rules, verification, audit and statistics
-share it; ``node/dev/scenario.py`` runs the same story against a live network over HTTP.
+Unit tests of the rules, verification, audit and statistics share it; ``kp-node devnet scenario``
+tells the same story to a live network over HTTP. Here days pass between the acts as
+``chain_of_custody`` says, on the world's clock: production on 2026-03-02, India's last
+confirmation fourteen days later.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from node.core.records import EntryRef, ParcelRef
+from node.core.records import EntryRef, ParcelOutput, ParcelRef
+from node.dev.scenario import MEMBERS, Certificate, chain_of_custody
 from tests.support.world import World
 
-__all__ = ["Chain", "run_scenario"]
+__all__ = ["Chain", "WorldCustody", "run_scenario"]
+
+MINES = ("BW", "CA")
 
 
 @dataclass
 class Chain:
+    """The world the story ran in, and what it appended (``node.dev.scenario.Scenario``)."""
+
     world: World
     steps: dict[str, EntryRef]
     parcels: dict[str, ParcelRef]
 
 
-def run_scenario(world: World) -> Chain:
-    steps: dict[str, EntryRef] = {}
-    parcels: dict[str, ParcelRef] = {}
-    for log in ("BW", "CA"):
-        world.setup_log(log)
-    for log in ("EU", "AE", "IN"):
-        world.setup_log(log, mine=False)
+class WorldCustody:
+    """``Custody`` on a ``World``: each act one ``World`` record by the operator
+    ``setup_log`` registered."""
 
-    parcels["bw_run"] = world.produce("BW", 1_250_000, parcel="BW-JW-0001")  # 12,500 ct
-    parcels["ca_run"] = world.produce("CA", 830_000, parcel="CA-DV-0001")
-    for key in ("bw_run", "ca_run"):
-        world.transfer(parcels[key], "trader", by="mine")
-    world.advance(1)
-    steps["bw_cert"] = world.certify("BW", "BW-2026-0001", [parcels["bw_run"]], "EU")
-    steps["ca_cert"] = world.certify("CA", "CA-2026-0001", [parcels["ca_run"]], "EU")
-    world.advance(2)
-    [parcels["eu_bw"]] = world.confirm("EU", steps["bw_cert"], [("EU-BW-1", 1_250_000, "7102.10")])
-    [parcels["eu_ca"]] = world.confirm("EU", steps["ca_cert"], [("EU-CA-1", 830_000, "7102.10")])
-    world.advance(1)
-    [parcels["antwerp_mix"]] = world.transform(
-        "EU", [parcels["eu_bw"], parcels["eu_ca"]], [("ANT-MIX-1", 2_080_000, "7102.10")], "merge"
-    )
-    parcels["to_india"], parcels["to_uae"] = world.transform(
-        "EU",
-        [parcels["antwerp_mix"]],
-        [("ANT-IN-1", 1_000_000, "7102.31"), ("ANT-AE-1", 1_079_000, "7102.21")],
-        "sort",
-    )
-    steps["eu_to_in"] = world.certify("EU", "EU-2026-0101", [parcels["to_india"]], "IN")
-    steps["eu_to_ae"] = world.certify("EU", "EU-2026-0102", [parcels["to_uae"]], "AE")
-    world.advance(3)
-    [parcels["in_1"]] = world.confirm("IN", steps["eu_to_in"], [("IN-1", 1_000_000, "7102.31")])
-    [parcels["ae_1"]] = world.confirm("AE", steps["eu_to_ae"], [("AE-1", 1_079_000, "7102.21")])
-    world.advance(5)
-    steps["ae_to_in"] = world.certify("AE", "AE-2026-0007", [parcels["ae_1"]], "IN")
-    world.advance(2)
-    [parcels["in_2"]] = world.confirm("IN", steps["ae_to_in"], [("IN-2", 1_079_000, "7102.21")])
-    return Chain(world, steps, parcels)
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def produce(self, member: str, lot: ParcelOutput) -> list[ParcelRef]:
+        return [self.world.produce(member, lot.centicarats, parcel=lot.parcel, hs_code=lot.hs_code)]
+
+    def transfer(self, parcel: ParcelRef, to: str, *, invoice: str) -> EntryRef:
+        return self.world.transfer(parcel, to, by="mine", sealed_values={"invoice": invoice})
+
+    def transform(
+        self, member: str, kind: str, inputs: Sequence[ParcelRef], outputs: Sequence[ParcelOutput]
+    ) -> list[ParcelRef]:
+        return self.world.transform(member, list(inputs), _tuples(outputs), kind)
+
+    def certify(
+        self, member: str, certificate: Certificate, parcels: Sequence[ParcelRef]
+    ) -> EntryRef:
+        c = certificate
+        return self.world.certify(
+            member,
+            c.number,
+            list(parcels),
+            c.importing,
+            exporter=c.exporter,
+            days=c.valid_days,
+            sealed_values={
+                "value_usd_cents": c.value_usd_cents,
+                "exporter_name": c.exporter_name,
+                "importer_name": c.importer_name,
+                "seal_number": c.seal_number,
+            },
+            # As the story states them; the rules check them against the parcels.
+            centicarats=c.centicarats,
+            hs_codes=list(c.hs_codes),
+            origins=list(c.origins),
+        )
+
+    def confirm(
+        self, member: str, certificate: EntryRef, received: Sequence[ParcelOutput], *, holder: str
+    ) -> list[ParcelRef]:
+        return self.world.confirm(member, certificate, _tuples(received), holder=holder)
+
+    def pass_days(self, days: int) -> None:
+        self.world.advance(days)
+
+
+def _tuples(lots: Sequence[ParcelOutput]) -> list[tuple[str, int, str]]:
+    return [(lot.parcel, lot.centicarats, lot.hs_code) for lot in lots]
+
+
+def run_scenario(world: World) -> Chain:
+    """Set up every member's log (a mine at Botswana's and Canada's) and tell the story."""
+    for log in MEMBERS:
+        world.setup_log(log, mine=log in MINES)
+    told = chain_of_custody(WorldCustody(world))
+    return Chain(world, told.steps, told.parcels)

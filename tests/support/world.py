@@ -311,14 +311,22 @@ class World:
         )
         return ParcelRef(ref.log, ref.seq, ref.hash, 0)
 
-    def transfer(self, parcel: ParcelRef, to: str, *, by: str) -> ParcelRef:
-        self.append(
+    def transfer(
+        self,
+        parcel: ParcelRef,
+        to: str,
+        *,
+        by: str,
+        sealed_values: Mapping[str, Value] | None = None,
+    ) -> EntryRef:
+        """Hand ``parcel`` on, warranted; return the transfer's entry."""
+        return self.append(
             parcel.log,
             "parcel.transfer",
             {"parcel": parcel.to_value(), "to": to, "warranty": True},
             by=by,
+            sealed_values=sealed_values,
         )
-        return parcel
 
     def transform(
         self,
@@ -353,12 +361,13 @@ class World:
         exporter: str = "trader",
         days: int = 30,
         by: str = "officer",
+        sealed_values: Mapping[str, Value] | None = None,
         **overrides: Value,
     ) -> EntryRef:
         body = self.certificate_body(
             number, parcels, importing, exporter=exporter, days=days, **overrides
         )
-        return self.append(log, "certificate.issue", body, by=by)
+        return self.append(log, "certificate.issue", body, by=by, sealed_values=sealed_values)
 
     def certificate_body(
         self,

@@ -91,7 +91,7 @@ def test_exports_the_participant_never_held_are_an_anomaly(chain: Chain) -> None
     # Its stock went negative the day it certified the re-export, named as the entry behind it.
     assert (negative.participant, negative.code) == ("AE", "stats.negative_stock")
     assert "-10,790.00" in negative.detail
-    assert negative.entries == (chain.steps["ae_to_in"].hash.hex(),)
+    assert negative.entries == (chain.steps["ae_certificate_in"].hash.hex(),)
 
 
 @pytest.mark.parametrize(
@@ -116,7 +116,10 @@ def test_the_anomaly_threshold(
 
 def test_values_known_to_the_caller_are_summed_and_the_rest_stay_sealed(chain: Chain) -> None:
     steps = chain.steps
-    values = {steps["eu_to_in"].hash.hex(): 150_000_00, steps["eu_to_ae"].hash.hex(): 161_850_00}
+    values = {
+        steps["eu_certificate_in"].hash.hex(): 150_000_00,
+        steps["eu_certificate_ae"].hash.hex(): 161_850_00,
+    }
     stats = stats_of(scenario_movements(chain.world), *MARCH, values=values)
     eu, india, bw = (stats.participants[p] for p in ("EU", "IN", "BW"))
     assert (eu.exports.value_usd_cents, eu.exports.sealed) == (311_850_00, 0)

@@ -1,10 +1,5 @@
-"""The multi-country chain of custody (tests/support/scenario.py), through the real rules.
-
-Mines in Botswana and Canada produce; Botswana and Canada certify to the EU; the EU confirms; an
-Antwerp trader merges both imports (unsorted rough, 7102.10) and sorts the result into gem-quality
-and industrial goods; the EU certifies part to India and part
-to the UAE; both confirm; the UAE re-exports to India, which confirms.
-"""
+"""The multi-country chain of custody (``node.dev.scenario.chain_of_custody``, on a test world
+by tests/support/scenario.py), through the real rules."""
 
 from __future__ import annotations
 
@@ -14,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from node.core.provenance import provenance
-from node.core.records import EntryRef
 from tests.support.scenario import Chain, run_scenario
 from tests.support.world import World
 
@@ -53,7 +47,7 @@ def test_mass_balance_at_each_step(chain: Chain) -> None:
 
 def test_provenance_of_the_last_confirmation_reaches_both_mines(chain: Chain) -> None:
     world, steps = chain.world, chain.steps
-    subject = _confirmation_of(chain, "ae_to_in")
+    subject = steps["in_confirms_ae"]
     if world.store is None:
         dag = provenance(world.state, subject)
     else:
@@ -65,21 +59,16 @@ def test_provenance_of_the_last_confirmation_reaches_both_mines(chain: Chain) ->
         (chain.parcels["ca_run"].log, chain.parcels["ca_run"].seq),
     }
     assert dag.entries[-1] == subject
-    for step in ("bw_cert", "ca_cert", "eu_to_ae", "ae_to_in"):
+    for step in ("bw_certificate", "ca_certificate", "eu_certificate_ae", "ae_certificate_in"):
         assert steps[step] in dag.entries
     # The India-bound branch is not in the UAE chain's history.
-    assert steps["eu_to_in"] not in dag.entries
+    assert steps["eu_certificate_in"] not in dag.entries
     # Every entry comes after what it references and after its log's earlier entries.
     position = {ref: i for i, ref in enumerate(dag.entries)}
     for log in {r.log for r in dag.entries}:
         seqs = [r.seq for r in dag.entries if r.log == log]
         assert seqs == sorted(seqs)
-    assert position[steps["bw_cert"]] < position[steps["eu_to_ae"]]
+    assert position[steps["bw_certificate"]] < position[steps["eu_certificate_ae"]]
     assert dag.charters == (world.genesis_hash,)
     assert {a.log for a in dag.adoptions} == {"BW", "CA", "EU", "AE", "IN"}
     assert len(dag.operators) >= 5
-
-
-def _confirmation_of(chain: Chain, step: str) -> EntryRef:
-    parcel = chain.parcels["in_2"] if step == "ae_to_in" else chain.parcels["in_1"]
-    return parcel.entry
