@@ -410,9 +410,7 @@ def parcel(
         "requestBody": {
             "required": True,
             "description": "the parcels to answer, at most `max_parcel_states` (256)",
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/ParcelStatesRequest"}}
-            },
+            "content": {"application/json": {"schema": ParcelStatesRequest.model_json_schema()}},
         }
     },
     responses=responses(

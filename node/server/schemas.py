@@ -213,9 +213,12 @@ class ParcelStatesRequest(BaseModel):
     # Strict: a seq of "4" or true is no seq; no field but ``parcels``.
     model_config = ConfigDict(strict=True, extra="forbid")
 
+    # The count is checked against the node's ``max_parcel_states`` (400 request.batch_size),
+    # not here: the schema states the default.
     parcels: list[_ParcelRefJson] = Field(
-        description="`[log, seq, hex entry hash, out]` each, 1 to `max_parcel_states` (256) of "
-        "them; the same parcel may be asked twice"
+        description="`[log, seq, hex entry hash, out]` each, 1 to `max_parcel_states` (256 by "
+        "default) of them; the same parcel may be asked twice",
+        json_schema_extra={"minItems": 1, "maxItems": 256},
     )
 
 
