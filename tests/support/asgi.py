@@ -2,6 +2,9 @@
 lifespan (the sequencer process on the real LMDB store) entered in an event loop of its own (an
 anyio blocking portal), and httpx's ``ASGITransport`` carrying each request into it. No listener,
 no ports; each route's answer — status, content type, problem code — as a client sees it.
+
+``Api.transport`` carries a synchronous client's requests (the SDK's ``LedgerClient``,
+``client.nodes.Nodes``) into the same loop, so library code runs against the real node too.
 """
 
 from __future__ import annotations
@@ -18,16 +21,42 @@ from node.engine.datadir import DataDir
 from node.engine.ledger import LedgerNode
 from node.server.app import create_app
 
-__all__ = ["Api", "serve_in_process"]
+__all__ = ["Api", "PortalTransport", "serve_in_process"]
+
+
+class PortalTransport(httpx.BaseTransport):
+    """A synchronous transport that hands each request to an ASGI transport in the portal's
+    loop; ``requests`` counts what it carried."""
+
+    def __init__(self, portal: BlockingPortal, transport: httpx.ASGITransport) -> None:
+        self._portal = portal
+        self._transport = transport
+        self.requests: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+
+        async def send() -> httpx.Response:
+            response = await self._transport.handle_async_request(request)
+            content = await response.aread()
+            return httpx.Response(response.status_code, headers=response.headers, content=content)
+
+        return self._portal.call(send)
 
 
 class Api:
     """Blocking calls into the application's own event loop."""
 
-    def __init__(self, portal: BlockingPortal, client: httpx.AsyncClient, node: LedgerNode) -> None:
+    def __init__(
+        self, portal: BlockingPortal, transport: httpx.ASGITransport, node: LedgerNode
+    ) -> None:
         self._portal = portal
-        self._client = client
+        self._client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        self.transport = PortalTransport(portal, transport)
         self.node = node
+
+    def close(self) -> None:
+        self._portal.call(self._client.aclose)
 
     def get(self, path: str) -> httpx.Response:
         return self._portal.call(self._client.get, path)
@@ -56,8 +85,8 @@ def serve_in_process(data_dir: Path) -> Iterator[Api]:
             start_blocking_portal() as portal,
             portal.wrap_async_context_manager(app.router.lifespan_context(app)),
         ):
-            client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
-            yield Api(portal, client, node)
-            portal.call(client.aclose)
+            api = Api(portal, transport, node)
+            yield api
+            api.close()
     finally:
         node.close()
