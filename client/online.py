@@ -195,9 +195,12 @@ def _consumed(bundle: Bundle) -> dict[ParcelRef, str]:
 
 def _parcels_to_ask(bundle: Bundle, consumers: Mapping[ParcelRef, str]) -> list[ParcelRef]:
     """Every parcel each node is asked the state of, in one batch: each parcel the chain
-    consumed (the node must name the same consumer). This is where a bounded bundle's seeds
-    (decision 0039) join the question — each seed's reference, which the node must know;
-    its seeded state is then compared with the node's answer in ``_examine``."""
+    consumed (the node must name the same consumer).
+
+    The hook for a bounded bundle's seeds (decision 0039): once ``Bundle`` carries ``seeds``,
+    their references join here (``+ [s.ref for s in bundle.seeds if s.ref not in consumers]``;
+    a seed is consumed by a replayed entry, so usually it is among them already), and
+    ``_examine`` compares each seeded state with the node's answer in the same batch."""
     return list(consumers)
 
 
