@@ -39,6 +39,7 @@ __all__ = [
     "Member",
     "NetworkInfo",
     "ParcelInfo",
+    "ParcelStates",
 ]
 
 _T = TypeVar("_T")
@@ -276,6 +277,22 @@ class ParcelInfo:
             live=f.flag("live"),
             consumed_by=f.entry_ref_or_none("consumed_by"),
             transfers=tuple(_entry_ref(t, f.bad, "transfers") for t in f.items("transfers")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ParcelStates:
+    """``POST /v1/parcels/states``: one state per parcel asked, in order; ``None`` where the
+    node holds no parcel of that reference."""
+
+    parcels: tuple[ParcelInfo | None, ...]
+
+    @classmethod
+    def from_json(cls, document: object) -> ParcelStates:
+        """Raises: MalformedAnswerError."""
+        f = _Fields(document, "parcel states")
+        return cls(
+            tuple(None if p is None else ParcelInfo.from_json(p) for p in f.items("parcels"))
         )
 
 

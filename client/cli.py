@@ -29,6 +29,7 @@ one certificate.
     kp verify HASH|CERT-NUMBER [--bundle FILE]     (e.g. kp verify BW/2026/0005)
     kp bundle export HASH|CERT-NUMBER -o FILE
     kp trace LOG:SEQ:HASH:OUT [--max-depth N] [--max-parcels N]
+    kp trace --from CURSOR                       (go on where a bounded trace stopped)
     kp audit [--log ID ... | --all] [--report FILE.json] [--csv FILE.csv]
              [--member LOG:OPERATOR --key-file PEM]
     kp stats --from YYYY-MM-DD --to YYYY-MM-DD [--member LOG:OPERATOR --key-file PEM]
@@ -78,7 +79,7 @@ from client.online import verify_online
 from client.replay import history_notes
 from client.sdk import Operator
 from client.stats import Statistics, Tally, compute_statistics, movements
-from client.trace import TracedParcel, trace
+from client.trace import TracedParcel, cursor_text, parse_cursor, trace_from
 from client.verify import MAX_BUNDLE_BYTES, Finding, Step, Verdict, check_bundle
 from node.core import clock, crypto
 from node.core.bundle import Bundle
@@ -325,8 +326,21 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", type=Path, required=True)
     export.set_defaults(handler=_bundle_export)
 
-    trace = commands.add_parser("trace", parents=[common], help="where a parcel went")
-    trace.add_argument("parcel", type=_parcel_arg, help="LOG:SEQ:HASH:OUT")
+    trace = commands.add_parser(
+        "trace",
+        parents=[common],
+        help="where a parcel went",
+        description="Follow a parcel forward to the parcels still live. Where --max-depth or "
+        "--max-parcels stops it, the parcels not followed yet are printed as a cursor: "
+        "kp trace --from CURSOR goes on from there (--json: its 'cursor').",
+    )
+    trace.add_argument("parcel", nargs="?", type=_parcel_arg, help="LOG:SEQ:HASH:OUT")
+    trace.add_argument(
+        "--from",
+        dest="cursor",
+        metavar="CURSOR",
+        help="go on from where a trace stopped (the cursor it printed)",
+    )
     trace.add_argument("--max-depth", type=_bounded(1, MAX_TRACE_DEPTH), default=64)
     trace.add_argument("--max-parcels", type=_bounded(1, MAX_TRACE_PARCELS), default=1000)
     trace.set_defaults(handler=_trace)
@@ -1024,20 +1038,35 @@ def _bundle_export(args: argparse.Namespace, out: _Output) -> int:
 
 def _trace(args: argparse.Namespace, out: _Output) -> int:
     urls = _urls(args)
-    ref = ParcelRef(*args.parcel)
+    if (args.parcel is None) == (args.cursor is None):
+        raise _UsageError("give the parcel to trace, LOG:SEQ:HASH:OUT, or --from CURSOR")
+    start = (
+        [ParcelRef(*args.parcel)]
+        if args.parcel is not None
+        else parse_cursor(args.cursor, max_parcels=MAX_TRACE_PARCELS)
+    )
     with Nodes(urls, timeout=args.timeout) as nodes:
         try:
-            traced = trace(nodes, ref, max_depth=args.max_depth, max_parcels=args.max_parcels)
+            traced = trace_from(
+                nodes, start, max_depth=args.max_depth, max_parcels=args.max_parcels
+            )
         except ProblemError as exc:
             raise _UndecidedError(f"no node could follow the parcel: {exc}") from exc
-    if traced.truncated:
-        out.warn("the trace was cut short by --max-depth or --max-parcels")
+    more = (
+        f"… {len(traced.cursor)} parcels not followed yet (--max-depth {args.max_depth}, "
+        f"--max-parcels {args.max_parcels}): kp trace --from {cursor_text(traced.cursor)}"
+    )
     if out.json:
+        if traced.truncated:
+            out.warn(more)
         out.emit(traced.to_json())
         return EXIT_OK
-    tree = Tree(_parcel_label(traced.root))
-    _grow_trace(tree, traced.root)
-    out.console.print(tree)
+    for root in traced.roots:
+        tree = Tree(_parcel_label(root))
+        _grow_trace(tree, root)
+        out.console.print(tree)
+    if traced.truncated:
+        out.console.print(more, markup=False, soft_wrap=True)
     return EXIT_OK
 
 
@@ -1055,7 +1084,7 @@ def _grow_trace(branch: Tree, parcel: TracedParcel) -> None:
     step = parcel.next
     if step is None:
         if parcel.truncated:
-            branch.add("…")
+            branch.add("… not followed yet (in the cursor)")
         return
     label = f"{step.date}  {step.type}"
     if step.kind is not None:
@@ -1065,6 +1094,10 @@ def _grow_trace(branch: Tree, parcel: TracedParcel) -> None:
     node = branch.add(label)
     for child in step.parcels:
         _grow_trace(node.add(_parcel_label(child)), child)
+    for ref in step.unfollowed:
+        node.add(
+            f"… {ref.log}/{ref.seq}/{ref.out} {ref.hash.hex()[:12]} not read yet (in the cursor)"
+        )
 
 
 # --- audit ---------------------------------------------------------------------------------------

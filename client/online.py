@@ -5,6 +5,11 @@ spent twice. So the verifier asks every node it is given: each must hold every l
 consistently with the bundle's checkpoints, hold no evidence against those logs, and name the
 same spender for every parcel the chain consumed. A node that disagrees is named in the findings.
 
+Each node is asked in a number of requests that does not grow with the chain (decision 0039):
+its logs, a consistency proof for each of the chain's logs it holds beyond the bundle's
+checkpoint, its evidence, the certificate's status, and the states of every parcel asked about
+in one ``POST /v1/parcels/states`` per 256 parcels.
+
 The status of the subject's certificate is what every queried node agrees on (DESIGN §9): a node
 that knows of a confirmation, rejection or void the bundle lacks must prove it with a bundle of
 its own, which then decides; a node that holds the deciding entry's log but reports otherwise is
@@ -13,7 +18,7 @@ named.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import httpx
@@ -105,9 +110,10 @@ def _verify(
     if isinstance(served, Bundle):
         verdict = check_bundle(served, genesis, today=today)
         consumers, checkpoints = _consumed(served), _checkpoints(served)
+        asked = _parcels_to_ask(served, consumers)
     else:  # INVALID with the parse's finding, as the same answer would be offline
         verdict = Verdict("", "", (Finding(served.code, served.message),))
-        consumers, checkpoints = {}, {}
+        consumers, checkpoints, asked = {}, {}, []
     reachable = [url for url in clients if url not in unreachable]
     verdict = _agreed_status(clients, reachable, verdict, genesis, today)
     findings = list(verdict.findings)
@@ -115,7 +121,7 @@ def _verify(
         if url in unreachable:
             continue
         try:
-            findings.extend(_examine(url, client, checkpoints, consumers))
+            findings.extend(_examine(url, client, checkpoints, consumers, asked))
         except ClientError:  # unreachable, or behind: it decides nothing either way
             unreachable.append(url)
     verdict = replace(verdict, findings=tuple(findings))
@@ -185,6 +191,17 @@ def _consumed(bundle: Bundle) -> dict[ParcelRef, str]:
         for parcel in parcels:
             consumers[parcel] = item.hash.hex()
     return consumers
+
+
+def _parcels_to_ask(bundle: Bundle, consumers: Mapping[ParcelRef, str]) -> list[ParcelRef]:
+    """Every parcel each node is asked the state of, in one batch: each parcel the chain
+    consumed (the node must name the same consumer).
+
+    The hook for a bounded bundle's seeds (decision 0039): once ``Bundle`` carries ``seeds``,
+    their references join here (``+ [s.ref for s in bundle.seeds if s.ref not in consumers]``;
+    a seed is consumed by a replayed entry, so usually it is among them already), and
+    ``_examine`` compares each seeded state with the node's answer in the same batch."""
+    return list(consumers)
 
 
 def _checkpoints(bundle: Bundle) -> dict[str, notes.SignedCheckpoint]:
@@ -271,8 +288,16 @@ def _examine(
     url: str,
     client: LedgerClient,
     checkpoints: dict[str, notes.SignedCheckpoint],
-    consumers: dict[ParcelRef, str],
+    consumers: Mapping[ParcelRef, str],
+    asked: Sequence[ParcelRef],
 ) -> list[Finding]:
+    """What one node says against the bundle: a fork of one of its logs, evidence against
+    one, a parcel it does not know or knows consumed by another entry.
+
+    Raises:
+        NodeBehindError: the node holds a log of the chain not yet up to its checkpoint.
+        ClientError: the node did not answer, or refused the batch of parcel states.
+    """
     findings = []
     held = {item.log: item for item in client.logs()}
     for log, checkpoint in checkpoints.items():
@@ -304,10 +329,8 @@ def _examine(
                     log=evidence.log,
                 )
             )
-    for parcel, consumer in consumers.items():
-        try:
-            state = client.parcel(parcel.log, parcel.seq, parcel.out)
-        except ProblemError:
+    for parcel, state in zip(asked, client.parcel_states(asked), strict=True):
+        if state is None:
             findings.append(
                 Finding(
                     "node.disagrees",
@@ -316,6 +339,9 @@ def _examine(
                     seq=parcel.seq,
                 )
             )
+            continue
+        consumer = consumers.get(parcel)
+        if consumer is None:
             continue
         spent = state.consumed_by
         if spent is None or spent.hash.hex() != consumer:

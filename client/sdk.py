@@ -32,6 +32,7 @@ from client.answers import (
     LogInfo,
     NetworkInfo,
     ParcelInfo,
+    ParcelStates,
 )
 from client.errors import (
     AnswerLostError,
@@ -47,10 +48,17 @@ from node.core.encoding import Value, decode, encode, encode_array, encode_map
 from node.core.errors import LedgerError
 from node.core.httpsig import HttpxSigner
 from node.core.receipt import Receipt
-from node.core.records import LOG_SIGNER, SignedRecord, parse_certificate_number, sign_record
+from node.core.records import (
+    LOG_SIGNER,
+    ParcelRef,
+    SignedRecord,
+    parse_certificate_number,
+    sign_record,
+)
 from node.core.sealing import Disclosures, seal
 
 __all__ = [
+    "PARCEL_STATES_PER_REQUEST",
     "AnswerLostError",
     "ClientError",
     "LedgerClient",
@@ -63,6 +71,9 @@ __all__ = [
 
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+# A node's default ``max_parcel_states``: the most references one ``POST /v1/parcels/states``
+# may carry.
+PARCEL_STATES_PER_REQUEST = 256
 
 
 class LedgerClient:
@@ -171,6 +182,41 @@ class LedgerClient:
     def parcel(self, log: str, seq: int, out: int) -> ParcelInfo:
         """A parcel's state: holder, mass, origins, and the entry that consumed it if any."""
         return ParcelInfo.from_json(self._json(f"/v1/parcels/{log}/{seq}/{out}"))
+
+    def parcel_states(
+        self, refs: Sequence[ParcelRef], *, per_request: int = PARCEL_STATES_PER_REQUEST
+    ) -> list[ParcelInfo | None]:
+        """The states of many parcels, in order: each as ``parcel`` answers it, or ``None``
+        where the node holds no parcel of that reference (none at that place, or one made by
+        another entry). One ``POST /v1/parcels/states`` per ``per_request`` references; no
+        request for none.
+
+        Raises:
+            MalformedAnswerError: the node answered another number of states than it was
+                asked, or a state of another parcel than the one asked in its place.
+            ProblemError: the node refused (``request.batch_size`` if ``per_request`` is over
+                its ``max_parcel_states``).
+        """
+        if per_request < 1:
+            raise ValueError("per_request must be positive")
+        found: list[ParcelInfo | None] = []
+        for start in range(0, len(refs), per_request):
+            chunk = refs[start : start + per_request]
+            body = {"parcels": [[r.log, r.seq, r.hash.hex(), r.out] for r in chunk]}
+            response = self._send("POST", "/v1/parcels/states", json=body, retry=True)
+            answered = ParcelStates.from_json(_json_of(response)).parcels
+            if len(answered) != len(chunk):
+                raise MalformedAnswerError(
+                    f"{self.url} answered {len(answered)} parcel states for {len(chunk)} asked"
+                )
+            for ref, state in zip(chunk, answered, strict=True):
+                if state is not None and state.ref != ref:
+                    raise MalformedAnswerError(
+                        f"{self.url} answered the state of another parcel in the place of "
+                        f"{ref.log}/{ref.seq}/{ref.out}"
+                    )
+            found.extend(answered)
+        return found
 
     def provenance(self, entry_hash: str) -> Bundle:
         """The offline-verifiable bundle of an entry (client.verify checks its claims).

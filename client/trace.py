@@ -2,14 +2,19 @@
 
 ``kp trace`` asks which entry consumed a parcel and which parcels that entry made — a split's
 outputs, a certificate's confirmation at the importer, a void's release — down to the parcels
-still live, bounded in depth and in parcels visited (``truncated`` marks where it stopped).
-``trace`` returns the tree as ``TracedParcel`` and ``TraceStep`` values; ``to_json`` is the
-document ``kp trace --json`` prints.
+still live, bounded in depth and in parcels visited. Where a bound stops it, nothing is dropped
+unsaid: a parcel whose consumer was not followed is ``truncated``, a step's outputs not visited
+are its ``unfollowed``, and the trace's ``cursor`` lists them all, in the tree's order, so that
+``trace_from(cursor)`` (``kp trace --from CURSOR``) goes on from exactly there — a pooling hub's
+history is paged, not cut. ``trace`` returns the tree as ``TracedParcel`` and ``TraceStep``
+values; ``to_json`` is the document ``kp trace --json`` prints.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from client.errors import ClientError
@@ -23,7 +28,18 @@ from node.core.records import (
 )
 from node.core.rules import entry_date
 
-__all__ = ["Trace", "TraceStep", "TracedParcel", "trace"]
+__all__ = [
+    "Trace",
+    "TraceStep",
+    "TracedParcel",
+    "cursor_text",
+    "parse_cursor",
+    "trace",
+    "trace_from",
+]
+
+
+_CURSOR_ITEM = re.compile(r"([A-Z]{2,8}):([0-9]{1,19}):([0-9a-f]{64}):([0-9]{1,2})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +94,12 @@ class TraceStep:
     confirmation: EntryRef | None = None
     confirmed_on: str | None = None
     void: EntryRef | None = None
-    truncated: bool = False
+    unfollowed: tuple[ParcelRef, ...] = ()
+
+    @property
+    def truncated(self) -> bool:
+        """Some of the parcels this step made were not visited (they are ``unfollowed``)."""
+        return bool(self.unfollowed)
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -98,26 +119,46 @@ class TraceStep:
             document["confirmed_on"] = self.confirmed_on
         if self.void is not None:
             document["void"] = _ref_text(self.void)
-        if self.truncated:
+        if self.unfollowed:
             document["truncated"] = True
+            document["unfollowed"] = [_ref_text(p.entry, p.out) for p in self.unfollowed]
         return document
 
 
 @dataclass(frozen=True, slots=True)
 class Trace:
-    """Where a parcel went: the tree, how many parcels were read, whether a bound cut it."""
+    """Where parcels went: one tree per parcel the trace started from, how many parcels were
+    read, and the cursor — every parcel a bound left unfollowed, empty when the trace is whole.
+    """
 
-    root: TracedParcel
+    roots: tuple[TracedParcel, ...]
     visited: int
-    truncated: bool
+    cursor: tuple[ParcelRef, ...] = field(default=())
+
+    @property
+    def root(self) -> TracedParcel:
+        return self.roots[0]
+
+    @property
+    def truncated(self) -> bool:
+        return bool(self.cursor)
 
     def to_json(self) -> dict[str, Any]:
-        return {"status": "traced", "parcels": self.visited, "trace": self.root.to_json()}
+        """``trace``: the tree of the one parcel traced; from a cursor, ``traces``: one tree per
+        parcel of it. ``cursor``: what ``kp trace --from`` takes to go on (null when whole)."""
+        document: dict[str, Any] = {"status": "traced", "parcels": self.visited}
+        if len(self.roots) == 1:
+            document["trace"] = self.root.to_json()
+        else:
+            document["traces"] = [r.to_json() for r in self.roots]
+        document["unfollowed"] = len(self.cursor)
+        document["cursor"] = cursor_text(self.cursor) if self.cursor else None
+        return document
 
 
 def trace(nodes: Nodes, ref: ParcelRef, *, max_depth: int, max_parcels: int) -> Trace:
     """Follow ``ref`` forward through the nodes, at most ``max_depth`` steps deep and
-    ``max_parcels`` parcels in all.
+    ``max_parcels`` parcels in all; the trace's ``cursor`` says where a bound stopped it.
 
     Raises:
         ProblemError: no node knows a parcel or entry on the way.
@@ -125,9 +166,56 @@ def trace(nodes: Nodes, ref: ParcelRef, *, max_depth: int, max_parcels: int) -> 
         ClientError: a node's answer contradicts the chain (``trace.mismatch``), or is
             malformed (``client.malformed``).
     """
+    return trace_from(nodes, [ref], max_depth=max_depth, max_parcels=max_parcels)
+
+
+def trace_from(
+    nodes: Nodes, cursor: Sequence[ParcelRef], *, max_depth: int, max_parcels: int
+) -> Trace:
+    """Go on from where a trace stopped: follow each parcel of ``cursor`` (a ``Trace.cursor``,
+    or any parcels) as ``trace`` does, ``max_depth`` steps deep from each and ``max_parcels``
+    parcels in all. A parcel the bound leaves unvisited goes into the new cursor unread.
+
+    Raises:
+        ClientError: as ``trace``; ``trace.cursor`` for an empty cursor.
+    """
+    if not cursor:
+        raise ClientError("nothing to trace: the cursor is empty", code="trace.cursor")
     walk = _Walk(nodes, max_depth, max_parcels)
-    root = walk.parcel(ref, 0)
-    return Trace(root, walk.visited, walk.truncated)
+    roots: list[TracedParcel] = []
+    for ref in cursor:
+        if roots and walk.visited >= max_parcels:
+            walk.cursor.append(ref)
+            continue
+        roots.append(walk.parcel(ref, 0))
+    return Trace(tuple(roots), walk.visited, tuple(walk.cursor))
+
+
+def cursor_text(cursor: Sequence[ParcelRef]) -> str:
+    """A cursor as ``kp trace --from`` takes it: ``LOG:SEQ:HASH:OUT`` per parcel, by commas."""
+    return ",".join(_ref_text(p.entry, p.out) for p in cursor)
+
+
+def parse_cursor(text: str, *, max_parcels: int) -> list[ParcelRef]:
+    """The parcels of a cursor's text (``cursor_text``), at most ``max_parcels`` of them.
+
+    Raises:
+        ClientError: ``trace.cursor``: empty, too long, or a parcel not ``LOG:SEQ:HASH:OUT``.
+    """
+    items = [item.strip() for item in text.split(",", max_parcels)] if text.strip() else []
+    if not 1 <= len(items) <= max_parcels:
+        raise ClientError(
+            f"a cursor names 1 to {max_parcels} parcels, not {len(items)}", code="trace.cursor"
+        )
+    refs = []
+    for item in items:
+        found = _CURSOR_ITEM.fullmatch(item)
+        if found is None or int(found[2]) >= 2**63 or int(found[4]) >= 64:
+            raise ClientError(
+                f"{item[:100]!r} in the cursor is not LOG:SEQ:HASH:OUT", code="trace.cursor"
+            )
+        refs.append(ParcelRef(found[1], int(found[2]), bytes.fromhex(found[3]), int(found[4])))
+    return refs
 
 
 @dataclass
@@ -136,7 +224,7 @@ class _Walk:
     max_depth: int
     max_parcels: int
     visited: int = 0
-    truncated: bool = False
+    cursor: list[ParcelRef] = field(default_factory=list)
 
     def parcel(self, ref: ParcelRef, depth: int) -> TracedParcel:
         state = self.nodes.first(lambda c: c.parcel(ref.log, ref.seq, ref.out))
@@ -158,7 +246,7 @@ class _Walk:
         if state.consumed_by is None:
             return found
         if depth >= self.max_depth or self.visited >= self.max_parcels:
-            self.truncated = True
+            self.cursor.append(ref)  # read, but where it went is the next page's
             return replace(found, truncated=True)
         return replace(found, next=self._step(state.consumed_by.hash.hex(), depth))
 
@@ -201,13 +289,14 @@ class _Walk:
                     for i in range(len(body.parcels))
                 ]
         parcels: list[TracedParcel] = []
+        unfollowed: list[ParcelRef] = []
         for ref in made:
             if self.visited >= self.max_parcels:
-                step = replace(step, truncated=True)
-                self.truncated = True
-                break
+                unfollowed.append(ref)  # not read at all: the next page starts with it
+                self.cursor.append(ref)
+                continue
             parcels.append(self.parcel(ref, depth + 1))
-        return replace(step, parcels=tuple(parcels))
+        return replace(step, parcels=tuple(parcels), unfollowed=tuple(unfollowed))
 
 
 def _ref_text(ref: EntryRef, out: int | None = None) -> str:

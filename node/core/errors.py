@@ -40,6 +40,7 @@ its code: ``client.malformed`` for a node's malformed answer) and client/verify.
     ├── WitnessError             an add-checkpoint request is malformed
     │   ── the running node (node.server) ──
     ├── ApiError                 a refusal whose HTTP status is chosen where it is raised
+    ├── RequestError             a read's body is malformed, or asks for more than its bound
     ├── RequestTooLargeError     a body or a submission in it is over its bound
     ├── ClientBusyError          this client address has its share of the writer's queue
     ├── PeerError                a peer could not be reached or answered nonsense
@@ -82,6 +83,7 @@ __all__ = [
     "ReceiptError",
     "RecordError",
     "ReplicaMismatchError",
+    "RequestError",
     "RequestTooLargeError",
     "RestoringError",
     "RuleError",
@@ -272,6 +274,14 @@ class ApiError(LedgerError):
     def __init__(self, message: str, *, code: str, status: int) -> None:
         super().__init__(message, code=code)
         self.status = status
+
+
+class RequestError(LedgerError):
+    """The body of a read that takes one (``POST /v1/parcels/states``) is not of its shape
+    (``request.invalid``), or asks about more items than its bound (``request.batch_size``);
+    400 either way. A body over its byte bound is ``RequestTooLargeError``."""
+
+    code = "request.invalid"
 
 
 class RequestTooLargeError(LedgerError):

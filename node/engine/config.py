@@ -38,6 +38,9 @@ class Settings:
             ``POST /v1/records`` body, counted in the HTTP process before the sequencer sees
             it (413 beyond; decision 0028).
         max_page_entries: most entries in one ``GET .../entries`` page.
+        max_parcel_states: most parcel references in one ``POST /v1/parcels/states`` (400
+            beyond); its body may be ``parcel_states_body_bytes`` long (413 beyond), and the
+            node answers it in one read transaction, one read per reference.
         max_connections: most client connections open at once; lowered at start to leave
             room under the file-descriptor limit (decision 0031). At the cap a new connection
             displaces the one that has waited longest on its client.
@@ -80,6 +83,7 @@ class Settings:
     max_batch_records: int = 1000
     max_body_values: int = 128 * 1024
     max_page_entries: int = 1000
+    max_parcel_states: int = 256
     max_connections: int = 1000
     header_timeout: float = 10.0
     body_timeout: float = 30.0
@@ -108,6 +112,7 @@ class Settings:
             "max_batch_records",
             "max_body_values",
             "max_page_entries",
+            "max_parcel_states",
             "max_connections",
             "header_timeout",
             "body_timeout",
@@ -141,6 +146,13 @@ class Settings:
             raise ConfigError("sequencer_max_delay_ms must not be negative")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"unknown log_level {self.log_level!r}")
+
+    @property
+    def parcel_states_body_bytes(self) -> int:
+        """The longest ``POST /v1/parcels/states`` body: 160 bytes per reference (the longest,
+        ``["ABCDEFGH", 9223372036854775807, "<64 hex digits>", 63]``, is 104 with JSON's usual
+        spaces) and 64 for the object around them."""
+        return 64 + 160 * self.max_parcel_states
 
     @property
     def origin(self) -> str:

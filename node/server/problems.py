@@ -39,6 +39,7 @@ from node.core.errors import (
     QuarantinedError,
     RecordError,
     ReplicaMismatchError,
+    RequestError,
     RequestTooLargeError,
     RestoringError,
     RuleError,
@@ -57,6 +58,7 @@ log = logging.getLogger("kp.api")
 STATUS: tuple[tuple[type[LedgerError], int], ...] = (
     (PendingError, 409),  # references what this node does not hold yet: retry later
     (RequestTooLargeError, 413),
+    (RequestError, 400),  # a read's body malformed or over its count bound
     (ClientBusyError, 429),  # this address has its share of the queue waiting: retry later
     (RuleError, 422),
     (DisclosureError, 422),

@@ -3,12 +3,14 @@ certificates, parcels, bundles and evidence. Anonymous: each is bounded by its p
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
 
 from node.core import crypto
 from node.core.bundle import BUNDLE_MEDIA_TYPE
@@ -18,18 +20,20 @@ from node.core.errors import (
     ApiError,
     NotAdoptedError,
     RecordError,
+    RequestError,
     SequencerStoppedError,
     StoreError,
 )
-from node.core.records import EntryRef, parse_certificate_number
+from node.core.records import EntryRef, ParcelRef, parse_certificate_number
 from node.engine.bundling import build_bundle
+from node.engine.ledger import LedgerNode
 from node.engine.replica import list_evidence
 from node.engine.witness import (
     witnessed,
 )
 from node.server.metrics import NodeMetrics
 from node.server.replication import note_digest
-from node.server.requests import hash_param, known_log, node_of, restoring
+from node.server.requests import hash_param, known_log, node_of, read_body, restoring
 from node.server.schemas import (
     ERRORS,
     MSGPACK,
@@ -44,6 +48,8 @@ from node.server.schemas import (
     LogInfo,
     NetworkModel,
     ParcelModel,
+    ParcelStates,
+    ParcelStatesRequest,
     Problem,
     b64,
     certificate_model,
@@ -67,6 +73,8 @@ __all__ = [
     "metrics",
     "network",
     "parcel",
+    "parcel_states",
+    "parse_parcel_states",
     "provenance_bundle",
     "router",
 ]
@@ -392,6 +400,83 @@ def parcel(
     if found is None:
         raise ApiError("no such parcel", code="parcel.unknown", status=404)
     return parcel_model(found)
+
+
+@router.post(
+    "/v1/parcels/states",
+    response_model=ParcelStates,
+    tags=["entries"],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "the parcels to answer, at most `max_parcel_states` (256)",
+            "content": {"application/json": {"schema": ParcelStatesRequest.model_json_schema()}},
+        }
+    },
+    responses=responses(
+        {
+            413: {"model": Problem, "description": "body over its bound"},
+            415: {"model": Problem, "description": "not application/json"},
+        }
+    ),
+)
+async def parcel_states(request: Request) -> ParcelStates:
+    """Many parcels' states at once, in order: each as ``GET /v1/parcels/{log}/{seq}/{out}``
+    answers it, or null where this node holds no parcel of that reference (decision 0039: a
+    verifier asks each node once, not once per parcel).
+
+    Anonymous, so bounded: at most ``max_parcel_states`` references (400
+    ``request.batch_size``), a body of at most ``parcel_states_body_bytes`` (413
+    ``request.too_large``, from ``Content-Length`` before reading), and one read transaction of
+    one read per reference. Refused before any read: not JSON (415 ``request.content_type``),
+    not of the shape (400 ``request.invalid``).
+    """
+    node = node_of(request)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip()
+    if content_type != "application/json":
+        raise ApiError(
+            f"parcel references are sent as application/json, not {content_type or 'nothing'}",
+            code="request.content_type",
+            status=415,
+        )
+    body = await read_body(request, node.settings.parcel_states_body_bytes)
+    refs = parse_parcel_states(body, node.settings.max_parcel_states)
+    return await asyncio.to_thread(_parcel_states, node, refs)
+
+
+def parse_parcel_states(body: bytes, limit: int) -> list[ParcelRef]:
+    """The references of a ``POST /v1/parcels/states`` body.
+
+    Raises:
+        RequestError: not JSON of the request's shape (``request.invalid``), or not 1 to
+            ``limit`` references (``request.batch_size``).
+    """
+    try:
+        asked = ParcelStatesRequest.model_validate_json(body)
+    except ValidationError as exc:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()[:10]
+        )
+        raise RequestError(details[:2000] or "not a parcel states request") from exc
+    if not 1 <= len(asked.parcels) <= limit:
+        raise RequestError(
+            f"ask about 1 to {limit} parcels, not {len(asked.parcels)}",
+            code="request.batch_size",
+        )
+    return [
+        ParcelRef(log, seq, bytes.fromhex(digest), out) for log, seq, digest, out in asked.parcels
+    ]
+
+
+def _parcel_states(node: LedgerNode, refs: list[ParcelRef]) -> ParcelStates:
+    answered: list[ParcelModel | None] = []
+    with node.state() as state:  # one snapshot: the answers agree with one another
+        for ref in refs:
+            found = state.parcel(ref.log, ref.seq, ref.out)
+            # A parcel of another hash at that place is not the one asked about.
+            answered.append(None if found is None or found.ref != ref else parcel_model(found))
+    return ParcelStates(parcels=answered)
 
 
 @router.get(

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import Path
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from node.core.encoding import Value
 from node.core.errors import (
@@ -46,6 +46,8 @@ __all__ = [
     "MemberModel",
     "NetworkModel",
     "ParcelModel",
+    "ParcelStates",
+    "ParcelStatesRequest",
     "Problem",
     "ReceiptModel",
     "b64",
@@ -195,6 +197,37 @@ class ParcelModel(BaseModel):
     live: bool
     consumed_by: list[Any] | None
     transfers: list[list[Any]]
+
+
+_ParcelRefJson = tuple[
+    Annotated[str, Field(pattern=LOG_ID)],
+    Annotated[int, Field(ge=0, le=2**63 - 1)],
+    Annotated[str, Field(pattern=HASH_HEX)],
+    Annotated[int, Field(ge=0, le=63)],
+]
+
+
+class ParcelStatesRequest(BaseModel):
+    """``POST /v1/parcels/states``: the parcels to answer, as ``[log, seq, hash, out]``."""
+
+    # Strict: a seq of "4" or true is no seq; no field but ``parcels``.
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    # The count is checked against the node's ``max_parcel_states`` (400 request.batch_size),
+    # not here: the schema states the default.
+    parcels: list[_ParcelRefJson] = Field(
+        description="`[log, seq, hex entry hash, out]` each, 1 to `max_parcel_states` (256 by "
+        "default) of them; the same parcel may be asked twice",
+        json_schema_extra={"minItems": 1, "maxItems": 256},
+    )
+
+
+class ParcelStates(BaseModel):
+    parcels: list[ParcelModel | None] = Field(
+        description="one per reference asked, in order: the parcel's state as "
+        "`GET /v1/parcels/{log}/{seq}/{out}` answers it, or null when this node holds no "
+        "parcel of that reference (none at that place, or one made by another entry)"
+    )
 
 
 class CertificateModel(BaseModel):

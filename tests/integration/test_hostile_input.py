@@ -276,6 +276,39 @@ def _post(
     return send
 
 
+def _post_states(body: Callable[[World], bytes], content_type: str = "application/json") -> Send:
+    """POST /v1/parcels/states: the anonymous batch read of parcel states (decision 0039)."""
+
+    def send(w: World) -> Answer:
+        headers = {"content-type": content_type}
+        return Answer.of(w.client.post("/v1/parcels/states", content=body(w), headers=headers))
+
+    return send
+
+
+def _states_of(refs: Callable[[World], Any]) -> Callable[[World], bytes]:
+    return lambda w: json.dumps({"parcels": refs(w)}).encode()
+
+
+def _ref_json(parcel: list[Value]) -> list[Any]:
+    log, seq, digest, out = parcel
+    assert isinstance(digest, bytes)
+    return [log, seq, digest.hex(), out]
+
+
+def _raw_post_states(declared: int) -> Send:
+    """POST /v1/parcels/states whose Content-Length declares ``declared`` bytes and sends few."""
+
+    def build(w: World) -> bytes:
+        head = (
+            "POST /v1/parcels/states HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
+        )
+        return head.encode() + b'{"parcels": []}'
+
+    return _raw(build)
+
+
 def _signed_get(key_id: str, key: Callable[[World], Any]) -> Send:
     def send(w: World) -> Answer:
         auth = httpsig.HttpxSigner(key_id, key(w))
@@ -883,6 +916,46 @@ ROWS = [
         "method.not_allowed",
     ),
     _row("method-post-healthz", _request("POST", "/healthz"), 405, "method.not_allowed"),
+    # The batch read of parcel states (decision 0039): bounded, strict, read-only ---------------
+    _row(
+        "states-one-ref-too-many",
+        _post_states(_states_of(lambda w: [_ref_json(w.spent)] * 257)),
+        400,
+        "request.batch_size",
+    ),
+    _row("states-no-refs", _post_states(_states_of(lambda w: [])), 400, "request.batch_size"),
+    _row(
+        "states-seq-a-string",
+        _post_states(_states_of(lambda w: [[NODE, "1", HASH_ZERO, 0]])),
+        400,
+        "request.invalid",
+    ),
+    _row(
+        "states-ref-short",
+        _post_states(_states_of(lambda w: [_ref_json(w.held)[:3]])),
+        400,
+        "request.invalid",
+    ),
+    _row(
+        "states-refs-not-a-list",
+        _post_states(lambda w: b'{"parcels": {"BW": 1}}'),
+        400,
+        "request.invalid",
+    ),
+    _row("states-not-json", _post_states(lambda w: b"\xc1"), 400, "request.invalid"),
+    _row(
+        "states-as-msgpack",
+        _post_states(lambda w: encode({"parcels": []}), content_type=MSGPACK),
+        415,
+        "request.content_type",
+    ),
+    _row(
+        "states-body-over-its-bound",
+        _post_states(lambda w: b" " * (64 + 160 * 256 + 1)),
+        413,
+        "request.too_large",
+    ),
+    _row("states-declared-over-its-bound", _raw_post_states(10**9), 413, "request.too_large"),
     # Members-only disclosures (RFC 9421) ---------------------------------------------------------
     _row(
         "disclosure-unsigned",

@@ -22,7 +22,9 @@ from typing import Any
 import httpx
 import pytest
 
+from client.online import verify_online
 from node.dev.scenario import run_scenario
+from tests.support.counting import CountingTransport
 from tests.support.network import REPO, Devnet, devnet, fast_replication, free_port_block
 
 MEMBERS = ("BW", "CA", "EU", "AE", "IN")
@@ -118,6 +120,26 @@ def test_verify_the_final_confirmation_online_with_every_node(net: Devnet) -> No
         "CA-2026-0001",
         "AE-2026-0007",
     }
+
+
+def test_online_verification_asks_each_node_a_few_requests_not_one_per_parcel(
+    net: Devnet,
+) -> None:
+    """Decision 0039: the parcels the chain consumed (seven here, from two mines through a
+    merge and a split to the UAE's re-export) are asked of each node in one batch; with its
+    logs, evidence and the certificate's status that is four requests a node, and the
+    provenance from the first. Before, one request per parcel made ten or eleven."""
+    urls = [net.url(m) for m in MEMBERS]
+    genesis = bytes.fromhex(str(net.description["genesis"]))
+    with CountingTransport() as counted:
+        online = verify_online(urls, scenario(net, "ae_certificate_in"), genesis, transport=counted)
+    assert online.verdict.valid, online.verdict.findings
+    assert online.unreachable == ()
+    assert set(counted.asked) == set(urls)
+    assert max(counted.asked.values()) <= 5, counted.paths
+    for url in urls:
+        assert counted.paths[url].count("POST /v1/parcels/states") == 1, counted.paths[url]
+        assert not any(p.startswith("GET /v1/parcels/") for p in counted.paths[url])
 
 
 def test_verify_a_certificate_number_says_it_was_confirmed_and_is_not_usable(net: Devnet) -> None:
@@ -268,6 +290,33 @@ def test_trace_follows_botswanas_parcel_to_india(net: Devnet) -> None:
     assert final["origins"] == ["BW", "CA"]
     assert scenario(net, "in_confirms_eu") in found  # the other branch to India too
     assert traced["trace"]["next"]["certificate"] == "BW-2026-0001"
+
+
+def test_a_trace_cut_by_its_depth_goes_on_from_its_cursor(net: Devnet) -> None:
+    whole = {
+        p["ref"]
+        for p in _parcels(
+            kp_json("trace", parcel_of(net, "bw_produce", "BW"), *nodes(net))[1]["trace"]
+        )
+    }
+    code, page = kp_json(
+        "trace", parcel_of(net, "bw_produce", "BW"), "--max-depth", "2", *nodes(net)
+    )
+    assert code == 0, page
+    assert page["cursor"], page
+    assert page["unfollowed"] == len(page["cursor"].split(","))
+    seen = {p["ref"] for p in _parcels(page["trace"]) if not p.get("truncated")}
+    pages = 1
+    while page["cursor"]:
+        assert pages < 10, page
+        code, page = kp_json("trace", "--from", page["cursor"], "--max-depth", "2", *nodes(net))
+        assert code == 0, page
+        pages += 1
+        for root in page["traces"] if "traces" in page else [page["trace"]]:
+            seen |= {p["ref"] for p in _parcels(root) if not p.get("truncated")}
+    assert seen == whole
+    human = kp("trace", parcel_of(net, "bw_produce", "BW"), "--max-depth", "2", *nodes(net))
+    assert "kp trace --from " in human.stdout
 
 
 # --- audit and statistics ---------------------------------------------------------------------

@@ -2,9 +2,11 @@
 verifier asks several nodes.
 
 Botswana's node signs two histories: the network sees one; a second node, started from a copy of
-Botswana's data directory taken earlier and extended differently, serves the other. A customs
-officer's verifier that asks only the lying node may be fooled offline at most; asked together
-with honest nodes, ``verify_online`` names the lying node.
+Botswana's data directory taken earlier and extended differently, serves the other — in which a
+parcel the honest chain split was split another way: a double spend. A customs officer's
+verifier that asks only the lying node may be fooled offline at most; asked together with
+honest nodes, ``verify_online`` names the lying node, for the fork and for the double spend,
+from the one batch of parcel states it asks each node for.
 """
 
 from __future__ import annotations
@@ -26,6 +28,20 @@ from client.sdk import LedgerClient, Operator
 from node.core import crypto
 from node.core.receipt import Receipt
 from tests.support.network import REPO, Devnet, devnet, free_port_block
+
+
+def _split(
+    client: LedgerClient, mine: Operator, parcel: Receipt, names: tuple[str, str]
+) -> Receipt:
+    """Split the parcel ``parcel`` made into two halves named ``names``."""
+    return client.submit(
+        *mine.transform(
+            [parcel.parcel_ref()],
+            [(names[0], 500, "7102.10"), (names[1], 500, "7102.10")],
+            kind="split",
+        ),
+        wait="witnessed",
+    )
 
 
 def _produce(client: LedgerClient, mine: Operator, parcel: str) -> Receipt:
@@ -52,7 +68,7 @@ def test_a_node_serving_a_forked_log_is_named(net: Devnet, tmp_path: Path) -> No
         "BW", "mine", crypto.load_private_key(Path(info["operators"]["mine"]["key_file"]))
     )
     bw = LedgerClient(net.url("BW"))
-    _produce(bw, mine, "BW-BEFORE")
+    spent = _produce(bw, mine, "BW-BEFORE")
     # Copy Botswana's data directory as it stands (LMDB files copied while the node runs are
     # a consistent snapshot only between commits; the node is idle now).
     fork_dir = tmp_path / "BW-fork"
@@ -64,9 +80,11 @@ def test_a_node_serving_a_forked_log_is_named(net: Devnet, tmp_path: Path) -> No
     # The honest history goes on, and verifies against the honest nodes…
     subject = _produce(bw, mine, "BW-HONEST-1")
     _produce(bw, mine, "BW-HONEST-2")
+    split = _split(bw, mine, spent, ("BW-HONEST-A", "BW-HONEST-B"))
     genesis = bytes.fromhex(net.description["genesis"])
     honest = [net.url("BW"), net.url("EU"), net.url("IN")]
     assert verify_online(honest, subject.entry_hash.hex(), genesis).verdict.valid
+    assert verify_online(honest, split.entry_hash.hex(), genesis).verdict.valid
     # …and the fork, with Botswana's own keys, grows another way, further.
     fork_url = f"http://127.0.0.1:{port}"
     with (fork_dir / "node.log").open("ab") as log:
@@ -95,12 +113,28 @@ def test_a_node_serving_a_forked_log_is_named(net: Devnet, tmp_path: Path) -> No
                 forked.submit(
                     *mine.produce(name, centicarats=9_999, hs_code="7102.10", produced_on=today)
                 )
+            # The parcel the honest chain split, split again in the fork: spent twice.
+            forked.submit(
+                *mine.transform(
+                    [spent.parcel_ref()], [("BW-FORK-A", 1_000, "7102.10")], kind="split"
+                )
+            )
         caught = verify_online([*honest, fork_url], subject.entry_hash.hex(), genesis)
         assert caught.decided
         assert not caught.verdict.valid
         named = [f for f in caught.verdict.findings if f.code == "node.fork"]
         assert named, caught.verdict.findings
         assert fork_url in named[0].detail
+        twice = verify_online([*honest, fork_url], split.entry_hash.hex(), genesis)
+        assert twice.decided
+        assert not twice.verdict.valid
+        codes = {f.code: f for f in twice.verdict.findings}
+        assert {"node.fork", "parcel.double_spent"} <= set(codes), twice.verdict.findings
+        double = codes["parcel.double_spent"]
+        assert fork_url in double.detail
+        assert (double.log, double.seq) == ("BW", spent.seq)
+        # Only the lying node is named: the honest ones agree with the chain.
+        assert all(fork_url in f.detail for f in twice.verdict.findings)
     finally:
         liar.terminate()
         liar.wait(timeout=20)

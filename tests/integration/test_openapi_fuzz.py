@@ -1,8 +1,9 @@
 """Schema-driven fuzzing of a real node: the operations of BW's own ``/openapi.json``.
 
 Schemathesis (4.x Python API) reads the schema the node serves and generates requests from it,
-valid ones and invalid ones, for every GET operation and for ``POST /v1/records`` (whose body,
-declared as binary, goes out as ``application/msgpack``). Every response must not be a server
+valid ones and invalid ones, for every GET operation, for ``POST /v1/records`` (whose body,
+declared as binary, goes out as ``application/msgpack``) and for ``POST /v1/parcels/states``
+(JSON). Every response must not be a server
 error and must agree with the schema: a declared status code, a declared content type and a
 body of the declared shape.
 
@@ -64,6 +65,7 @@ OPERATIONS = {
     "GET /v1/disclosures/{entry_hash}": True,
     "GET /v1/evidence": False,
     "POST /v1/records": True,
+    "POST /v1/parcels/states": True,
 }
 VALID, INVALID = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE
 RUNS = [
@@ -130,11 +132,14 @@ def node_schema(node_url: str) -> schemathesis.BaseSchema:
     return schemathesis.openapi.from_url(f"{node_url}/openapi.json", config=config)
 
 
-def test_every_get_and_the_records_post_are_fuzzed(node_schema: schemathesis.BaseSchema) -> None:
+def test_every_get_and_the_posts_of_anyone_are_fuzzed(node_schema: schemathesis.BaseSchema) -> None:
     served = {
         result.ok().label for result in node_schema.get_all_operations() if isinstance(result, Ok)
     }
-    fuzzable = {label for label in served if label.startswith("GET ")} | {"POST /v1/records"}
+    fuzzable = {label for label in served if label.startswith("GET ")} | {
+        "POST /v1/records",
+        "POST /v1/parcels/states",
+    }
     assert sorted(fuzzable) == sorted(OPERATIONS)
     for label, has_inputs in OPERATIONS.items():
         operation = node_schema.find_operation_by_label(label)

@@ -2,7 +2,8 @@
 request, and the client gets nothing back (the connection cut) or gets it too late.
 
 It stands where a network fault does, between a real client and a real node, and keeps every
-request body it relayed so a test can tell a resent request from a re-signed one.
+request body it relayed so a test can tell a resent request from a re-signed one. Beside it,
+``silent_node``: an address that takes requests and never answers.
 """
 
 from __future__ import annotations
@@ -101,3 +102,36 @@ def losing_relay(
         stopping.set()
         listener.close()
         thread.join(timeout=5)
+
+
+@contextmanager
+def silent_node() -> Iterator[str]:
+    """A loopback address that takes connections and requests and never answers: a node too
+    slow for any timeout. Yields its URL; every connection is closed on exit."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    listener.settimeout(0.1)  # a closed listener does not wake a blocked accept
+    held: list[socket.socket] = []
+    stopping = threading.Event()
+
+    def accept() -> None:
+        while not stopping.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(conn)  # read nothing, answer nothing: the client waits
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stopping.set()
+        listener.close()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()

@@ -22,6 +22,7 @@ from client.answers import (
     LogInfo,
     NetworkInfo,
     ParcelInfo,
+    ParcelStates,
 )
 from client.errors import ClientError, MalformedAnswerError
 from client.sdk import Operator
@@ -45,6 +46,9 @@ from node.server.schemas import (
 )
 from node.server.schemas import (
     LogInfo as LogInfoModel,
+)
+from node.server.schemas import (
+    ParcelStates as ParcelStatesModel,
 )
 from tests.support.records import GENESIS
 
@@ -89,6 +93,10 @@ def _parcel() -> dict[str, Any]:
         transfers=(EntryRef("BW", 6, OTHER),),
     )
     return parcel_model(state).model_dump()
+
+
+def _parcel_states() -> dict[str, Any]:
+    return ParcelStatesModel.model_validate({"parcels": [_parcel(), None]}).model_dump()
 
 
 def _certificate() -> dict[str, Any]:
@@ -174,6 +182,7 @@ ANSWERS: list[tuple[type[Any], type[BaseModel], Callable[[], dict[str, Any]]]] =
     (LogInfo, LogInfoModel, _log),
     (EntryInfo, EntryModel, _entry),
     (ParcelInfo, ParcelModel, _parcel),
+    (ParcelStates, ParcelStatesModel, _parcel_states),
     (CertificateInfo, CertificateModel, _certificate),
     (NetworkInfo, NetworkModel, _network),
     (DisclosedEntry, DisclosuresModel, _disclosures),
@@ -197,6 +206,8 @@ def test_an_answer_has_the_fields_of_the_servers_model(
 
 
 def test_answers_read_what_the_server_sends() -> None:
+    states = ParcelStates.from_json(_parcel_states())
+    assert states.parcels == (ParcelInfo.from_json(_parcel()), None)
     parcel = ParcelInfo.from_json(_parcel())
     assert parcel.ref == ParcelRef("BW", 4, HASH, 1)
     assert (parcel.consumed_by, parcel.transfers) == (
@@ -248,6 +259,8 @@ MALFORMED: list[tuple[str, type[Any], Callable[[], object]]] = [
     ("origins of numbers", ParcelInfo, lambda: {**_parcel(), "origins": [1]}),
     ("live missing", ParcelInfo, lambda: _without(_parcel(), "live")),
     ("transfers not refs", ParcelInfo, lambda: {**_parcel(), "transfers": [["BW"]]}),
+    ("states not a list", ParcelStates, lambda: {"parcels": None}),
+    ("a state malformed", ParcelStates, lambda: {"parcels": [_without(_parcel(), "live")]}),
     ("ref missing", CertificateInfo, lambda: {**_certificate(), "ref": None}),
     ("status missing", CertificateInfo, lambda: _without(_certificate(), "status")),
     ("parcels not refs", CertificateInfo, lambda: {**_certificate(), "parcels": [[]]}),

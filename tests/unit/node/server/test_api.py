@@ -6,8 +6,8 @@ each route's answer — status, content type, problem code — is checked withou
 directory, never served, signs the checkpoints posted to BW's witness endpoint. Peers are not
 running: what needs one (a witness catching up) answers that it cannot yet.
 
-The application runs in an event loop of its own (an anyio blocking portal), lifespan entered
-once for the module, and httpx's ``ASGITransport`` carries each request into it.
+The application runs in an event loop of its own (tests/support/asgi.py), lifespan entered
+once for the module.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from client.sdk import Operator
 from node.core import crypto, merkle, notes
@@ -30,7 +29,7 @@ from node.core.records import SignedRecord
 from node.dev.devnet import devnet_create
 from node.engine.datadir import DataDir
 from node.engine.ledger import LedgerNode
-from node.server.app import create_app
+from tests.support.asgi import Api, serve_in_process
 
 PRODUCED_ON = "2026-03-01"
 
@@ -43,37 +42,10 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return description
 
 
-class Api:
-    """Blocking calls into the application's own event loop."""
-
-    def __init__(self, portal: BlockingPortal, client: httpx.AsyncClient) -> None:
-        self._portal = portal
-        self._client = client
-
-    def get(self, path: str) -> httpx.Response:
-        return self._portal.call(self._client.get, path)
-
-    def post(
-        self, path: str, *, content: bytes | str, headers: dict[str, str] | None = None
-    ) -> httpx.Response:
-        return self._portal.call(lambda: self._client.post(path, content=content, headers=headers))
-
-
 @pytest.fixture(scope="module")
 def api(network: dict[str, Any]) -> Iterator[Api]:
-    node = LedgerNode.open(DataDir(network["root"] / "BW"))
-    app = create_app(node)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    try:
-        with (
-            start_blocking_portal() as portal,
-            portal.wrap_async_context_manager(app.router.lifespan_context(app)),
-        ):
-            client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
-            yield Api(portal, client)
-            portal.call(client.aclose)
-    finally:
-        node.close()
+    with serve_in_process(network["root"] / "BW") as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
