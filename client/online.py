@@ -24,6 +24,7 @@ from client.verify import CertificateStatus, Finding, Verdict, check_bundle
 from node.core import clock, merkle, notes
 from node.core.bundle import Bundle
 from node.core.errors import BundleError, LedgerError
+from node.core.provenance import DEFAULT_DEPTH
 from node.core.records import CertificateIssue, Entry, EntryRef, ParcelRef, ParcelTransform
 
 __all__ = ["NodeBehindError", "OnlineVerdict", "verify_online"]
@@ -54,6 +55,7 @@ def verify_online(
     transport: httpx.BaseTransport | None = None,
     timeout: float = 10.0,
     today: str | None = None,
+    depth: int | None = DEFAULT_DEPTH,
 ) -> OnlineVerdict:
     """Fetch the subject's bundle from the first node that serves it, verify it offline, then
     cross-examine every node in ``urls``.
@@ -61,26 +63,32 @@ def verify_online(
     Args:
         today: the verifier's date that expiry is judged against (the system clock's if not
             given).
+        depth: the bundle asked for (``LedgerClient.provenance``): bounded by default, None
+            for the whole DAG (``kp verify --deep``).
     """
     clients = {
         url: LedgerClient(url, transport=transport, retries=1, timeout=timeout) for url in urls
     }
     try:
-        return _verify(clients, subject, genesis, today)
+        return _verify(clients, subject, genesis, today, depth)
     finally:
         for client in clients.values():
             client.close()
 
 
 def _verify(
-    clients: dict[str, LedgerClient], subject: str, genesis: bytes, today: str | None
+    clients: dict[str, LedgerClient],
+    subject: str,
+    genesis: bytes,
+    today: str | None,
+    depth: int | None = DEFAULT_DEPTH,
 ) -> OnlineVerdict:
     served: Bundle | BundleError | None = None
     unreachable: list[str] = []
     refusals: set[str] = set()
     for url, client in clients.items():
         try:
-            served = client.provenance(subject)
+            served = client.provenance(subject, depth)
             break
         except BundleError as exc:  # it answered, with no well-formed bundle
             served = exc
