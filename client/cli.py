@@ -26,8 +26,8 @@ one certificate.
     kp submit produce BW-JW-0001 --centicarats 125000 --hs-code 7102.10 \\
         --key-file mine.pem --operator mine --log BW [--wait witnessed]
     kp submit transform|transfer|certify|confirm|reject|void ...   (see kp submit TYPE --help)
-    kp verify HASH|CERT-NUMBER [--bundle FILE]     (e.g. kp verify BW/2026/0005)
-    kp bundle export HASH|CERT-NUMBER -o FILE
+    kp verify HASH|CERT-NUMBER [--bundle FILE] [--deep]   (e.g. kp verify BW/2026/0005)
+    kp bundle export HASH|CERT-NUMBER -o FILE [--depth N|all]
     kp trace LOG:SEQ:HASH:OUT [--max-depth N] [--max-parcels N]
     kp trace --from CURSOR                       (go on where a bounded trace stopped)
     kp audit [--log ID ... | --all] [--report FILE.json] [--csv FILE.csv]
@@ -80,11 +80,12 @@ from client.replay import history_notes
 from client.sdk import Operator
 from client.stats import Statistics, Tally, compute_statistics, movements
 from client.trace import TracedParcel, cursor_text, parse_cursor, trace_from
-from client.verify import MAX_BUNDLE_BYTES, Finding, Step, Verdict, check_bundle
+from client.verify import MAX_BUNDLE_BYTES, Finding, SeededParcel, Step, Verdict, check_bundle
 from node.core import clock, crypto
 from node.core.bundle import Bundle
 from node.core.encoding import Value
 from node.core.errors import BundleError, KeyFileError, LedgerError
+from node.core.provenance import DEFAULT_DEPTH, depth_text, parse_depth
 from node.core.records import (
     CERTIFICATE_NUMBER,
     CERTIFICATE_NUMBER_GRAMMAR,
@@ -317,6 +318,12 @@ def _parser() -> argparse.ArgumentParser:
         type=_date_arg,
         help="judge expiry on this date (YYYY-MM-DD, UTC) instead of today: was it usable then?",
     )
+    verify.add_argument(
+        "--deep",
+        action="store_true",
+        help="replay the whole chain back to the mines, not only its last steps (online: asks "
+        "for the bundle at depth all; offline: a bundle is replayed as deep as it was exported)",
+    )
     verify.set_defaults(handler=_verify)
 
     bundle = commands.add_parser("bundle", help="provenance bundles")
@@ -324,6 +331,14 @@ def _parser() -> argparse.ArgumentParser:
     export = bundle_commands.add_parser("export", parents=[common], help="write a bundle file")
     export.add_argument("subject", help="entry hash or certificate number")
     export.add_argument("-o", "--output", type=Path, required=True)
+    export.add_argument(
+        "--depth",
+        type=_depth_arg,
+        default=DEFAULT_DEPTH,
+        help="levels of the steps that made the parcels to replay below the certificate, the "
+        f"parcels behind them seeded (default {DEFAULT_DEPTH}); 'all' for the whole chain back "
+        "to the mines, as an audit wants",
+    )
     export.set_defaults(handler=_bundle_export)
 
     trace = commands.add_parser(
@@ -396,6 +411,10 @@ and states the status of the certificate it confirms. Offline, "as of" is the ne
 cosignature on the importer's and issuer's checkpoints in the bundle: a confirmation recorded
 after it cannot be seen; online, every node is asked, and "as of" is the moment of asking when
 the importer's own node answered — when it did not, the headline says so.
+By default the last steps are replayed (the certificate and the step that made its parcels) and
+the history behind the parcels they consumed rests on the witnesses that re-validated it; a line
+says how many entries were replayed and which parcels' history was not (decision 0039). --deep
+replays everything back to the mines.
 """
 
 
@@ -444,6 +463,13 @@ def _bounded(low: int, high: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _depth_arg(text: str) -> int | None:
+    try:
+        return parse_depth(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _date_arg(text: str) -> str:
@@ -811,7 +837,10 @@ def _verify(args: argparse.Namespace, out: _Output) -> int:
     urls = _urls(args)
     with Nodes(urls, timeout=args.timeout) as nodes:
         subject, number = _subject_hash(nodes, args.subject)
-        online = verify_online(urls, subject, genesis, timeout=args.timeout, today=args.date)
+        depth = None if args.deep else DEFAULT_DEPTH
+        online = verify_online(
+            urls, subject, genesis, timeout=args.timeout, today=args.date, depth=depth
+        )
         verdict = online.verdict
         if not online.decided:
             raise NodeUnavailableError(f"no node answered of {', '.join(urls)}")
@@ -824,7 +853,7 @@ def _verify(args: argparse.Namespace, out: _Output) -> int:
         if any(f.code == "bundle.unavailable" for f in verdict.findings):
             raise _UndecidedError(f"no node served the provenance of {subject}")
         try:
-            bundle: Bundle | None = nodes.first(lambda c: c.provenance(subject))
+            bundle: Bundle | None = nodes.first(lambda c: c.provenance(subject, depth))
         except (ClientError, BundleError):
             bundle = None  # the tree then lists the chain in time order
     for url in online.unreachable:
@@ -840,6 +869,11 @@ def _verify_offline(args: argparse.Namespace, out: _Output, genesis: bytes) -> i
     except BundleError:
         bundle = None  # the verdict says why, from the same bytes
     verdict = check_bundle(data if bundle is None else bundle, genesis, today=args.date)
+    if args.deep and verdict.seeds:
+        out.warn(
+            "--deep: this bundle replays its last steps only; export one with --depth all to "
+            "replay the whole chain"
+        )
     number = None
     if args.subject is not None:
         wanted = args.subject.strip()
@@ -919,6 +953,7 @@ def _show_verdict(
         )
     if verdict.origins:
         out.console.print(f"mining origins: {', '.join(verdict.origins)}", markup=False)
+    out.console.print(verdict.replayed_summary, markup=False)
     if verdict.chain:
         out.console.print(_chain_tree(verdict, bundle))
     if verdict.findings:
@@ -953,6 +988,20 @@ def _step_label(step: Step) -> str:
     return "  ".join(parts)
 
 
+def _seed_label(seed: SeededParcel) -> str:
+    return "  ".join(
+        (
+            "seeded",
+            seed.log,
+            seed.parcel,
+            _carats(seed.centicarats),
+            f"origins {','.join(seed.origins)}",
+            "history rests on the witnesses",
+            f"{seed.log}/{seed.seq}/{seed.out} {seed.hash[:12]}",
+        )
+    )
+
+
 def _sources(bundle: Bundle | None) -> dict[str, list[str]]:
     """For each entry of a bundle, the entries it draws its parcels or certificate from."""
     edges: dict[str, list[str]] = {}
@@ -980,6 +1029,9 @@ def _chain_tree(verdict: Verdict, bundle: Bundle | None) -> Tree:
     the leaves. Without the bundle's links, the steps in time order."""
     steps = {s.hash: s for s in verdict.chain}
     edges = _sources(bundle)
+    seeded: dict[str, list[SeededParcel]] = {}
+    for seed in verdict.seeds:
+        seeded.setdefault(seed.hash, []).append(seed)
     root_step = steps.get(verdict.subject)
     if root_step is None or not edges:
         tree = Tree("chain, mines first")
@@ -993,6 +1045,10 @@ def _chain_tree(verdict: Verdict, bundle: Bundle | None) -> Tree:
             if source in path or len(path) > MAX_TRACE_DEPTH:
                 continue
             step = steps.get(source)
+            if step is None and source in seeded:  # where a bounded bundle starts
+                for seed in seeded[source]:
+                    branch.add(_seed_label(seed))
+                continue
             if step is None:  # a transfer: show what it moved instead
                 grow(branch, source, path | {source})
                 continue
@@ -1007,7 +1063,7 @@ def _bundle_export(args: argparse.Namespace, out: _Output) -> int:
     with Nodes(urls, timeout=args.timeout) as nodes:
         subject, number = _subject_hash(nodes, args.subject)
         try:
-            bundle = nodes.first(lambda c: c.provenance(subject))
+            bundle = nodes.first(lambda c: c.provenance(subject, args.depth))
         except ProblemError as exc:
             raise _UndecidedError(f"no node served the provenance of {subject}: {exc}") from exc
         source = nodes.answered
@@ -1021,12 +1077,15 @@ def _bundle_export(args: argparse.Namespace, out: _Output) -> int:
         "file": str(args.output),
         "node": source,
         "entries": len(bundle.entries),
+        "depth": depth_text(bundle.depth),
+        "seeds": len(bundle.seeds),
     }
     if out.json:
         out.emit(document)
     else:
         out.console.print(
-            f"wrote the bundle of {subject} ({document['entries']} entries, from {source}) "
+            f"wrote the bundle of {subject} ({document['entries']} entries, depth "
+            f"{document['depth']}, {document['seeds']} seeded parcels, from {source}) "
             f"to {args.output}",
             markup=False,
         )

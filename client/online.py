@@ -23,13 +23,16 @@ from dataclasses import dataclass, field, replace
 
 import httpx
 
+from client.answers import ParcelInfo
 from client.errors import ClientError, NodeBehindError, ProblemError
 from client.sdk import LedgerClient
 from client.verify import CertificateStatus, Finding, Verdict, check_bundle
 from node.core import clock, merkle, notes
 from node.core.bundle import Bundle
 from node.core.errors import BundleError, LedgerError
+from node.core.provenance import DEFAULT_DEPTH
 from node.core.records import CertificateIssue, Entry, EntryRef, ParcelRef, ParcelTransform
+from node.core.state import ParcelState
 
 __all__ = ["NodeBehindError", "OnlineVerdict", "verify_online"]
 
@@ -59,6 +62,7 @@ def verify_online(
     transport: httpx.BaseTransport | None = None,
     timeout: float = 10.0,
     today: str | None = None,
+    depth: int | None = DEFAULT_DEPTH,
 ) -> OnlineVerdict:
     """Fetch the subject's bundle from the first node that serves it, verify it offline, then
     cross-examine every node in ``urls``.
@@ -66,26 +70,32 @@ def verify_online(
     Args:
         today: the verifier's date that expiry is judged against (the system clock's if not
             given).
+        depth: the bundle asked for (``LedgerClient.provenance``): bounded by default, None
+            for the whole DAG (``kp verify --deep``).
     """
     clients = {
         url: LedgerClient(url, transport=transport, retries=1, timeout=timeout) for url in urls
     }
     try:
-        return _verify(clients, subject, genesis, today)
+        return _verify(clients, subject, genesis, today, depth)
     finally:
         for client in clients.values():
             client.close()
 
 
 def _verify(
-    clients: dict[str, LedgerClient], subject: str, genesis: bytes, today: str | None
+    clients: dict[str, LedgerClient],
+    subject: str,
+    genesis: bytes,
+    today: str | None,
+    depth: int | None = DEFAULT_DEPTH,
 ) -> OnlineVerdict:
     served: Bundle | BundleError | None = None
     unreachable: list[str] = []
     refusals: set[str] = set()
     for url, client in clients.items():
         try:
-            served = client.provenance(subject)
+            served = client.provenance(subject, depth)
             break
         except BundleError as exc:  # it answered, with no well-formed bundle
             served = exc
@@ -111,9 +121,10 @@ def _verify(
         verdict = check_bundle(served, genesis, today=today)
         consumers, checkpoints = _consumed(served), _checkpoints(served)
         asked = _parcels_to_ask(served, consumers)
+        seeds = {seed.ref: seed for seed in served.seeds}
     else:  # INVALID with the parse's finding, as the same answer would be offline
         verdict = Verdict("", "", (Finding(served.code, served.message),))
-        consumers, checkpoints, asked = {}, {}, []
+        consumers, checkpoints, asked, seeds = {}, {}, [], {}
     reachable = [url for url in clients if url not in unreachable]
     verdict = _agreed_status(clients, reachable, verdict, genesis, today)
     findings = list(verdict.findings)
@@ -121,7 +132,7 @@ def _verify(
         if url in unreachable:
             continue
         try:
-            findings.extend(_examine(url, client, checkpoints, consumers, asked))
+            findings.extend(_examine(url, client, checkpoints, consumers, asked, seeds))
         except ClientError:  # unreachable, or behind: it decides nothing either way
             unreachable.append(url)
     verdict = replace(verdict, findings=tuple(findings))
@@ -195,13 +206,10 @@ def _consumed(bundle: Bundle) -> dict[ParcelRef, str]:
 
 def _parcels_to_ask(bundle: Bundle, consumers: Mapping[ParcelRef, str]) -> list[ParcelRef]:
     """Every parcel each node is asked the state of, in one batch: each parcel the chain
-    consumed (the node must name the same consumer).
-
-    The hook for a bounded bundle's seeds (decision 0039): once ``Bundle`` carries ``seeds``,
-    their references join here (``+ [s.ref for s in bundle.seeds if s.ref not in consumers]``;
-    a seed is consumed by a replayed entry, so usually it is among them already), and
-    ``_examine`` compares each seeded state with the node's answer in the same batch."""
-    return list(consumers)
+    consumed (the node must name the same consumer), and each seed of a bounded bundle
+    (decision 0039: the node must hold it as the bundle seeded it). A seed is consumed by a
+    replayed entry, so it is usually among the consumed already."""
+    return list(dict.fromkeys([*consumers, *(seed.ref for seed in bundle.seeds)]))
 
 
 def _checkpoints(bundle: Bundle) -> dict[str, notes.SignedCheckpoint]:
@@ -290,9 +298,11 @@ def _examine(
     checkpoints: dict[str, notes.SignedCheckpoint],
     consumers: Mapping[ParcelRef, str],
     asked: Sequence[ParcelRef],
+    seeds: Mapping[ParcelRef, ParcelState],
 ) -> list[Finding]:
     """What one node says against the bundle: a fork of one of its logs, evidence against
-    one, a parcel it does not know or knows consumed by another entry.
+    one, a parcel it does not know or knows consumed by another entry, a seed it holds
+    otherwise than the bundle seeded it.
 
     Raises:
         NodeBehindError: the node holds a log of the chain not yet up to its checkpoint.
@@ -340,6 +350,17 @@ def _examine(
                 )
             )
             continue
+        seed = seeds.get(parcel)
+        if seed is not None and _seeded_as(seed) != _seeded_as(state):
+            findings.append(
+                Finding(
+                    "node.disagrees",
+                    f"{url} holds parcel {parcel.log}/{parcel.seq}/{parcel.out} as "
+                    f"{_seeded_as(state)}, the bundle seeded it as {_seeded_as(seed)}",
+                    log=parcel.log,
+                    seq=parcel.seq,
+                )
+            )
         consumer = consumers.get(parcel)
         if consumer is None:
             continue
@@ -356,6 +377,11 @@ def _examine(
                 )
             )
     return findings
+
+
+def _seeded_as(parcel: ParcelState | ParcelInfo) -> tuple[str, str, int, str, tuple[str, ...]]:
+    """What a seed says of its parcel that a node's answer says too."""
+    return (parcel.parcel, parcel.holder, parcel.centicarats, parcel.hs_code, parcel.origins)
 
 
 def _ref_list(ref: EntryRef | None) -> list[object] | None:

@@ -12,7 +12,9 @@ given what came before it? They answer it here, the same way:
    may be whole (an audit) or sparse (a bundle holds only the entries a chain needs); either
    way the rules see a log as holding what has been replayed of it so far, so a reference to
    an entry not replayed yet waits (``PendingError``) instead of failing. An entry that waits
-   for what no log supplies is a finding, as is every entry the rules refuse.
+   for what no log supplies is a finding, as is every entry the rules refuse. A bounded bundle
+   (decision 0039) adds its seeds, put into the state before anything is replayed, and the
+   entries that made them, which the logs hold in their place without being judged.
 
 Pure: no network, no disk, no clock.
 """
@@ -34,7 +36,7 @@ from node.core.records import (
     Entry,
     EntryRef,
 )
-from node.core.state import Effects, LedgerState, MemoryKeyValue
+from node.core.state import Effects, LedgerState, MemoryKeyValue, ParcelState
 
 __all__ = [
     "Accepted",
@@ -103,10 +105,14 @@ class _ReplayedLogs(MemoryKeyValue):
     def __init__(self) -> None:
         super().__init__()
         self.held: dict[str, dict[int, bytes]] = {}
+        self._sizes: dict[str, int] = {}  # kept, not recomputed: the rules ask at every entry
+
+    def hold(self, log: str, seq: int, raw: bytes) -> None:
+        self.held.setdefault(log, {})[seq] = raw
+        self._sizes[log] = max(self._sizes.get(log, 0), seq + 1)
 
     def log_size(self, log: str) -> int:
-        held = self.held.get(log)
-        return max(held) + 1 if held else 0
+        return self._sizes.get(log, 0)
 
     def entry_bytes(self, log: str, seq: int) -> bytes | None:
         return self.held.get(log, {}).get(seq)
@@ -119,6 +125,8 @@ def replay(
     waiting_code: str,
     sparse: bool = False,
     on_entry: Callable[[str, int], None] | None = None,
+    seeds: Sequence[ParcelState] = (),
+    unjudged: Mapping[str, Mapping[int, bytes]] | None = None,
 ) -> Replay:
     """Run the entries of ``logs`` through ``rules.check``, as a node replicating them would.
 
@@ -131,12 +139,21 @@ def replay(
         sparse: the logs hold only some entries (a bundle): a reference to an entry left out
             is then a gap in what was supplied (``waiting_code``), not a rule broken.
         on_entry: called with ``(log, seq)`` after each entry is decided (progress).
+        seeds: parcels put into the state before anything is replayed, as they were just
+            before an entry of ``logs`` consumed them (a bounded bundle's seeds).
+        unjudged: entries the logs hold in their place that are not judged (not in
+            ``accepted``, no finding): the entries that made seeds, which a rule may read.
     """
     kv = _ReplayedLogs()
     state = LedgerState(kv, kv)
     for signed in charters:
         state.put_charter(signed)
-    queues = {log: sorted(entries) for log, entries in logs.items()}
+    for seed in seeds:
+        state.seed_parcel(seed)
+    unjudged = unjudged or {}
+    sources = {log: {**unjudged.get(log, {}), **logs.get(log, {})} for log in {*logs, *unjudged}}
+    queues = {log: sorted(entries) for log, entries in sources.items()}
+    heads = dict.fromkeys(queues, 0)  # the next of each queue: no pop from a list's front
     accepted: list[Accepted] = []
     findings: list[Finding] = []
     waiting: dict[str, tuple[int, LedgerError]] = {}
@@ -145,9 +162,14 @@ def replay(
         progress = False
         for log in sorted(queues):
             queue = queues[log]
-            while queue:
-                seq = queue[0]
-                raw = logs[log][seq]
+            while heads[log] < len(queue):
+                seq = queue[heads[log]]
+                raw = sources[log][seq]
+                if seq in unjudged.get(log, {}) and seq not in logs.get(log, {}):
+                    kv.hold(log, seq, raw)  # in its place for the rules to read, not judged
+                    heads[log] += 1
+                    progress = True
+                    continue
                 digest = merkle.leaf_hash(raw)
                 try:
                     entry = Entry.parse(raw)
@@ -169,9 +191,9 @@ def replay(
                     state.apply(log, effects)
                     accepted.append(Accepted(EntryRef(log, seq, digest), entry, effects))
                 # Refused entries stay in their log's place too, so that later seqs line up.
-                kv.held.setdefault(log, {})[seq] = raw
+                kv.hold(log, seq, raw)
                 waiting.pop(log, None)
-                queue.pop(0)
+                heads[log] += 1
                 progress = True
                 if on_entry is not None:
                     on_entry(log, seq)

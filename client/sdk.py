@@ -47,6 +47,7 @@ from node.core.charter import SignedCharter
 from node.core.encoding import Value, decode, encode, encode_array, encode_map
 from node.core.errors import LedgerError
 from node.core.httpsig import HttpxSigner
+from node.core.provenance import DEFAULT_DEPTH, depth_text
 from node.core.receipt import Receipt
 from node.core.records import (
     LOG_SIGNER,
@@ -218,13 +219,21 @@ class LedgerClient:
             found.extend(answered)
         return found
 
-    def provenance(self, entry_hash: str) -> Bundle:
+    def provenance(self, entry_hash: str, depth: int | None = DEFAULT_DEPTH) -> Bundle:
         """The offline-verifiable bundle of an entry (client.verify checks its claims).
+
+        Args:
+            depth: levels of parcel-making entries replayed below the subject and its
+                certificate, the parcels behind them seeded (decision 0039); None for the
+                whole DAG back to the mines.
 
         Raises:
             BundleError: the node answered with no well-formed bundle (``bundle.malformed``).
+            ProblemError: ``provenance.too_large`` (413) when the walk at that depth is wider
+                than a bundle may be.
         """
-        return Bundle.from_json(self._object(f"/v1/provenance/{entry_hash}"))
+        params = {"depth": depth_text(depth)}
+        return Bundle.from_json(self._object(f"/v1/provenance/{entry_hash}", params))
 
     def disclosures(self, entry_hash: str) -> DisclosedEntry:
         """Sealed values of an entry; the client must have been made with a member's ``auth``."""

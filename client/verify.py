@@ -10,6 +10,13 @@ mass balance at each step, origins, addressing, expiry, signatures and roles, st
 and last the status of the subject's certificate — usable, confirmed, rejected, voided or expired —
 with the entries that prove it, as of the checkpoints that vouch for it (DESIGN §9). Nothing here
 reads the network or a disk; the verifier's date is passed in.
+
+A bounded bundle (decision 0039) replays the last steps only: its seeds, the parcels the deepest
+replayed entries consumed, go into the replay as the serving node holds them, and the entries that
+made them are checked for inclusion but not replayed. Each seed must be consumed by a replayed
+entry (``bundle.seed_unused``); an entry the rules refuse that rests on seeds is named with them
+(``bundle.seed_disagrees``). The verdict says how many entries it replayed and which parcels'
+history rests on the witnesses (``replayed``, ``seeds``); the chain starts at those seeds.
 """
 
 from __future__ import annotations
@@ -33,13 +40,16 @@ from node.core.records import (
     Entry,
     EntryRef,
     ParcelProduce,
+    ParcelRef,
     ParcelTransform,
 )
+from node.core.state import ParcelState
 
 __all__ = [
     "MAX_BUNDLE_BYTES",
     "CertificateStatus",
     "Finding",
+    "SeededParcel",
     "Step",
     "Verdict",
     "VerificationError",
@@ -66,6 +76,35 @@ class Step:
     origins: tuple[str, ...]
     witnesses: int
     status: str | None = None  # a certificate's status, as the bundle proves it
+
+
+@dataclass(frozen=True, slots=True)
+class SeededParcel:
+    """A parcel a bounded bundle seeded: the history behind it was not replayed, and rests on
+    the witnesses that re-validated it (decisions 0017, 0039)."""
+
+    log: str
+    seq: int
+    out: int
+    hash: str  # the entry hash of the entry that made it
+    parcel: str  # its human id
+    holder: str
+    centicarats: int
+    origins: tuple[str, ...]
+
+    @classmethod
+    def of(cls, seed: ParcelState) -> SeededParcel:
+        ref = seed.ref
+        return cls(
+            ref.log,
+            ref.seq,
+            ref.out,
+            ref.hash.hex(),
+            seed.parcel,
+            seed.holder,
+            seed.centicarats,
+            seed.origins,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +204,9 @@ class Verdict:
     it confirms, rejects or voids); a valid verdict on a certificate that is not usable never
     reads as a plain VALID (``headline``). ``notes`` are facts a reader must know that break no
     rule: an entry judged under a charter version the network has since superseded, a
-    confirmation recorded late.
+    confirmation recorded late. ``replayed`` is how many entries were run through the rules;
+    ``seeds`` the parcels of a bounded bundle whose history was not replayed and rests on the
+    witnesses (none for a bundle of the whole DAG); ``depth`` the bundle's depth (None: all).
     """
 
     subject: str
@@ -175,6 +216,9 @@ class Verdict:
     origins: tuple[str, ...] = ()
     certificate: CertificateStatus | None = None
     notes: tuple[Finding, ...] = ()
+    replayed: int = 0
+    seeds: tuple[SeededParcel, ...] = ()
+    depth: int | None = None
 
     @property
     def valid(self) -> bool:
@@ -188,6 +232,20 @@ class Verdict:
     def usable(self) -> bool | None:
         """Whether the subject's certificate may be accepted now; None when there is none."""
         return None if self.certificate is None else self.valid and self.certificate.usable
+
+    @property
+    def replayed_summary(self) -> str:
+        """What was replayed, and what rests on the witnesses (decision 0039), in one line."""
+        replayed = f"replayed {self.replayed} entr{'y' if self.replayed == 1 else 'ies'}"
+        if not self.seeds:
+            return f"{replayed}, back to the mines"
+        count = len(self.seeds)
+        origins = ", ".join(sorted({o for seed in self.seeds for o in seed.origins}))
+        mass = sum(seed.centicarats for seed in self.seeds)
+        return (
+            f"{replayed}; the history behind {count} parcel{'' if count == 1 else 's'} "
+            f"(origins {origins}; {mass / 100:,.2f} ct) rests on the witnesses"
+        )
 
     @property
     def headline(self) -> str:
@@ -209,10 +267,14 @@ class Verdict:
             "findings": [_fields_of(f) for f in self.findings],
             "notes": [_fields_of(n) for n in self.notes],
             "chain": [_fields_of(s) for s in self.chain],
+            "replayed": self.replayed,
+            "replayed_summary": self.replayed_summary,
+            "depth": self.depth,
+            "seeds": [_fields_of(s) for s in self.seeds],
         }
 
 
-def _fields_of(item: Finding | Step | CertificateStatus) -> dict[str, Any]:
+def _fields_of(item: Finding | Step | CertificateStatus | SeededParcel) -> dict[str, Any]:
     # JSON has no tuples: lists, so that a verdict survives a round trip through JSON.
     return {
         name: list(value) if isinstance(value := getattr(item, name), tuple) else value
@@ -258,21 +320,156 @@ def check_bundle(bundle: bytes | Bundle, genesis: bytes, *, today: str | None = 
     entries = _check_entries(parsed, checkpoints, findings)
     if not any(ref.hash.hex() == subject for ref in entries):
         findings.append(Finding("bundle.no_subject", "the subject is not among the entries"))
+    # The entries that made a seed are not replayed (the replay starts from the seed); the
+    # subject always is.
+    made = {seed.ref.entry for seed in parsed.seeds}
     logs: dict[str, dict[int, bytes]] = {}
+    unjudged: dict[str, dict[int, bytes]] = {}
     for ref, raw in entries.items():
-        logs.setdefault(ref.log, {})[ref.seq] = raw
-    replayed = replay(chain, logs, waiting_code="bundle.incomplete", sparse=True)
+        kept = unjudged if ref in made and ref.hash != parsed.subject else logs
+        kept.setdefault(ref.log, {})[ref.seq] = raw
+    findings.extend(_check_seeds(parsed, entries, logs))
+    replayed = replay(
+        chain,
+        logs,
+        waiting_code="bundle.incomplete",
+        sparse=True,
+        seeds=parsed.seeds,
+        unjudged=unjudged,
+    )
+    findings.extend(_resting_on_seeds(parsed, entries, replayed))
     findings.extend(replayed.findings)
-    steps, origins = _summary(entries, checkpoints, replayed, today)
-    if not any(step.type == "parcel.produce" for step in steps) and not findings:
+    steps, origins = _summary(entries, checkpoints, replayed, today, parsed.seeds)
+    if not origins and not findings:
         findings.append(Finding("bundle.no_mine", "the chain reaches no production"))
     status = _status(subject, entries, checkpoints, replayed, chain[-1].charter, today)
     if status is not None:  # the chain's row says what the headline says (suspensions too)
         steps = [replace(s, status=status.state) if s.hash == status.entry else s for s in steps]
     notes_found = history_notes(replayed)
     return Verdict(
-        subject, network, tuple(findings), tuple(steps), origins, status, tuple(notes_found)
+        subject,
+        network,
+        tuple(findings),
+        tuple(steps),
+        origins,
+        status,
+        tuple(notes_found),
+        replayed=sum(len(held) for held in logs.values()),
+        seeds=tuple(SeededParcel.of(seed) for seed in parsed.seeds),
+        depth=parsed.depth,
     )
+
+
+# --- seeds ---------------------------------------------------------------------------------------
+
+
+def _consumed_by(raw: bytes) -> tuple[ParcelRef, ...]:
+    """The parcels an entry consumes, or none when it consumes none or does not decode (the
+    replay reports that)."""
+    try:
+        body = Entry.parse(raw).signed.body
+    except LedgerError:
+        return ()
+    if isinstance(body, ParcelTransform):
+        return body.inputs
+    if isinstance(body, CertificateIssue):
+        return body.parcels
+    return ()
+
+
+def _check_seeds(
+    bundle: Bundle, entries: dict[EntryRef, bytes], logs: dict[str, dict[int, bytes]]
+) -> list[Finding]:
+    """Each seed is consumed by an entry the bundle replays (decision 0039), and names the
+    entry that made it as the bundle holds it."""
+    consumed = {
+        parcel for held in logs.values() for raw in held.values() for parcel in _consumed_by(raw)
+    }
+    by_position = {(ref.log, ref.seq): ref for ref in entries}
+    found: list[Finding] = []
+    for seed in bundle.seeds:
+        ref = seed.ref
+        where = f"seed {ref.log}/{ref.seq}/{ref.out} ({seed.parcel})"
+        if ref not in consumed:
+            found.append(
+                Finding(
+                    "bundle.seed_unused",
+                    f"{where} is consumed by no entry the bundle replays",
+                    log=ref.log,
+                    seq=ref.seq,
+                )
+            )
+        held = by_position.get((ref.log, ref.seq))
+        if held is not None and held.hash != ref.hash:
+            found.append(
+                Finding(
+                    "bundle.seed_disagrees",
+                    f"{where} names entry {ref.log}/{ref.seq} with another hash than the "
+                    "bundle's entry there",
+                    log=ref.log,
+                    seq=ref.seq,
+                )
+            )
+    return found
+
+
+def _resting_on_seeds(
+    bundle: Bundle, entries: dict[EntryRef, bytes], replayed: Replay
+) -> list[Finding]:
+    """For each entry the rules refuse, the seeds it rests on (its inputs, theirs, back to the
+    seeds). Every entry was re-validated against the true state by the witness quorum before
+    it was cosigned, so a refusal over seeds says a seed disagrees with the history behind it
+    (or that the quorum cosigned a lie, which ``kp verify --deep`` tells apart)."""
+    if not bundle.seeds:
+        return []
+    seeds = {seed.ref: seed for seed in bundle.seeds}
+    by_position = {(ref.log, ref.seq): raw for ref, raw in entries.items()}
+    found: list[Finding] = []
+    for refused in replayed.findings:
+        if refused.log is None or refused.seq is None:
+            continue
+        start = by_position.get((refused.log, refused.seq))
+        if start is None:
+            continue
+        behind: dict[ParcelRef, ParcelState] = {}
+        stack, seen = [start], set()
+        while stack:
+            raw = stack.pop()
+            parcels = list(_consumed_by(raw))
+            try:
+                body = Entry.parse(raw).signed.body
+            except LedgerError:
+                body = None
+            if isinstance(body, CertificateConfirm | CertificateReject | CertificateVoid):
+                certificate = by_position.get((body.certificate.log, body.certificate.seq))
+                if certificate is not None:
+                    stack.append(certificate)
+            for parcel in parcels:
+                if parcel in seeds:
+                    behind[parcel] = seeds[parcel]
+                elif parcel.entry not in seen:
+                    seen.add(parcel.entry)
+                    made = entries.get(parcel.entry)
+                    if made is not None:
+                        stack.append(made)
+        if behind:
+            listed = "; ".join(
+                f"{p.log}/{p.seq}/{p.out} {s.parcel} (origins {', '.join(s.origins)}; "
+                f"{s.centicarats / 100:.2f} ct)"
+                for p, s in sorted(behind.items(), key=lambda item: (item[0].log, item[0].seq))
+            )
+            found.append(
+                Finding(
+                    "bundle.seed_disagrees",
+                    f"the rules refuse {refused.log}/{refused.seq} ({refused.code}), which rests "
+                    f"on the seeded parcels {listed}: a seed disagrees with the history the "
+                    "witnesses vouch for, or they cosigned an entry that breaks a rule "
+                    "(kp verify --deep replays it all)",
+                    log=refused.log,
+                    seq=refused.seq,
+                )
+            )
+    return found
 
 
 # --- charter -------------------------------------------------------------------------------------
@@ -499,8 +696,10 @@ def _summary(
     checkpoints: dict[str, _Checkpoint],
     replayed: Replay,
     today: str,
+    seeds: tuple[ParcelState, ...] = (),
 ) -> tuple[list[Step], tuple[str, ...]]:
-    """The parcel-moving entries in time order, and the mining origins they start from."""
+    """The parcel-moving entries in time order, and the mining origins they start from: the
+    productions replayed, and the origins of the seeds where a bounded bundle starts."""
     steps = []
     for accepted in sorted(replayed.accepted, key=lambda a: (a.ref.log, a.ref.seq)):
         ref, entry = accepted.ref, accepted.entry
@@ -535,8 +734,13 @@ def _summary(
                 status=status,
             )
         )
-    # Every parcel in the DAG descends from these productions: the subject's mining origins.
-    origins = tuple(sorted({o for s in steps if s.type == "parcel.produce" for o in s.origins}))
+    # Every parcel in the DAG descends from these productions or seeds: the mining origins.
+    origins = tuple(
+        sorted(
+            {o for s in steps if s.type == "parcel.produce" for o in s.origins}
+            | {o for seed in seeds for o in seed.origins}
+        )
+    )
     return _in_time_order(steps), origins
 
 

@@ -6,9 +6,10 @@ needs only Python 3.11+ and the package registry. It creates `.venv` with KP Led
 starts nodes for Botswana, Canada, the EU, the UAE and India on loopback (`kp-node devnet up`),
 runs the scenario through the HTTP API (`kp-node devnet scenario`): mines in Botswana and Canada,
 certificates to the EU, an Antwerp merge and sort, certificates to India and the UAE, the UAE's
-re-export to India. Then it verifies India's final confirmation with `kp verify` online, against
-every node, and offline from an exported bundle, prints the chain from the mines, and leaves the
-network running until Ctrl-C.
+re-export to India. Then it verifies India's final confirmation with `kp verify --deep` online,
+against every node, printing the chain from the mines, and offline from an exported bundle, which
+replays the last steps and says what rests on the witnesses (decision 0039); it leaves the network
+running until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -84,7 +85,10 @@ def main() -> None:
 
         step("verifying India's confirmation of the UAE re-export, online, against every node")
         verify = subprocess.run(
-            [str(PYTHON), "-m", "client.cli", "verify", final], cwd=ROOT, env=env, check=False
+            [str(PYTHON), "-m", "client.cli", "verify", final, "--deep"],
+            cwd=ROOT,
+            env=env,
+            check=False,
         )
         bundle = NET / "final.bundle.json"
         step("exporting its bundle, and verifying it offline")

@@ -6,7 +6,19 @@ A bundle is JSON, media type ``application/vnd.kp-ledger.bundle.v1+json``::
      "charters": [<base64 signed charter>, ...],          # the chain from the genesis, in order
      "checkpoints": {<log>: <checkpoint note>, ...},       # one per log, cosignatures attached
      "entries": [{"log", "seq", "hash": <hex>, "entry": <base64 canonical entry>,
-                  "proof": <c2sp.org/tlog-proof text>}]}  # the DAG and what checks it
+                  "proof": <c2sp.org/tlog-proof text>}],  # the DAG and what checks it
+     "depth": <int>,                                       # absent (or null): the whole DAG
+     "seeds": [{"log", "seq", "hash": <hex>, "out",        # absent or [] for the whole DAG
+                "parcel", "holder", "centicarats", "hs_code", "origins": [...], "basis"}]}
+
+A bundle replays the subject, the certificate it confirms, rejects or voids, and ``depth``
+levels of the entries that made the parcels consumed (node/core/provenance.py); the parcels the
+deepest of those consumed are its ``seeds``, each as the serving node holds it just before it was
+consumed (decision 0039): the verifier puts them into its replay instead of replaying the history
+behind them, which the witness quorum vouches for. A bundle of the whole DAG (``depth`` absent,
+as in every bundle served before bounded provenance; null reads the same) has no seeds. Entries
+that made a seed are in ``entries`` too when a rule reads them (a certificate's parcels' dates);
+they are checked for inclusion, and not replayed.
 
 Every entry's tlog-proof leads to its log's checkpoint in ``checkpoints``. Each distinct
 checkpoint appears there once with its cosignatures; the copy inside each tlog-proof carries the
@@ -19,7 +31,9 @@ store (node/engine/bundling.py) and serves ``to_bytes()``; ``kp`` and the SDK ge
 or a node's answer with ``Bundle.parse`` or ``Bundle.from_json``. Parsing checks the form only, and
 strictly: the media type, every field of its JSON type, hashes as 64 lowercase hex digits, base64
 that decodes, each tlog-proof parsed (``notes.TlogProof``), at most ``MAX_BUNDLE_ENTRIES``, each
-``(log, seq)`` once, and from bytes at most ``MAX_BUNDLE_BYTES`` (an object the SDK decoded is
+``(log, seq)`` once, ``depth`` a count or null, at most ``MAX_BUNDLE_SEEDS`` seeds, each parcel
+once, every field of its type and within the bounds a record's would be (no seed of a bundle of
+the whole DAG), and from bytes at most ``MAX_BUNDLE_BYTES`` (an object the SDK decoded is
 bounded by its response limit). Anything else raises ``BundleError``, ``bundle.malformed``
 (``tlog_proof.malformed`` for a proof), the code a verdict reports. Whether the bundle's claims
 hold (an entry's hash, its inclusion, the checkpoints' signatures and quorum, the charter chain) is
@@ -40,20 +54,36 @@ from typing import Any
 
 from node.core import notes
 from node.core.errors import BundleError, LedgerError
+from node.core.provenance import MAX_DAG_ENTRIES, MAX_SEEDS
+from node.core.records import HS_CODES, MAX_CENTICARATS, MAX_REFS, ParcelRef
+from node.core.state import ParcelState
 
 __all__ = [
     "BUNDLE_MEDIA_TYPE",
     "MAX_BUNDLE_BYTES",
     "MAX_BUNDLE_ENTRIES",
+    "MAX_BUNDLE_SEEDS",
     "Bundle",
     "BundleEntry",
+    "seed_from_json",
+    "seed_to_json",
 ]
 
 BUNDLE_MEDIA_TYPE = "application/vnd.kp-ledger.bundle.v1+json"
 MAX_BUNDLE_BYTES = 32 * 1024 * 1024  # a bundle file, or a node's answer, before it is decoded
 MAX_BUNDLE_ENTRIES = 100_000  # the DAG (provenance.MAX_DAG_ENTRIES) and what a status rests on
 
+MAX_BUNDLE_SEEDS = MAX_SEEDS  # the widest bounded walk a node serves (provenance.MAX_SEEDS)
+
 _HASH_HEX = re.compile(r"[0-9a-f]{64}")  # one spelling, as ``bytes.hex()`` writes it
+# The spellings node/core/records.py accepts in a record: a seed names nothing a record could not.
+_PARTICIPANT = re.compile(r"[A-Z]{2,8}")
+_OPERATOR = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_PARCEL_ID = re.compile(r"[A-Za-z0-9._/-]{1,64}")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+_SEED_FIELDS = frozenset(
+    {"log", "seq", "hash", "out", "parcel", "holder", "centicarats", "hs_code", "origins", "basis"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +138,63 @@ class BundleEntry:
         }
 
 
+def seed_from_json(item: object) -> ParcelState:
+    """An item of a bundle's ``seeds``: a parcel as it was just before it was consumed.
+
+    Raises:
+        BundleError: ``bundle.malformed``.
+    """
+    if not isinstance(item, dict):
+        raise BundleError("malformed seed: not an object")
+    where = "malformed seed"
+    if set(item) != _SEED_FIELDS:
+        raise BundleError(f"{where}: fields {sorted(item)}, not {sorted(_SEED_FIELDS)}")
+    log = _match(item, "log", _PARTICIPANT, where)
+    seq = _count(item, "seq", notes.MAX_TREE_SIZE - 1, where)
+    digest = _hash(item, "hash", where)
+    out = _count(item, "out", MAX_REFS - 1, where)
+    centicarats = _count(item, "centicarats", MAX_CENTICARATS, where)
+    basis = _count(item, "basis", centicarats, where)
+    if centicarats < 1:
+        raise BundleError(f"{where}: centicarats must be more than 0")
+    hs_code = _text(item, "hs_code", where)
+    if hs_code not in HS_CODES:
+        raise BundleError(f"{where}: hs_code {hs_code!r} is not one of {sorted(HS_CODES)}")
+    origins = item["origins"]
+    if (
+        not isinstance(origins, list)
+        or not 1 <= len(origins) <= 256
+        or not all(isinstance(o, str) and _COUNTRY.fullmatch(o) for o in origins)
+        or origins != sorted(set(origins))
+    ):
+        raise BundleError(f"{where}: origins are not country codes, sorted, each once")
+    return ParcelState(
+        ref=ParcelRef(log, seq, digest, out),
+        parcel=_match(item, "parcel", _PARCEL_ID, where),
+        holder=_match(item, "holder", _OPERATOR, where),
+        centicarats=centicarats,
+        hs_code=hs_code,
+        origins=tuple(origins),
+        basis=basis,
+    )
+
+
+def seed_to_json(seed: ParcelState) -> dict[str, Any]:
+    """A seed as a bundle's ``seeds`` lists it."""
+    return {
+        "log": seed.ref.log,
+        "seq": seed.ref.seq,
+        "hash": seed.ref.hash.hex(),
+        "out": seed.ref.out,
+        "parcel": seed.parcel,
+        "holder": seed.holder,
+        "centicarats": seed.centicarats,
+        "hs_code": seed.hs_code,
+        "origins": list(seed.origins),
+        "basis": seed.basis,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Bundle:
     """A provenance bundle, well formed (the module docstring says what that checks).
@@ -121,6 +208,11 @@ class Bundle:
         charters: the signed charter versions from the genesis, encoded, in order.
         checkpoints: each log's witnessed checkpoint note, cosignatures attached.
         entries: the entries, in the bundle's order.
+        depth: how many levels of parcel-making entries below the subject and its certificate
+            the bundle replays (node/core/provenance.py); None for the whole DAG.
+        seeds: the parcels the deepest replayed entries consume, each as it was just before it
+            was consumed (``consumed_by`` and ``transfers`` empty), in the bundle's order;
+            none when ``depth`` is None.
     """
 
     network: str
@@ -129,6 +221,8 @@ class Bundle:
     charters: tuple[bytes, ...]
     checkpoints: Mapping[str, str] = field(hash=False)
     entries: tuple[BundleEntry, ...]
+    depth: int | None = None
+    seeds: tuple[ParcelState, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checkpoints", MappingProxyType(dict(self.checkpoints)))
@@ -172,6 +266,19 @@ class Bundle:
             if (item.log, item.seq) in seen:
                 raise BundleError(f"entry {item.log}/{item.seq} twice")
             seen.add((item.log, item.seq))
+        depth = document.get("depth")
+        if depth is not None and (type(depth) is not int or not 0 <= depth <= MAX_DAG_ENTRIES):
+            raise BundleError("depth is not a count of levels, nor null for all")
+        listed = document.get("seeds", [])
+        if not isinstance(listed, list):
+            raise BundleError("seeds is not a list")
+        if len(listed) > MAX_BUNDLE_SEEDS:
+            raise BundleError(f"more than {MAX_BUNDLE_SEEDS} seeds")
+        if listed and depth is None:
+            raise BundleError("a bundle of the whole DAG has no seeds")
+        seeds = tuple(seed_from_json(item) for item in listed)
+        if len({seed.ref for seed in seeds}) != len(seeds):
+            raise BundleError("a parcel is seeded twice")
         return cls(
             network=_text(document, "network", "bundle"),
             genesis=_hash(document, "genesis", "bundle"),
@@ -179,11 +286,15 @@ class Bundle:
             charters=tuple(_b64(text) for text in document["charters"]),
             checkpoints=checkpoints,
             entries=entries,
+            depth=depth,
+            seeds=seeds,
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The bundle's JSON document, fields in the order a node has always served them."""
-        return {
+        """The bundle's JSON document, fields in the order a node has always served them; then,
+        for a bounded bundle only, ``depth`` and ``seeds`` (a bundle of the whole DAG reads as
+        every bundle served before them)."""
+        document: dict[str, Any] = {
             "media_type": BUNDLE_MEDIA_TYPE,
             "network": self.network,
             "genesis": self.genesis.hex(),
@@ -192,6 +303,10 @@ class Bundle:
             "checkpoints": dict(self.checkpoints),
             "entries": [item.to_json() for item in self.entries],
         }
+        if self.depth is not None:
+            document["depth"] = self.depth
+            document["seeds"] = [seed_to_json(seed) for seed in self.seeds]
+        return document
 
     def to_bytes(self) -> bytes:
         """The bytes a node serves: compact UTF-8 JSON, as the HTTP framework's JSON response
@@ -205,6 +320,21 @@ def _text(document: dict[str, Any], name: str, where: str) -> str:
     value = document.get(name)
     if not isinstance(value, str):
         raise BundleError(f"{where}: {name} is not text")
+    return value
+
+
+def _match(document: dict[str, Any], name: str, pattern: re.Pattern[str], where: str) -> str:
+    value = _text(document, name, where)
+    if not pattern.fullmatch(value):
+        raise BundleError(f"{where}: {name} {value[:80]!r} is not of the form a record allows")
+    return value
+
+
+def _count(document: dict[str, Any], name: str, high: int, where: str) -> int:
+    value = document.get(name)
+    # Exactly an int: JSON's true is no count (bool is an int in Python).
+    if type(value) is not int or not 0 <= value <= high:
+        raise BundleError(f"{where}: {name} is not a count from 0 to {high}")
     return value
 
 

@@ -470,6 +470,24 @@ class LedgerState(LedgerView):
             history.append(effects.adoption.to_value())
             self._writable.put("adoptions", encode([log]), encode(history))
 
+    def seed_parcel(self, parcel: ParcelState) -> None:
+        """Put a parcel into a verifier's replay as it was just before it was consumed, instead
+        of replaying the history that made it (a bounded bundle's seed, decision 0039).
+
+        Only for a replay that skips entries: the parcel is not indexed by its id, because the
+        replay does not know every live parcel of its log anyway (``Head.complete``), and a
+        seed is live only from an entry the replay does not hold.
+
+        Raises:
+            ValueError: the parcel is not live, or a parcel is already at its reference.
+        """
+        ref = parcel.ref
+        if not parcel.live:
+            raise ValueError("a seed is the parcel before it was consumed")
+        if self._kv.get("parcels", encode([ref.log, ref.seq, ref.out])) is not None:
+            raise ValueError(f"parcel {ref.log}/{ref.seq}/{ref.out} is already in the state")
+        self._put("parcels", [ref.log, ref.seq, ref.out], parcel.to_value())
+
     def _index_parcel_id(self, parcel: ParcelState) -> None:
         """Keep ``parcel_ids`` to the live parcels: a created parcel joins its id, a consumed one
         leaves it (a transfer changes neither)."""

@@ -10,7 +10,7 @@ from node.core.bundle import Bundle, BundleEntry
 from node.core.charter import SignedCharter, longest_chain
 from node.core.errors import PendingError
 from node.core.notes import SignedCheckpoint, TlogProof
-from node.core.provenance import Provenance, provenance
+from node.core.provenance import DEFAULT_DEPTH, Provenance, provenance
 from node.core.records import (
     CertificateConfirm,
     CertificateIssue,
@@ -25,8 +25,11 @@ from node.engine.witness import witnessed
 __all__ = ["build_bundle"]
 
 
-def build_bundle(reader: StoreReader, network: str, subject: EntryRef) -> Bundle:
-    """The bundle of ``subject`` from one store snapshot.
+def build_bundle(
+    reader: StoreReader, network: str, subject: EntryRef, depth: int | None = DEFAULT_DEPTH
+) -> Bundle:
+    """The bundle of ``subject`` from one store snapshot, ``depth`` levels deep (None: the
+    whole DAG back to the mines; node/core/provenance.py says what a level is).
 
     Beside the subject's DAG it carries what its status rests on (DESIGN §9): for a certificate,
     or an entry that confirms, rejects or voids one, the confirmation, rejection and void this
@@ -36,23 +39,35 @@ def build_bundle(reader: StoreReader, network: str, subject: EntryRef) -> Bundle
     whole charter chain this store trusts, so entries judged under an older version can be told
     apart from what the network decided since.
 
+    The walks of the subject and of what decided its certificate are bounded alike; their
+    seeds are the parcels neither replays the making of, and the entries that made the seeds a
+    replayed certificate consumes come along, not replayed (their dates are read).
+
     Raises:
         PendingError: the store lacks an entry of the DAG, or a log has no checkpoint covering
             the entries the bundle needs.
+        RequestTooLargeError: the walk is wider than a bundle may be
+            (``provenance.too_large``).
     """
     view = LedgerView(reader, reader)
-    dag: Provenance = provenance(view, subject)
+    dags: list[Provenance] = [provenance(view, subject, depth)]
     first = view.entry(subject.log, 0)
     genesis = first.prev if first is not None else b""  # every log's entry 0 chains to it
-    wanted = set(dag.entries) | set(dag.operators) | set(dag.adoptions)
     certificate = _certificate_of(view, subject)
     status_logs: set[str] = set()
     if certificate is not None:
         status_logs = {certificate.ref.log, certificate.importing}
         for decided in (certificate.outcome_ref, certificate.voided):
             if decided is not None and decided != subject:
-                more = provenance(view, decided)
-                wanted |= set(more.entries) | set(more.operators) | set(more.adoptions)
+                dags.append(provenance(view, decided, depth))
+    replayed = {ref for dag in dags for ref in dag.entries}
+    seeds = {seed.ref: seed for dag in dags for seed in dag.seeds if seed.ref.entry not in replayed}
+    creators = {ref for dag in dags for ref in dag.creators if ref not in replayed} & {
+        ref.entry for ref in seeds
+    }
+    wanted = replayed | creators
+    for dag in dags:
+        wanted |= set(dag.operators) | set(dag.adoptions)
     checkpoints: dict[str, tuple[int, str]] = {}
     for log in sorted({r.log for r in wanted} | status_logs):
         needed = max((r.seq for r in wanted if r.log == log), default=-1) + 1
@@ -83,6 +98,8 @@ def build_bundle(reader: StoreReader, network: str, subject: EntryRef) -> Bundle
         charters=tuple(c.encode() for c in chain),
         checkpoints={log: note for log, (_, note) in checkpoints.items()},
         entries=tuple(entries),
+        depth=depth,
+        seeds=tuple(seeds[ref] for ref in sorted(seeds, key=lambda r: (r.log, r.seq, r.out))),
     )
 
 

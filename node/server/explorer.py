@@ -1,10 +1,11 @@
-"""The web explorer (``GET /``): look up a certificate number or an entry hash, see the chain
-from the mines and what was checked.
+"""The web explorer (``GET /``): look up a certificate number or an entry hash, see its chain
+and what was checked.
 
-Server-rendered HTML, no script: the node builds the subject's bundle from its own store and
-verifies it exactly as an offline verifier would (client/verify.py), against the genesis this
-node adopted. What it shows is only as trustworthy as this node; the page says how to verify
-independently with ``kp verify``.
+Server-rendered HTML, no script: the node builds the subject's bounded bundle from its own store
+(the default depth, decision 0039: its cost does not grow with a hub's history) and verifies it
+exactly as an offline verifier would (client/verify.py), against the genesis this node adopted;
+the chain starts at the seeded parcels, whose history rests on the witnesses. What it shows is
+only as trustworthy as this node; the page says how to verify independently with ``kp verify``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from client.verify import Verdict, check_bundle
+from client.verify import SeededParcel, Verdict, check_bundle
 from node.core.errors import LedgerError
 from node.core.records import EntryRef, parse_certificate_number
 from node.engine.bundling import build_bundle
@@ -107,7 +108,15 @@ def _resolve(node: LedgerNode, query: str) -> EntryRef | None:
 
 def _render(verdict: Verdict, subject: EntryRef) -> str:
     status = "invalid" if not verdict.valid else "valid" if verdict.usable is not False else "stop"
-    rows = "".join(
+    # A bounded bundle's chain starts at its seeds: parcels whose history rests on the
+    # witnesses (decision 0039); the full chain is kp verify --deep's.
+    seeded = "".join(
+        "<tr class=note>"
+        + "".join(f"<td>{html.escape(cell)}</td>" for cell in _seed_row(seed))
+        + "</tr>"
+        for seed in verdict.seeds
+    )
+    rows = seeded + "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in _row(step)) + "</tr>"
         for step in verdict.chain
     )
@@ -122,12 +131,19 @@ def _render(verdict: Verdict, subject: EntryRef) -> str:
         + f"<p>Subject <code>{subject.log}/{subject.seq} {subject.hash.hex()}</code>; mining "
         f"origins: <b>{html.escape(origins)}</b></p>"
         + (f"<h3>Findings</h3><ul>{findings}</ul>" if findings else "")
-        + "<h3>Chain from the mines</h3><table><tr><th>date</th><th>participant</th>"
+        + (
+            "<h3>Chain, from the seeded parcels</h3>"
+            if verdict.seeds
+            else "<h3>Chain from the mines</h3>"
+        )
+        + "<table><tr><th>date</th><th>participant</th>"
         "<th>record</th><th>certificate</th><th>carats</th><th>origins</th><th>witnesses</th>"
         f"<th>entry</th></tr>{rows}</table>"
+        f"<p>{html.escape(verdict.replayed_summary)}.</p>"
         "<p>Checked here: charter chain, witnessed checkpoints, inclusion proofs, signatures "
-        "and roles, every rule along the chain. To check without trusting this node: "
-        f"<code>kp verify {subject.hash.hex()}</code> against several nodes.</p>"
+        "and roles, every rule along the replayed steps. To check without trusting this node: "
+        f"<code>kp verify {subject.hash.hex()}</code> against several nodes "
+        "(<code>--deep</code> replays the whole chain back to the mines).</p>"
     )
 
 
@@ -146,6 +162,19 @@ def _certificate(verdict: Verdict) -> str:
             for n in verdict.notes
         )
     )
+
+
+def _seed_row(seed: SeededParcel) -> list[str]:
+    return [
+        "",
+        seed.log,
+        "seeded parcel",
+        seed.parcel,
+        f"{seed.centicarats / 100:,.2f}",
+        ", ".join(seed.origins),
+        "history rests on the witnesses",
+        seed.hash[:16] + "…",
+    ]
 
 
 def _row(step: Any) -> list[str]:

@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from node.core import crypto
-from node.core.bundle import BUNDLE_MEDIA_TYPE
+from node.core.bundle import BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES, MAX_BUNDLE_ENTRIES
 from node.core.clock import today
 from node.core.encoding import Value, decode, encode
 from node.core.errors import (
@@ -21,9 +21,11 @@ from node.core.errors import (
     NotAdoptedError,
     RecordError,
     RequestError,
+    RequestTooLargeError,
     SequencerStoppedError,
     StoreError,
 )
+from node.core.provenance import DEFAULT_DEPTH, depth_text, parse_depth
 from node.core.records import EntryRef, ParcelRef, parse_certificate_number
 from node.engine.bundling import build_bundle
 from node.engine.ledger import LedgerNode
@@ -486,16 +488,43 @@ def _parcel_states(node: LedgerNode, refs: list[ParcelRef]) -> ParcelStates:
         {200: {"content": {BUNDLE_MEDIA_TYPE: {}}, "description": "the bundle of DESIGN §9"}}
     ),
 )
-def provenance_bundle(request: Request, entry_hash: EntryHash) -> Response:
-    """The offline-verifiable bundle of an entry's whole chain back to the mines."""
+def provenance_bundle(
+    request: Request,
+    entry_hash: EntryHash,
+    depth: Annotated[
+        str,
+        Query(
+            pattern=r"^(all|[0-9]{1,6})$",
+            description=(
+                "levels of parcel-making entries replayed below the subject and its "
+                "certificate (decision 0039), or 'all' for the whole DAG back to the mines"
+            ),
+        ),
+    ] = depth_text(DEFAULT_DEPTH),
+) -> Response:
+    """The offline-verifiable bundle of an entry: the subject, its certificate and ``depth``
+    levels of the steps that made its parcels, the parcels behind them seeded (bounded by
+    default; ``depth=all`` for the whole chain back to the mines, within the bundle's bounds)."""
     node = node_of(request)
     digest = hash_param(entry_hash)
+    try:
+        levels = parse_depth(depth)
+    except ValueError as exc:
+        raise ApiError(str(exc), code="request.invalid", status=400) from exc
     with node.store.read() as reader:
         position = reader.position(digest)
         if position is None:
             raise ApiError("no entry with that hash here", code="entry.unknown", status=404)
-        bundle = build_bundle(reader, node.settings.network, EntryRef(*position, digest))
-    return Response(bundle.to_bytes(), media_type=BUNDLE_MEDIA_TYPE)
+        bundle = build_bundle(reader, node.settings.network, EntryRef(*position, digest), levels)
+    body = bundle.to_bytes()
+    # What no verifier would take is not served: ask for a bounded depth instead.
+    if len(bundle.entries) > MAX_BUNDLE_ENTRIES or len(body) > MAX_BUNDLE_BYTES:
+        raise RequestTooLargeError(
+            f"the bundle at depth {depth} is over {MAX_BUNDLE_ENTRIES} entries or "
+            f"{MAX_BUNDLE_BYTES} bytes; ask for a smaller depth",
+            code="provenance.too_large",
+        )
+    return Response(body, media_type=BUNDLE_MEDIA_TYPE)
 
 
 @router.get("/v1/evidence", response_model=list[EvidenceModel], tags=["network"])

@@ -110,7 +110,7 @@ def _day(offset: int) -> str:
 
 
 def test_verify_the_final_confirmation_online_with_every_node(net: Devnet) -> None:
-    code, verdict = kp_json("verify", scenario(net, "final"), *nodes(net), *trust(net))
+    code, verdict = kp_json("verify", scenario(net, "final"), "--deep", *nodes(net), *trust(net))
     assert code == 0, verdict
     assert verdict["status"] == "VALID"
     assert verdict["origins"] == ["BW", "CA"]
@@ -120,6 +120,29 @@ def test_verify_the_final_confirmation_online_with_every_node(net: Devnet) -> No
         "CA-2026-0001",
         "AE-2026-0007",
     }
+    assert (verdict["depth"], verdict["seeds"]) == (None, [])
+
+
+def test_verify_replays_the_last_steps_and_says_what_rests_on_the_witnesses(net: Devnet) -> None:
+    code, verdict = kp_json("verify", scenario(net, "final"), *nodes(net), *trust(net))
+    assert code == 0, verdict
+    assert verdict["status"] == "VALID"
+    assert verdict["depth"] == 1
+    # The UAE's certificate, and the step that made its parcel: the UAE's confirmation of the
+    # EU's certificate, with it. The EU parcel that certificate took is seeded, with the
+    # origins the witnesses vouch for; the mines and the sort are not replayed.
+    assert {s["certificate"] for s in verdict["chain"] if s["certificate"]} == {
+        "AE-2026-0007",
+        "EU-2026-0102",
+    }
+    assert not any(s["type"] == "parcel.produce" for s in verdict["chain"])
+    assert [seed["origins"] for seed in verdict["seeds"]] == [["BW", "CA"]]
+    assert verdict["origins"] == ["BW", "CA"]
+    assert 0 < verdict["replayed"] < 40
+    result = kp("verify", scenario(net, "final"), *nodes(net), *trust(net))
+    assert result.returncode == 0, result.stderr
+    assert "the history behind 1 parcel (origins BW, CA;" in result.stdout
+    assert "rests on the witnesses" in result.stdout
 
 
 def test_online_verification_asks_each_node_a_few_requests_not_one_per_parcel(
@@ -142,6 +165,42 @@ def test_online_verification_asks_each_node_a_few_requests_not_one_per_parcel(
         assert not any(p.startswith("GET /v1/parcels/") for p in counted.paths[url])
 
 
+class _SeedLiar(httpx.BaseTransport):
+    """Real HTTP, except that the node at ``liar`` answers every parcel's origins as ``ZZ``."""
+
+    def __init__(self, liar: str) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._liar = liar
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        url = f"{request.url.scheme}://{request.url.host}:{request.url.port}"
+        if url != self._liar or request.url.path != "/v1/parcels/states":
+            return response
+        answer = json.loads(response.read())
+        for state in answer["parcels"]:
+            if state is not None:
+                state["origins"] = ["ZZ"]
+        return httpx.Response(response.status_code, json=answer)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_a_node_holding_a_seed_otherwise_than_the_bundle_is_named(net: Devnet) -> None:
+    """Decision 0039: a bounded bundle's seeds are compared with every node, in the same batch
+    as the spenders; a node whose state of a seeded parcel differs is named."""
+    urls = [net.url(m) for m in MEMBERS]
+    genesis = bytes.fromhex(str(net.description["genesis"]))
+    liar = net.url("IN")
+    with _SeedLiar(liar) as lying:
+        online = verify_online(urls, scenario(net, "final"), genesis, transport=lying)
+    disagreeing = [f for f in online.verdict.findings if f.code == "node.disagrees"]
+    assert disagreeing, online.verdict.findings
+    assert all(liar in f.detail and "ZZ" in f.detail for f in disagreeing)
+    assert not online.verdict.valid
+
+
 def test_verify_a_certificate_number_says_it_was_confirmed_and_is_not_usable(net: Devnet) -> None:
     env = {
         "KP_NODES": ",".join(net.url(m) for m in MEMBERS),
@@ -158,11 +217,12 @@ def test_verify_a_certificate_number_says_it_was_confirmed_and_is_not_usable(net
 
 
 def test_human_output_draws_the_chain_from_the_mines(net: Devnet) -> None:
-    result = kp("verify", "AE-2026-0007", *nodes(net), *trust(net))
+    result = kp("verify", "AE-2026-0007", "--deep", *nodes(net), *trust(net))
     assert result.returncode == 3, result.stderr
     assert "VALID — CONFIRMED by IN" in result.stdout
     assert "12,500.00 ct" in result.stdout  # Botswana's run, in carats
     assert "parcel.produce" in result.stdout
+    assert "back to the mines" in result.stdout
 
 
 def test_a_reader_that_closes_the_pipe_early_leaves_the_verdicts_exit_code(net: Devnet) -> None:
@@ -195,16 +255,24 @@ def test_a_reader_that_closes_the_pipe_early_leaves_the_verdicts_exit_code(net: 
 def test_an_exported_bundle_verifies_offline_and_a_tampered_one_does_not(
     net: Devnet, tmp_path: Path
 ) -> None:
-    bundle = tmp_path / "final.json"
+    bounded = tmp_path / "bounded.json"
     code, written = kp_json(
-        "bundle", "export", scenario(net, "final"), "-o", str(bundle), *nodes(net)
+        "bundle", "export", scenario(net, "final"), "-o", str(bounded), *nodes(net)
     )
     assert code == 0, written
-    assert written["entries"] > 10
+    assert (written["depth"], written["seeds"]) == ("1", 1)
+    bundle = tmp_path / "final.json"
+    code, deep = kp_json(
+        "bundle", "export", scenario(net, "final"), "--depth", "all", "-o", str(bundle), *nodes(net)
+    )
+    assert code == 0, deep
+    assert (deep["depth"], deep["seeds"]) == ("all", 0)
+    assert deep["entries"] > written["entries"] > 10
     # No node at all: neither --node nor KP_NODES.
-    code, verdict = kp_json("verify", "--bundle", str(bundle), *trust(net))
-    assert (code, verdict["status"], verdict["mode"]) == (0, "VALID", "offline")
-    assert verdict["origins"] == ["BW", "CA"]
+    for exported in (bounded, bundle):
+        code, verdict = kp_json("verify", "--bundle", str(exported), *trust(net))
+        assert (code, verdict["status"], verdict["mode"]) == (0, "VALID", "offline")
+        assert verdict["origins"] == ["BW", "CA"]
 
     document = json.loads(bundle.read_text())
     item = next(i for i in document["entries"] if i["log"] == "EU")

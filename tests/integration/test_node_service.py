@@ -281,7 +281,8 @@ def test_records_receipts_proofs_and_restart(node: Node) -> None:
     assert (held["holder"], held["centicarats"], held["live"]) == ("trader", 99_900, True)
     entry = httpx.get(f"{node.url}/v1/entries/{certificate.entry_hash.hex()}").json()
     assert entry["entry"]["signed"]["record"]["type"] == "certificate.issue"
-    bundle = httpx.get(f"{node.url}/v1/provenance/{certificate.entry_hash.hex()}")
+    url = f"{node.url}/v1/provenance/{certificate.entry_hash.hex()}"
+    bundle = httpx.get(url, params={"depth": "all"})
     assert bundle.headers["content-type"].startswith("application/vnd.kp-ledger.bundle.v1+json")
     assert {e["hash"] for e in bundle.json()["entries"]} >= {
         first.entry_hash.hex(),
@@ -289,6 +290,25 @@ def test_records_receipts_proofs_and_restart(node: Node) -> None:
         split.entry_hash.hex(),
         certificate.entry_hash.hex(),
     }
+    assert "seeds" not in bundle.json()
+    # By default the certificate and the split that made its parcel; the produced parcel the
+    # split consumed is seeded as it was just before, transferred to the trader.
+    bounded = httpx.get(url).json()
+    assert bounded["depth"] == 1
+    assert {e["hash"] for e in bounded["entries"]} >= {
+        split.entry_hash.hex(),
+        certificate.entry_hash.hex(),
+    }
+    assert first.entry_hash.hex() not in {e["hash"] for e in bounded["entries"]}
+    [seed] = bounded["seeds"]
+    assert (seed["hash"], seed["holder"], seed["origins"]) == (
+        first.entry_hash.hex(),
+        "trader",
+        ["BW"],
+    )
+    for wrong in ("-1", "deep", "1.5", "9999999"):
+        refused = httpx.get(url, params={"depth": wrong})
+        assert (refused.status_code, refused.json()["code"]) == (400, "request.invalid"), wrong
 
     # Disclosures: members only.
     url = f"{node.url}/v1/disclosures/{certificate.entry_hash.hex()}"

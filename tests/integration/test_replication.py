@@ -409,9 +409,13 @@ def test_explorer_shows_the_chain_and_its_checks(net: Devnet) -> None:
 
     wait_until(valid, 30, "the explorer to show the re-export as VALID, and confirmed")
     page = httpx.get(url, params={"q": "AE-2026-0007"}).text
-    assert "BW, CA" in page  # both mining origins
-    for number in ("BW-2026-0001", "CA-2026-0001", "EU-2026-0102", "AE-2026-0007"):
+    assert "BW, CA" in page  # both mining origins, as the seeded parcel carries them
+    # The bounded bundle (decision 0039): the re-export and the import that made its parcel;
+    # the EU's parcel behind them is seeded, the mines' certificates are not replayed.
+    for number in ("EU-2026-0102", "AE-2026-0007"):
         assert number in page
+    assert "parcel.produce" not in page
+    assert "the history behind 1 parcel (origins BW, CA;" in page
     hostile = httpx.get(url, params={"q": "<script>alert(1)</script>"})
     assert hostile.status_code == 200
     assert "<script>" not in hostile.text

@@ -95,6 +95,18 @@ def test_a_certificate_from_mine_to_import_through_the_sdk(net: Devnet) -> None:
     verdict = verify_bundle(bundle, bytes.fromhex(net.description["genesis"]))
     assert verdict.valid
     assert verdict.origins == ("BW",)
+    # The default bundle seeds the certificate's parcel at the step that made it (the
+    # production here); depth 0 seeds it below the certificate, None replays it all.
+    assert bundle.depth == 1
+    assert bundle.seeds == ()  # a production consumes nothing: the mine is in the bundle
+    shallow = eu.provenance(confirmed.entry_hash.hex(), depth=0)
+    assert [seed.ref.hash for seed in shallow.seeds] == [produced.entry_hash]
+    assert verify_bundle(shallow, bytes.fromhex(net.description["genesis"])).seeds[0].origins == (
+        "BW",
+    )
+    whole = eu.provenance(confirmed.entry_hash.hex(), depth=None)
+    assert (whole.depth, whole.seeds) == (None, ())
+    assert {e.hash for e in whole.entries} >= {e.hash for e in bundle.entries}
     with LedgerClient(net.url("BW"), auth=officer.auth()) as member:
         values = member.disclosures(certificate.entry_hash.hex()).fields
     assert values["value_usd_cents"].value == 9_000_000

@@ -23,7 +23,9 @@ def test_the_scenario_bundle_is_valid_and_reaches_both_mines(tmp_path: Path) -> 
     subject = chain.parcels["in_2"].entry
     assert world.store is not None
     with world.store.read() as reader:
-        bundle = build_bundle(reader, "kp.test", EntryRef(subject.log, subject.seq, subject.hash))
+        bundle = build_bundle(
+            reader, "kp.test", EntryRef(subject.log, subject.seq, subject.hash), depth=None
+        )
     encoded = bundle.to_bytes()
     verdict = verify_bundle(encoded, world.genesis_hash)
     assert verdict.status == "VALID", verdict.findings

@@ -17,10 +17,12 @@ from node.core import merkle, notes
 from node.core.bundle import (
     MAX_BUNDLE_BYTES,
     MAX_BUNDLE_ENTRIES,
+    MAX_BUNDLE_SEEDS,
     Bundle,
     BundleEntry,
 )
 from node.core.errors import BundleError
+from node.core.records import MAX_REFS
 
 Document = dict[str, Any]
 
@@ -232,3 +234,131 @@ def test_the_size_bound_is_on_the_bytes_before_any_decoding() -> None:
     assert Bundle.parse(padded) == _bundle()
     with pytest.raises(BundleError, match="too large"):
         Bundle.parse(padded + b" ")
+
+
+# --- seeds of a bounded bundle (decision 0039) ------------------------------------------------
+
+
+def _seed(**changes: object) -> Document:
+    seed: Document = {
+        "log": "BW",
+        "seq": 3,
+        "hash": "ab" * 32,
+        "out": 1,
+        "parcel": "BW-P-0001",
+        "holder": "trader",
+        "centicarats": 1_200,
+        "hs_code": "7102.10",
+        "origins": ["BW", "CA"],
+        "basis": 1_200,
+    }
+    seed.update(changes)
+    return {k: v for k, v in seed.items() if v is not _GONE}
+
+
+_GONE = object()
+
+
+def _bounded(*seeds: Document, depth: object = 1) -> Document:
+    document = _document()
+    document["depth"] = depth
+    document["seeds"] = list(seeds)
+    return document
+
+
+def test_a_bounded_bundle_round_trips_its_depth_and_seeds() -> None:
+    parsed = Bundle.from_json(_bounded(_seed()))
+    assert parsed.depth == 1
+    [seed] = parsed.seeds
+    assert (seed.ref.log, seed.ref.seq, seed.ref.hash, seed.ref.out) == ("BW", 3, b"\xab" * 32, 1)
+    assert (seed.holder, seed.centicarats, seed.origins, seed.basis) == (
+        "trader",
+        1_200,
+        ("BW", "CA"),
+        1_200,
+    )
+    assert seed.live
+    assert seed.transfers == ()
+    assert Bundle.parse(parsed.to_bytes()) == parsed
+    assert json.loads(parsed.to_bytes())["seeds"] == [_seed()]
+
+
+def test_a_bundle_of_the_whole_dag_has_no_depth_nor_seeds_in_its_bytes() -> None:
+    whole = _bundle()
+    assert (whole.depth, whole.seeds) == (None, ())
+    assert "depth" not in whole.to_json()
+    assert "seeds" not in whole.to_json()
+    null = _document()
+    null["depth"] = None
+    assert Bundle.from_json(null) == whole
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        _bounded(_seed(), depth=None),
+        _bounded(_seed(), depth=-1),
+        _bounded(depth="1"),
+        _bounded(depth=True),
+        _bounded(depth=1.0),
+        {**_document(), "depth": 1, "seeds": {}},
+        _bounded("BW/3/1"),
+        _bounded(_seed(seq="3")),
+        _bounded(_seed(seq=True)),
+        _bounded(_seed(out=MAX_REFS)),
+        _bounded(_seed(hash="AB" * 32)),
+        _bounded(_seed(log="bw")),
+        _bounded(_seed(parcel="")),
+        _bounded(_seed(holder="a trader")),
+        _bounded(_seed(centicarats=0, basis=0)),
+        _bounded(_seed(centicarats=-5)),
+        _bounded(_seed(basis=1_201)),
+        _bounded(_seed(hs_code="7102.99")),
+        _bounded(_seed(origins=[])),
+        _bounded(_seed(origins=["CA", "BW"])),
+        _bounded(_seed(origins=["BW", "BW"])),
+        _bounded(_seed(origins="BW")),
+        _bounded(_seed(basis=_GONE)),
+        _bounded(_seed(consumed_by=None)),
+        _bounded(_seed(), _seed(holder="mine")),
+    ],
+    ids=[
+        "seeds-of-the-whole-dag",
+        "negative-depth",
+        "depth-as-text",
+        "depth-true",
+        "depth-a-float",
+        "seeds-not-a-list",
+        "seed-not-an-object",
+        "seq-as-text",
+        "seq-true",
+        "out-past-the-outputs",
+        "hash-in-uppercase",
+        "log-not-a-participant-id",
+        "empty-parcel-id",
+        "holder-not-an-operator-id",
+        "no-mass",
+        "negative-mass",
+        "basis-over-the-mass",
+        "unknown-hs-code",
+        "no-origins",
+        "origins-unsorted",
+        "origins-twice",
+        "origins-as-text",
+        "field-missing",
+        "field-unknown",
+        "parcel-seeded-twice",
+    ],
+)
+def test_a_malformed_seed_is_refused(document: Document) -> None:
+    with pytest.raises(BundleError) as refused:
+        Bundle.from_json(document)
+    assert refused.value.code == "bundle.malformed"
+
+
+def test_more_seeds_than_the_bound_are_refused_before_any_is_read() -> None:
+    document = _bounded(*(["not a seed"] * (MAX_BUNDLE_SEEDS + 1)))  # type: ignore[list-item]
+    with pytest.raises(BundleError, match="more than"):
+        Bundle.from_json(document)
+    at_the_bound = _bounded(*(_seed(seq=seq) for seq in range(MAX_BUNDLE_SEEDS)))
+    assert len(Bundle.from_json(at_the_bound).seeds) == MAX_BUNDLE_SEEDS

@@ -49,10 +49,10 @@ def test_provenance_of_the_last_confirmation_reaches_both_mines(chain: Chain) ->
     world, steps = chain.world, chain.steps
     subject = steps["in_confirms_ae"]
     if world.store is None:
-        dag = provenance(world.state, subject)
+        dag = provenance(world.state, subject, depth=None)
     else:
         with world.read_state() as state:
-            dag = provenance(state, subject)
+            dag = provenance(state, subject, depth=None)
     mines = {(m.log, m.seq) for m in dag.mines}
     assert mines == {
         (chain.parcels["bw_run"].log, chain.parcels["bw_run"].seq),
