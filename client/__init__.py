@@ -8,6 +8,7 @@ __all__ = [
     "answers",
     "audit",
     "cli",
+    "deep",
     "download",
     "errors",
     "findings",

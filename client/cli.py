@@ -59,6 +59,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from client.audit import AuditReport, custody_of, finding_rows
+from client.deep import DEFAULT_PAGE_DEPTH
 from client.download import (
     DownloadedLedger,
     OnProgress,
@@ -321,8 +322,9 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--deep",
         action="store_true",
-        help="replay the whole chain back to the mines, not only its last steps (online: asks "
-        "for the bundle at depth all; offline: a bundle is replayed as deep as it was exported)",
+        help="replay the whole chain back to the mines, not only its last steps (online: each "
+        "seed verified by a bounded bundle of its own, page after page; offline: a bundle is "
+        "replayed as deep as it was exported)",
     )
     verify.set_defaults(handler=_verify)
 
@@ -414,7 +416,8 @@ the importer's own node answered — when it did not, the headline says so.
 By default the last steps are replayed (the certificate and the step that made its parcels) and
 the history behind the parcels they consumed rests on the witnesses that re-validated it; a line
 says how many entries were replayed and which parcels' history was not (decision 0039). --deep
-replays everything back to the mines.
+replays everything back to the mines, as a chain of bounded bundles: each seed verified by the
+bundle of the entry that last changed its parcel (--json: "pages", the bundles fetched).
 """
 
 
@@ -837,9 +840,15 @@ def _verify(args: argparse.Namespace, out: _Output) -> int:
     urls = _urls(args)
     with Nodes(urls, timeout=args.timeout) as nodes:
         subject, number = _subject_hash(nodes, args.subject)
-        depth = None if args.deep else DEFAULT_DEPTH
+        depth = DEFAULT_PAGE_DEPTH if args.deep else DEFAULT_DEPTH
         online = verify_online(
-            urls, subject, genesis, timeout=args.timeout, today=args.date, depth=depth
+            urls,
+            subject,
+            genesis,
+            timeout=args.timeout,
+            today=args.date,
+            depth=depth,
+            deep=args.deep,
         )
         verdict = online.verdict
         if not online.decided:
@@ -852,13 +861,26 @@ def _verify(args: argparse.Namespace, out: _Output) -> int:
             )
         if any(f.code == "bundle.unavailable" for f in verdict.findings):
             raise _UndecidedError(f"no node served the provenance of {subject}")
-        try:
-            bundle: Bundle | None = nodes.first(lambda c: c.provenance(subject, depth))
-        except (ClientError, BundleError):
-            bundle = None  # the tree then lists the chain in time order
+        bundle: Bundle | None = None  # a deep verdict spans bundles: its chain in time order
+        if not args.deep:
+            try:
+                bundle = nodes.first(lambda c: c.provenance(subject, depth))
+            except (ClientError, BundleError):
+                bundle = None  # the tree then lists the chain in time order
     for url in online.unreachable:
         out.warn(f"{url} did not answer; it decided nothing")
-    extra = {"mode": "online", "asked": list(online.asked), "unreachable": list(online.unreachable)}
+    if args.deep and verdict.seeds:
+        out.warn(
+            f"--deep stopped after {online.pages} bundles: the history behind "
+            f"{len(verdict.seeds)} parcels was not replayed (see the notes)"
+        )
+    extra: dict[str, Any] = {
+        "mode": "online",
+        "asked": list(online.asked),
+        "unreachable": list(online.unreachable),
+    }
+    if args.deep:
+        extra["pages"] = online.pages
     return _show_verdict(out, verdict, bundle, number, extra)
 
 

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field, replace
 import httpx
 
 from client.answers import ParcelInfo
+from client.deep import MAX_PAGES, deepen
 from client.errors import ClientError, NodeBehindError, ProblemError
 from client.sdk import LedgerClient
-from client.verify import CertificateStatus, Finding, Verdict, check_bundle
+from client.verify import CertificateStatus, Finding, Verdict, check_bundle, check_bundle_replay
 from node.core import clock, merkle, notes
 from node.core.bundle import Bundle
 from node.core.errors import BundleError, LedgerError
@@ -43,11 +44,14 @@ class OnlineVerdict:
 
     ``unreachable`` lists the nodes that did not answer or had not replicated the chain's logs
     yet; they decide nothing. ``decided`` is false when no node could be asked: exit 2.
+    ``pages`` is how many bundles the verdict checked: one, or the chain of a deep verification
+    (client/deep.py); none when no node served one.
     """
 
     verdict: Verdict
     asked: tuple[str, ...]
     unreachable: tuple[str, ...] = field(default=())
+    pages: int = 0
 
     @property
     def decided(self) -> bool:
@@ -63,6 +67,8 @@ def verify_online(
     timeout: float = 10.0,
     today: str | None = None,
     depth: int | None = DEFAULT_DEPTH,
+    deep: bool = False,
+    max_pages: int = MAX_PAGES,
 ) -> OnlineVerdict:
     """Fetch the subject's bundle from the first node that serves it, verify it offline, then
     cross-examine every node in ``urls``.
@@ -71,13 +77,16 @@ def verify_online(
         today: the verifier's date that expiry is judged against (the system clock's if not
             given).
         depth: the bundle asked for (``LedgerClient.provenance``): bounded by default, None
-            for the whole DAG (``kp verify --deep``).
+            for the whole DAG in one bundle.
+        deep: verify every seed of that bundle by a bundle of its own, down to the mines
+            (``client.deep.deepen``, ``kp verify --deep``); ``depth`` is then each page's, and
+            ``max_pages`` bounds their number.
     """
     clients = {
         url: LedgerClient(url, transport=transport, retries=1, timeout=timeout) for url in urls
     }
     try:
-        return _verify(clients, subject, genesis, today, depth)
+        return _verify(clients, subject, genesis, today, depth, max_pages if deep else 0)
     finally:
         for client in clients.values():
             client.close()
@@ -89,13 +98,18 @@ def _verify(
     genesis: bytes,
     today: str | None,
     depth: int | None = DEFAULT_DEPTH,
+    max_pages: int = 0,
 ) -> OnlineVerdict:
+    """``verify_online``; ``max_pages`` above 0 verifies the seeds by that many bundles at
+    most (deep verification), 0 leaves them resting on the witnesses."""
     served: Bundle | BundleError | None = None
     unreachable: list[str] = []
     refusals: set[str] = set()
+    serving: LedgerClient | None = None
     for url, client in clients.items():
         try:
             served = client.provenance(subject, depth)
+            serving = client
             break
         except BundleError as exc:  # it answered, with no well-formed bundle
             served = exc
@@ -117,8 +131,23 @@ def _verify(
             ),
         )
         return OnlineVerdict(empty, tuple(clients), tuple(unreachable))
+    pages = 1
     if isinstance(served, Bundle):
-        verdict = check_bundle(served, genesis, today=today)
+        verdict, replayed = check_bundle_replay(served, genesis, today=today)
+        if max_pages and depth is not None and serving is not None:
+            # The node that served the first page first, then the others, for every page.
+            ordered = [serving, *(c for c in clients.values() if c is not serving)]
+            deep = deepen(
+                ordered,
+                served,
+                verdict,
+                replayed,
+                genesis,
+                depth_per_page=depth,
+                max_pages=max_pages,
+                today=today,
+            )
+            verdict, pages = deep.verdict, deep.pages
         consumers, checkpoints = _consumed(served), _checkpoints(served)
         asked = _parcels_to_ask(served, consumers)
         seeds = {seed.ref: seed for seed in served.seeds}
@@ -141,7 +170,7 @@ def _verify(
         reachable = [url for url in clients if url not in unreachable]
         verdict = _usable_as_of(clients, reachable, verdict, status)
     # An unreachable node is named in ``unreachable`` but decides nothing by itself.
-    return OnlineVerdict(verdict, tuple(clients), tuple(unreachable))
+    return OnlineVerdict(verdict, tuple(clients), tuple(unreachable), pages)
 
 
 def _usable_as_of(

@@ -54,6 +54,7 @@ __all__ = [
     "Verdict",
     "VerificationError",
     "check_bundle",
+    "check_bundle_replay",
     "verify_bundle",
 ]
 
@@ -305,17 +306,27 @@ def check_bundle(bundle: bytes | Bundle, genesis: bytes, *, today: str | None = 
         today: the verifier's date (``YYYY-MM-DD``, UTC) that expiry is judged against; the
             system clock's when not given.
     """
+    return check_bundle_replay(bundle, genesis, today=today)[0]
+
+
+def check_bundle_replay(
+    bundle: bytes | Bundle, genesis: bytes, *, today: str | None = None
+) -> tuple[Verdict, Replay | None]:
+    """``check_bundle``, with the replay its verdict rests on: the state after the bundle's
+    entries, from which a chain of bounded bundles reads what each seed must equal
+    (client/deep.py). The replay is None when none ran (the form or the charter chain failed).
+    """
     today = today or clock.today()
     findings: list[Finding] = []
     try:
         parsed = bundle if isinstance(bundle, Bundle) else Bundle.parse(bundle)
     except BundleError as exc:  # the form: nothing else can be read from it
-        return Verdict("", "", (Finding(exc.code, exc.message),))
+        return Verdict("", "", (Finding(exc.code, exc.message),)), None
     subject = parsed.subject.hex()
     network = parsed.network
     chain = _check_charters(parsed, genesis, findings)
     if not chain:
-        return Verdict(subject, network, tuple(findings))
+        return Verdict(subject, network, tuple(findings)), None
     checkpoints = _check_checkpoints(parsed, chain, findings)
     entries = _check_entries(parsed, checkpoints, findings)
     if not any(ref.hash.hex() == subject for ref in entries):
@@ -346,7 +357,7 @@ def check_bundle(bundle: bytes | Bundle, genesis: bytes, *, today: str | None = 
     if status is not None:  # the chain's row says what the headline says (suspensions too)
         steps = [replace(s, status=status.state) if s.hash == status.entry else s for s in steps]
     notes_found = history_notes(replayed)
-    return Verdict(
+    verdict = Verdict(
         subject,
         network,
         tuple(findings),
@@ -358,6 +369,7 @@ def check_bundle(bundle: bytes | Bundle, genesis: bytes, *, today: str | None = 
         seeds=tuple(SeededParcel.of(seed) for seed in parsed.seeds),
         depth=parsed.depth,
     )
+    return verdict, replayed
 
 
 # --- seeds ---------------------------------------------------------------------------------------
