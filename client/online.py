@@ -8,7 +8,9 @@ same spender for every parcel the chain consumed. A node that disagrees is named
 Each node is asked in a number of requests that does not grow with the chain (decision 0039):
 its logs, a consistency proof for each of the chain's logs it holds beyond the bundle's
 checkpoint, its evidence, the certificate's status, and the states of every parcel asked about
-in one ``POST /v1/parcels/states`` per 256 parcels.
+in one ``POST /v1/parcels/states`` per 256 parcels. With ``deep=True`` the seeds of the
+subject's bundle are then verified by bounded bundles of their own, down to the mines
+(client/deep.py).
 
 The status of the subject's certificate is what every queried node agrees on (DESIGN §9): a node
 that knows of a confirmation, rejection or void the bundle lacks must prove it with a bundle of
