@@ -133,7 +133,9 @@ class _Walk:
     consumers: dict[ParcelRef, EntryRef] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     notes: list[Finding] = field(default_factory=list)
-    queued: set[ParcelRef] = field(default_factory=set)
+    # Each seed as each page seeded it: a parcel seeded by two pages otherwise than the other
+    # is checked both times, or the second page's replay could rest on an unchecked seed.
+    queued: set[tuple[ParcelRef, tuple[object, ...]]] = field(default_factory=set)
     pending: list[ParcelState] = field(default_factory=list)
     unverified: list[ParcelState] = field(default_factory=list)
 
@@ -164,8 +166,9 @@ class _Walk:
                         )
                     )
         for seed in seeds:
-            if seed.ref not in self.queued:
-                self.queued.add(seed.ref)
+            key = (seed.ref, _seeded_as(seed))
+            if key not in self.queued:
+                self.queued.add(key)
                 self.pending.append(seed)
 
 
