@@ -133,9 +133,9 @@ def test_scenario_leaves_identical_witnessed_copies_everywhere(net: Devnet) -> N
                 30,
                 f"{holder}'s copy of {member} to be witnessed",
             )
-    # India's final confirmation is in India's log, and its bundle reaches both mines.
+    # India's final confirmation is in India's log, and its whole DAG reaches both mines.
     final = net.description["scenario"]["final"]
-    bundle = httpx.get(f"{net.url('IN')}/v1/provenance/{final}").json()
+    bundle = httpx.get(f"{net.url('IN')}/v1/provenance/{final}?depth=all").json()
     kinds = {}
     for item in bundle["entries"]:
         entry = Entry.parse(base64.b64decode(item["entry"]))

@@ -104,10 +104,10 @@ def test_the_scenario_at_each_depth_stops_where_it_should() -> None:
     subject = chain.parcels["in_2"].entry
     steps = chain.steps
     shallow = provenance(world.state, subject, 0)
-    assert steps["ae_to_in"] in shallow.entries
-    assert steps["eu_to_ae"] not in shallow.entries
+    assert steps["ae_certificate_in"] in shallow.entries
+    assert steps["eu_certificate_ae"] not in shallow.entries
     one = provenance(world.state, subject, 1)
-    assert steps["eu_to_ae"] in one.entries  # the UAE's import, with the EU's certificate
+    assert steps["eu_certificate_ae"] in one.entries  # the UAE's import, with the EU's certificate
     assert all(seed.ref.log == "EU" for seed in one.seeds)
     whole = provenance(world.state, subject, None)
     assert {m.log for m in whole.mines} == {"BW", "CA"}
