@@ -38,6 +38,7 @@ class Settings:
             ``POST /v1/records`` body, counted in the HTTP process before the sequencer sees
             it (413 beyond; decision 0028).
         max_page_entries: most entries in one ``GET .../entries`` page.
+        max_page_access: most records of reads in one ``GET /v1/disclosures/access`` page.
         max_connections: most client connections open at once; lowered at start to leave
             room under the file-descriptor limit (decision 0031). At the cap a new connection
             displaces the one that has waited longest on its client.
@@ -80,6 +81,7 @@ class Settings:
     max_batch_records: int = 1000
     max_body_values: int = 128 * 1024
     max_page_entries: int = 1000
+    max_page_access: int = 1000
     max_connections: int = 1000
     header_timeout: float = 10.0
     body_timeout: float = 30.0
@@ -108,6 +110,7 @@ class Settings:
             "max_batch_records",
             "max_body_values",
             "max_page_entries",
+            "max_page_access",
             "max_connections",
             "header_timeout",
             "body_timeout",
