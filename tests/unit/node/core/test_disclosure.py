@@ -84,7 +84,8 @@ TABLE: list[tuple[str, Reader, str, str]] = [
     ("BW unregistered key id", _reader("BW:ghost", standing="unregistered"), *GONE),
     ("EU log key suspended", _reader("EU", status="suspended"), SUSPENDED, SUSPENDED),
     ("EU officer suspended", _reader("EU:officer", "authority", status="suspended"), *OFF),
-    ("BW mine suspended, revoked", _reader("BW:mine", "mine", status="suspended", standing="revoked"), *OFF),  # noqa: E501
+    ("BW mine suspended, revoked", _reader("BW:mine", "mine", status="suspended",
+                                           standing="revoked"), *OFF),
     ("WDC observer suspended", _reader("WDC", status="suspended"), SUSPENDED, SUSPENDED),
 ]  # fmt: skip
 
