@@ -28,6 +28,8 @@ from node.core.errors import LedgerError
 from node.core.records import Entry, EntryRef, ParcelRef
 
 __all__ = [
+    "AccessPage",
+    "AccessRecord",
     "CertificateInfo",
     "CharterVersion",
     "Disclosed",
@@ -458,9 +460,13 @@ class DisclosedEntry:
     entry_hash: bytes
     member: str
     fields: Mapping[str, Disclosed] = field(hash=False)
+    refused: Mapping[str, str] = field(hash=False, default_factory=dict)
+    """Each sealed field the node's policy did not give ``member``, with the refusal's code
+    (``disclosure.not_entitled``, …; decision 0040)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", MappingProxyType(dict(self.fields)))
+        object.__setattr__(self, "refused", MappingProxyType(dict(self.refused)))
 
     @classmethod
     def from_json(cls, document: object) -> DisclosedEntry:
@@ -470,7 +476,71 @@ class DisclosedEntry:
             entry_hash=f.hash("entry_hash"),
             member=f.text("member"),
             fields={str(k): Disclosed.from_json(v) for k, v in f.mapping("fields").items()},
+            refused=_codes(f, "refused"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRecord:
+    """One read of an entry's disclosures, as the node recorded it (``GET
+    /v1/disclosures/access``): who read (``key_id``), when (the node's clock, ms), which
+    entry, and per sealed field ``disclosure.allowed`` or the code it was refused with."""
+
+    n: int
+    time: int
+    key_id: str
+    log: str
+    seq: int
+    entry_hash: bytes
+    fields: Mapping[str, str] = field(hash=False)
+    allowed: bool
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", MappingProxyType(dict(self.fields)))
+
+    @classmethod
+    def from_json(cls, document: object) -> AccessRecord:
+        """Raises: MalformedAnswerError."""
+        f = _Fields(document, "access record")
+        return cls(
+            n=f.count("n"),
+            time=f.count("time"),
+            key_id=f.text("key_id"),
+            log=f.text("log"),
+            seq=f.count("seq"),
+            entry_hash=f.hash("entry_hash"),
+            fields=_codes(f, "fields"),
+            allowed=f.flag("allowed"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AccessPage:
+    """A page of ``GET /v1/disclosures/access``: the reads of ``log``'s disclosures numbered
+    above ``after``; ask again with ``after=next`` for more."""
+
+    log: str
+    after: int
+    next: int
+    records: tuple[AccessRecord, ...]
+
+    @classmethod
+    def from_json(cls, document: object) -> AccessPage:
+        """Raises: MalformedAnswerError."""
+        f = _Fields(document, "access page")
+        return cls(
+            log=f.text("log"),
+            after=f.count("after"),
+            next=f.count("next"),
+            records=tuple(AccessRecord.from_json(r) for r in f.items("records")),
+        )
+
+
+def _codes(f: _Fields, name: str) -> dict[str, str]:
+    found = f.mapping(name)
+    if not all(isinstance(code, str) for code in found.values()):
+        raise f.bad(name, "is not a map of codes")
+    return {str(k): str(v) for k, v in found.items()}
 
 
 @dataclass(frozen=True, slots=True)

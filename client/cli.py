@@ -33,6 +33,7 @@ one certificate.
     kp audit [--log ID ... | --all] [--report FILE.json] [--csv FILE.csv]
              [--member LOG:OPERATOR --key-file PEM]
     kp stats --from YYYY-MM-DD --to YYYY-MM-DD [--member LOG:OPERATOR --key-file PEM]
+    kp disclosures access --member LOG:OPERATOR --key-file PEM [--after N] [--limit N]
     kp key new -o FILE [--passphrase-env VAR]    (an operator's key; FILE.pub to register)
 """
 
@@ -61,6 +62,7 @@ from rich.tree import Tree
 from client.audit import AuditReport, custody_of, finding_rows
 from client.deep import DEFAULT_PAGE_DEPTH
 from client.download import (
+    DisclosedValues,
     DownloadedLedger,
     OnProgress,
     cross_examine,
@@ -388,6 +390,21 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--to", dest="end", type=_date_arg, required=True, metavar="DATE")
     _member_arguments(stats)
     stats.set_defaults(handler=_stats)
+
+    disclosures = commands.add_parser("disclosures", help="who read the sealed values")
+    disclosures_commands = disclosures.add_subparsers(required=True, metavar="ACTION")
+    access = disclosures_commands.add_parser(
+        "access",
+        parents=[common],
+        help="every read of your log's disclosures on a node, allowed or refused",
+        description="The record of reads a node keeps of your log's sealed values: who read "
+        "which entry, when, and which fields it was given or refused (decision 0040). Shown "
+        "to your log's authority only: sign with an authority operator's key.",
+    )
+    _member_arguments(access)
+    access.add_argument("--after", type=_bounded(0, 2**62), default=0, metavar="N")
+    access.add_argument("--limit", type=_bounded(1, 1000), default=100, metavar="N")
+    access.set_defaults(handler=_disclosure_access)
     return parser
 
 
@@ -1221,6 +1238,7 @@ def _audit(args: argparse.Namespace, out: _Output) -> int:
     findings = [*ledger.problems(), *compared]
     custody = custody_of(ledger.replay, member.log, member.name) if member else []
     invoices: dict[str, Value] = {}
+    read = DisclosedValues("invoice", {}, {})
     if member is not None:
         transfers = sorted(
             {
@@ -1230,9 +1248,11 @@ def _audit(args: argparse.Namespace, out: _Output) -> int:
                 if e.type == "parcel.transfer"
             }
         )
-        invoices = read_disclosed(
+        read = read_disclosed(
             urls, args.timeout, member, transfers, "invoice", ledger.replay, on_warning=out.warn
         )
+        invoices = read.values
+        _warn_unread(out, read)
     report = AuditReport(
         network=ledger.network,
         genesis=ledger.genesis,
@@ -1248,6 +1268,7 @@ def _audit(args: argparse.Namespace, out: _Output) -> int:
     document = report.to_json()
     if member is not None:
         document["invoices"] = invoices  # sealed: only what this member could read
+        document["unread"] = read.to_json()
     if args.report is not None:
         _write_atomically(args.report, json.dumps(document, indent=2) + "\n")
     if args.csv is not None:
@@ -1325,6 +1346,7 @@ def _stats(args: argparse.Namespace, out: _Output) -> int:
         out.warn(f"the ledger does not replay cleanly: {problem.code}: {problem.detail}")
     moves = movements((a.ref, a.entry) for a in ledger.replay.accepted)
     values: dict[str, int] = {}
+    read = DisclosedValues("value_usd_cents", {}, {})
     if member is not None:
         wanted = sorted(
             {
@@ -1333,7 +1355,7 @@ def _stats(args: argparse.Namespace, out: _Output) -> int:
                 if m.certificate is not None and args.start <= m.date <= args.end
             }
         )
-        disclosed = read_disclosed(
+        read = read_disclosed(
             urls,
             args.timeout,
             member,
@@ -1342,7 +1364,8 @@ def _stats(args: argparse.Namespace, out: _Output) -> int:
             ledger.replay,
             on_warning=out.warn,
         )
-        values = {h: v for h, v in disclosed.items() if isinstance(v, int)}
+        values = {h: v for h, v in read.values.items() if isinstance(v, int)}
+        _warn_unread(out, read)
     statistics = compute_statistics(
         moves,
         args.start,
@@ -1353,6 +1376,8 @@ def _stats(args: argparse.Namespace, out: _Output) -> int:
     document = statistics.to_json()
     document["network"] = ledger.network
     document["member"] = f"{member.log}:{member.name}" if member else None
+    if member is not None:
+        document["unread"] = read.to_json()  # what the policy did not give this member
     document["findings"] = [
         {"code": f.code, "detail": f.detail, "log": f.log, "seq": f.seq} for f in problems
     ]
@@ -1361,6 +1386,65 @@ def _stats(args: argparse.Namespace, out: _Output) -> int:
     else:
         _show_stats(out, statistics)
     return EXIT_OK if not statistics.anomalies and not problems else EXIT_INVALID
+
+
+def _warn_unread(out: _Output, read: DisclosedValues) -> None:
+    """Say, per participant, how many values stayed sealed to the member, and why."""
+    for log, codes in sorted(read.unread.items()):
+        why = ", ".join(f"{n} {code}" for code, n in sorted(codes.items()))
+        out.warn(f"{read.field} of {sum(codes.values())} entries of {log} not read: {why}")
+
+
+# --- disclosures ---------------------------------------------------------------------------------
+
+
+def _disclosure_access(args: argparse.Namespace, out: _Output) -> int:
+    member = _member(args)
+    if member is None:
+        raise _UsageError("kp disclosures access needs --member LOG:OPERATOR --key-file PEM")
+    with Nodes(_urls(args), timeout=args.timeout, auth=member.auth()) as nodes:
+        page = nodes.first(methodcaller("disclosure_access", after=args.after, limit=args.limit))
+        url = nodes.answered
+    document = {
+        "node": url,
+        "log": page.log,
+        "after": page.after,
+        "next": page.next,
+        "records": [
+            {
+                "n": r.n,
+                "time": r.time,
+                "key_id": r.key_id,
+                "entry_hash": r.entry_hash.hex(),
+                "seq": r.seq,
+                "fields": dict(r.fields),
+                "allowed": r.allowed,
+            }
+            for r in page.records
+        ],
+    }
+    if out.json:
+        out.emit(document)
+        return EXIT_OK
+    table = Table(title=f"reads of {page.log}'s disclosures on {url}")
+    for column in ("n", "when (UTC)", "who", "entry", "given", "refused"):
+        table.add_column(column)
+    for r in page.records:
+        when = datetime.datetime.fromtimestamp(r.time / 1000, datetime.UTC)
+        given = sorted(f for f, code in r.fields.items() if code == "disclosure.allowed")
+        refused = sorted(f"{f} ({c})" for f, c in r.fields.items() if c != "disclosure.allowed")
+        table.add_row(
+            str(r.n),
+            when.strftime("%Y-%m-%d %H:%M:%S"),
+            r.key_id,
+            f"{page.log}:{r.seq}:{r.entry_hash.hex()}",
+            ", ".join(given) or "-",
+            ", ".join(refused) or "-",
+        )
+    out.console.print(table)
+    if page.records:
+        out.console.print(f"more with --after {page.next}", markup=False)
+    return EXIT_OK
 
 
 def _show_stats(out: _Output, statistics: Statistics) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -42,6 +43,7 @@ from node.core.sealing import commit
 
 __all__ = [
     "MAX_DISCLOSURE_READS",
+    "DisclosedValues",
     "DownloadedLedger",
     "OnProgress",
     "OnWarning",
@@ -261,6 +263,36 @@ def cross_examine(
     return findings
 
 
+@dataclass(frozen=True, slots=True)
+class DisclosedValues:
+    """What ``read_disclosed`` could read of one sealed field, and what it could not.
+
+    Attributes:
+        field: the sealed field asked for (``value_usd_cents``).
+        values: the field's value by entry hash (hex), each opening its commitment.
+        unread: per participant (the log of the entry), how many entries it could not read,
+            by code: the node's refusal (``disclosure.not_entitled``, ``disclosure.suspended``,
+            ``disclosure.key_not_in_force``, ``disclosure.aggregates_only``; decision 0040),
+            ``disclosure.unknown`` (no node asked holds them), ``disclosure.mismatch`` (a value
+            that did not open its commitment), ``client.malformed`` (a malformed answer).
+    """
+
+    field: str
+    values: dict[str, Value]
+    unread: dict[str, dict[str, int]]
+
+    @property
+    def unread_total(self) -> int:
+        return sum(sum(codes.values()) for codes in self.unread.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "read": len(self.values),
+            "unread": {log: dict(sorted(c.items())) for log, c in sorted(self.unread.items())},
+        }
+
+
 def read_disclosed(
     urls: list[str],
     timeout: float,
@@ -271,11 +303,13 @@ def read_disclosed(
     *,
     on_warning: OnWarning = _quiet,
     transport: httpx.BaseTransport | None = None,
-) -> dict[str, Value]:
-    """The sealed field ``name`` of each entry (by hash) the member may read, each checked
-    against the commitment its entry carries in ``replay``. Entries not disclosed to the member
-    are left out: they stay sealed. A node's malformed answer, or a value that does not open its
-    commitment, is reported to ``on_warning`` and left out too.
+) -> DisclosedValues:
+    """The sealed field ``name`` of each entry (by hash) the nodes' disclosure policy gives
+    the member, each checked against the commitment its entry carries in ``replay``. What it
+    could not read stays sealed and is counted, per participant and code, in ``unread``: a
+    refusal by the node holding the entry's disclosures (the first node that answers other
+    than 404 decides), no node holding them, a node's malformed answer, a value that does not
+    open its commitment (the last two also told to ``on_warning``).
 
     Args:
         transport: an httpx transport for every node (tests pass ``httpx.MockTransport``).
@@ -285,16 +319,36 @@ def read_disclosed(
     """
     by_hash = {a.ref.hash.hex(): a.entry for a in replay.accepted}
     found: dict[str, Value] = {}
+    unread: dict[str, dict[str, int]] = {}
+
+    def count(entry_hash: str, code: str) -> None:
+        entry = by_hash.get(entry_hash)
+        log = entry.signed.log if entry is not None else "?"
+        codes = unread.setdefault(log, {})
+        codes[code] = codes.get(code, 0) + 1
+
     with Nodes(urls, timeout=timeout, auth=member.auth(), transport=transport) as nodes:
         for entry_hash in entries[:MAX_DISCLOSURE_READS]:
             try:
-                # A malformed answer is told, not taken for a node that is down.
-                opened = nodes.first(_malformed_kept(entry_hash))
-            except ProblemError:
+                # A malformed answer is told, not taken for a node that is down; a refusal
+                # by the policy is the answer, not a reason to ask the next node.
+                opened = nodes.first(_answer_kept(entry_hash))
+            except ProblemError as exc:  # every node that answered holds none of it
+                count(entry_hash, exc.code)
                 continue
-            disclosed = None if isinstance(opened, Exception) else opened.fields.get(name)
-            if disclosed is None:
+            if isinstance(opened, ProblemError):
+                count(entry_hash, opened.code)
+                continue
+            if isinstance(opened, MalformedAnswerError):
                 on_warning(f"{nodes.answered} served malformed disclosures of {entry_hash}")
+                count(entry_hash, opened.code)
+                continue
+            disclosed = opened.fields.get(name)
+            if disclosed is None:
+                refused = opened.refused.get(name)
+                if refused is None:
+                    on_warning(f"{nodes.answered} served malformed disclosures of {entry_hash}")
+                count(entry_hash, refused or "client.malformed")
                 continue
             entry = by_hash.get(entry_hash)
             sealed = entry.signed.record.get("sealed") if entry is not None else None
@@ -308,18 +362,23 @@ def read_disclosed(
                 on_warning(
                     f"{nodes.answered}'s {name} of {entry_hash} does not open its commitment"
                 )
+                count(entry_hash, "disclosure.mismatch")
                 continue
             found[entry_hash] = disclosed.value
-    return found
+    return DisclosedValues(name, found, unread)
 
 
-def _malformed_kept(
+def _answer_kept(
     entry_hash: str,
-) -> Callable[[LedgerClient], DisclosedEntry | MalformedAnswerError]:
-    def read(client: LedgerClient) -> DisclosedEntry | MalformedAnswerError:
+) -> Callable[[LedgerClient], DisclosedEntry | MalformedAnswerError | ProblemError]:
+    def read(client: LedgerClient) -> DisclosedEntry | MalformedAnswerError | ProblemError:
         try:
             return client.disclosures(entry_hash)
         except MalformedAnswerError as exc:
+            return exc
+        except ProblemError as exc:
+            if exc.status == 404:
+                raise  # this node holds none of it: ask the next
             return exc
 
     return read

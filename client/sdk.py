@@ -24,6 +24,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from client.answers import (
+    AccessPage,
     CertificateInfo,
     DisclosedEntry,
     EntryInfo,
@@ -236,8 +237,26 @@ class LedgerClient:
         return Bundle.from_json(self._object(f"/v1/provenance/{entry_hash}", params))
 
     def disclosures(self, entry_hash: str) -> DisclosedEntry:
-        """Sealed values of an entry; the client must have been made with a member's ``auth``."""
+        """The sealed values of an entry the node's disclosure policy gives the signer (the
+        client must have been made with a member's ``auth``); the fields it does not give are
+        in ``refused`` with their codes.
+
+        Raises:
+            ProblemError: ``disclosure.unknown`` (404) when the node holds none of the entry;
+                ``disclosure.*`` (403) when the policy gives the signer none of its fields.
+        """
         return DisclosedEntry.from_json(self._json(f"/v1/disclosures/{entry_hash}"))
+
+    def disclosure_access(self, *, after: int = 0, limit: int = 100) -> AccessPage:
+        """Who read the disclosures of the signer's own log on this node, numbered above
+        ``after`` (at most ``limit``, bounded by the node): for the log's authority only; the
+        client must have been made with its ``auth`` (the log key or an authority operator).
+
+        Raises:
+            ProblemError: ``auth.*`` (401) or ``disclosure.*`` (403) when the signer may not.
+        """
+        params = {"after": after, "limit": limit}
+        return AccessPage.from_json(self._json("/v1/disclosures/access", params))
 
     def evidence(self) -> list[Evidence]:
         """Evidence the node holds against any log (forks, invalid entries)."""

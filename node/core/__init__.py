@@ -10,6 +10,7 @@ __all__ = [
     "charter",
     "clock",
     "crypto",
+    "disclosure",
     "encoding",
     "errors",
     "httpsig",

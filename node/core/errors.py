@@ -24,6 +24,7 @@ its code: ``client.malformed`` for a node's malformed answer) and client/verify.
     ├── RuleError                a well-formed record breaks a rule of DESIGN §6
     │   └── PendingError         it references an entry this store does not hold yet
     ├── AuthError                a member request's RFC 9421 signature is missing or fails
+    ├── DisclosureRefusedError   the disclosure policy refuses a verified member (decision 0040)
     ├── BundleError              a provenance bundle is not of the form of DESIGN §9
     │   ── one node's log (node.engine) ──
     ├── StoreError               the LMDB store failed or holds something it must not
@@ -67,6 +68,7 @@ __all__ = [
     "DataDirError",
     "DevnetError",
     "DisclosureError",
+    "DisclosureRefusedError",
     "EncodingError",
     "InvalidEntryError",
     "KeyFileError",
@@ -204,6 +206,17 @@ class AuthError(LedgerError):
     """
 
     code = "auth.failed"
+
+
+class DisclosureRefusedError(LedgerError):
+    """A member whose request verified may not read what it asked for (node/core/disclosure.py,
+    decision 0040). Codes: ``disclosure.not_entitled`` (no party to the record, nor the
+    authority of one), ``disclosure.suspended`` (its participant is suspended),
+    ``disclosure.key_not_in_force`` (its operator key is revoked, past ``valid_until`` or not
+    registered), ``disclosure.aggregates_only`` (an observer: statistics, not one record's
+    values), ``disclosure.not_sealed`` (the record seals no such field)."""
+
+    code = "disclosure.not_entitled"
 
 
 class BundleError(LedgerError):

@@ -4,6 +4,7 @@ Durable and single-node: nothing here speaks HTTP. It imports only ``node.core``
 """
 
 __all__ = [
+    "access",
     "bundling",
     "config",
     "datadir",

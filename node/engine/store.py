@@ -14,6 +14,8 @@ database        key                          value
 ``records``     record hash                  entry hash (a record is appended once)
 ``checkpoints`` L · size                     the signed checkpoint note of that size
 ``disclosures`` entry hash                   the sealed values disclosed with the record
+``access``      L · n                        the n-th read of L's disclosures on this node
+                                             (node/engine/access.py), appended only
 ``evidence``    id                           evidence against a log (node/engine/replica.py)
 ``quarantine``  log id                       the evidence that quarantined it
 ``witness``     log id                       the latest checkpoint this node cosigned
@@ -59,6 +61,7 @@ _DATABASES = (
     "checkpoints",
     *TABLES,
     "disclosures",
+    "access",  # node/engine/access.py: every read of a disclosure, allowed or refused
     "evidence",
     "quarantine",
     "witness",
@@ -240,15 +243,28 @@ class StoreReader:
         value = self._txn.get(key, db=self._dbs[db])
         return None if value is None else bytes(value)
 
-    def scan(self, db: str, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        """Every (key, value) of a table whose key starts with ``prefix``, in key order."""
+    def scan(
+        self, db: str, prefix: bytes, *, start: bytes | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, value) of a table whose key starts with ``prefix``, in key order, from
+        the first key at or after ``start`` (by default, the prefix itself)."""
         cursor = self._txn.cursor(db=self._dbs[db])
-        if not cursor.set_range(prefix):
+        if not cursor.set_range(prefix if start is None or start < prefix else start):
             return
         for key, value in cursor:
             if not bytes(key).startswith(prefix):
                 return
             yield bytes(key), bytes(value)
+
+    def last_key(self, db: str, prefix: bytes) -> bytes | None:
+        """The largest key of a table that starts with ``prefix``, which ends in a byte below
+        0xFF (a log prefix ends in NUL)."""
+        cursor = self._txn.cursor(db=self._dbs[db])
+        past = prefix[:-1] + bytes((prefix[-1] + 1,))  # just past every key with the prefix
+        if not (cursor.prev() if cursor.set_range(past) else cursor.last()):
+            return None
+        key = bytes(cursor.key())
+        return key if key.startswith(prefix) else None
 
     def log_size(self, log: str) -> int:
         return self.log(log).size()

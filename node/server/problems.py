@@ -25,6 +25,7 @@ from node.core.errors import (
     ConfigError,
     DataDirError,
     DisclosureError,
+    DisclosureRefusedError,
     EncodingError,
     InvalidEntryError,
     KeyFileError,
@@ -70,6 +71,7 @@ STATUS: tuple[tuple[type[LedgerError], int], ...] = (
     (KeyFormatError, 400),  # a malformed key in a request or document
     (BundleError, 400),  # a malformed provenance bundle (no route takes one today)
     (AuthError, 401),
+    (DisclosureRefusedError, 403),  # a verified member the disclosure policy refuses
     (WitnessError, 400),
     (InvalidEntryError, 422),  # a log whose entries break the rules: evidence kept
     (QuarantinedError, 422),  # a log this node stopped following on evidence

@@ -29,6 +29,8 @@ __all__ = [
     "LOG_ID",
     "MSGPACK",
     "PROBLEM",
+    "AccessPageModel",
+    "AccessRecordModel",
     "BatchResponse",
     "BatchResult",
     "CertificateModel",
@@ -285,7 +287,30 @@ class DisclosedModel(BaseModel):
 class DisclosuresModel(BaseModel):
     entry_hash: str
     member: str = Field(description="the key id the request was signed with")
-    fields: dict[str, DisclosedModel]
+    fields: dict[str, DisclosedModel] = Field(description="the sealed fields the policy gives")
+    refused: dict[str, str] = Field(
+        description="each sealed field it refuses, with the refusal's code (decision 0040)"
+    )
+
+
+class AccessRecordModel(BaseModel):
+    n: int = Field(description="its number among the reads of this log's disclosures, from 1")
+    time: int = Field(description="when the node answered the read (ms)")
+    key_id: str = Field(description="who read, as the request's signature verified")
+    log: str
+    seq: int
+    entry_hash: str
+    fields: dict[str, str] = Field(
+        description="per sealed field: disclosure.allowed, or the refusal's code"
+    )
+    allowed: bool = Field(description="whether any field was given")
+
+
+class AccessPageModel(BaseModel):
+    log: str = Field(description="the log whose disclosures were read: the signer's own")
+    after: int
+    next: int = Field(description="the after= of the next page")
+    records: list[AccessRecordModel]
 
 
 class EvidenceModel(BaseModel):

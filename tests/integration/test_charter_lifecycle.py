@@ -409,7 +409,7 @@ def test_admit_trade_suspend_reinstate_rotate(network: Network) -> None:
     assert _refused(eu, to_za).code == "participant.suspended"
     # A suspended participant's keys read no sealed values either (decision 0023).
     refused = _disclosures(za, eu, back.entry_hash.hex())
-    assert (refused.status_code, refused.json()["code"]) == (401, "auth.key_not_in_force")
+    assert (refused.status_code, refused.json()["code"]) == (403, "disclosure.suspended")
     # ZA's own charter suspends it too: it issues nothing.
     own = _certificate(za, "ZA-2026-0003", _produce(za, "ZA-4"), "EU", centicarats=MASS)
     assert _refused(za, own).code == "participant.suspended"

@@ -984,14 +984,14 @@ ROWS = [
     _row(
         "disclosure-operator-past-valid-until",
         _signed_get("BW:lapsed", lambda w: MEMBER_KEYS["lapsed"]),
-        401,
-        "auth.key_not_in_force",
+        403,
+        "disclosure.key_not_in_force",
     ),
     _row(
         "disclosure-operator-revoked",
         _signed_get("BW:former", lambda w: MEMBER_KEYS["former"]),
-        401,
-        "auth.key_not_in_force",
+        403,
+        "disclosure.key_not_in_force",
     ),
     _row("disclosure-signed-for-another-node", _signed_for_another_node, 401, "auth.bad_signature"),
     _row(

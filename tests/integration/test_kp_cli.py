@@ -450,6 +450,36 @@ def test_stats_show_values_to_a_member(net: Devnet) -> None:
     assert eu["exports"]["value_usd_cents"] == (1_000_000 + 1_079_000) * 15_000
     assert eu["exports"]["sealed"] == 0
     assert stats["member"] == "EU:officer"
+    # EU's authority reads its own certificates and those issued to it; AE's certificate to
+    # India is none of its business, and the output says so (decision 0040).
+    assert stats["unread"] == {
+        "field": "value_usd_cents",
+        "read": 4,
+        "unread": {"AE": {"disclosure.not_entitled": 1}},
+    }
+
+
+def test_disclosure_reads_are_recorded_and_shown_to_the_authority(net: Devnet) -> None:
+    certificate = scenario(net, "bw_certificate")
+    reader = ["--member", "EU:officer", "--key-file", key_file(net, "EU", "officer")]
+    code, _ = kp_json("stats", "--from", _day(-1), "--to", _day(1), *nodes(net), *reader)
+    assert code == 0
+    officer = ["--member", "BW:officer", "--key-file", key_file(net, "BW", "officer")]
+    code, page = kp_json("disclosures", "access", "--node", net.url("BW"), *officer)
+    assert code == 0, page
+    assert page["log"] == "BW"
+    reads = [(r["key_id"], r["entry_hash"], r["allowed"]) for r in page["records"]]
+    assert ("EU:officer", certificate, True) in reads
+    table = kp("disclosures", "access", "--node", net.url("BW"), *officer)
+    assert table.returncode == 0, table.stderr
+    assert "EU:officer" in table.stdout
+    trader = ["--member", "BW:trader", "--key-file", key_file(net, "BW", "trader")]
+    code, refused = kp_json("disclosures", "access", "--node", net.url("BW"), *trader)
+    assert (code, refused["code"], refused["http_status"]) == (
+        1,
+        "disclosure.not_entitled",
+        403,
+    )
 
 
 # --- submit (last: these append to BW's log) ---------------------------------------------------

@@ -62,6 +62,7 @@ OPERATIONS = {
     "GET /v1/certificates/{log_id}/{number}": True,
     "GET /v1/parcels/{log_id}/{seq}/{out}": True,
     "GET /v1/provenance/{entry_hash}": True,
+    "GET /v1/disclosures/access": True,
     "GET /v1/disclosures/{entry_hash}": True,
     "GET /v1/evidence": False,
     "POST /v1/records": True,

@@ -110,6 +110,25 @@ def test_a_certificate_from_mine_to_import_through_the_sdk(net: Devnet) -> None:
     with LedgerClient(net.url("BW"), auth=officer.auth()) as member:
         values = member.disclosures(certificate.entry_hash.hex()).fields
     assert values["value_usd_cents"].value == 9_000_000
+    # The importing authority reads it too, from the exporter's node (decision 0040); EU's
+    # trader does not, and BW's authority sees both reads in its record of them.
+    hash_hex = certificate.entry_hash.hex()
+    with LedgerClient(net.url("BW"), auth=_operator(net, "EU", "officer").auth()) as importer:
+        assert importer.disclosures(hash_hex).fields["seal_number"].value == "S-9"
+    stranger = LedgerClient(net.url("BW"), auth=_operator(net, "EU", "trader").auth())
+    with stranger, pytest.raises(ProblemError) as not_entitled:
+        stranger.disclosures(hash_hex)
+    assert (not_entitled.value.status, not_entitled.value.code) == (
+        403,
+        "disclosure.not_entitled",
+    )
+    with LedgerClient(net.url("BW"), auth=officer.auth()) as member:
+        reads = member.disclosure_access().records
+    assert [(r.key_id, r.allowed) for r in reads if r.entry_hash.hex() == hash_hex] == [
+        ("BW:officer", True),
+        ("EU:officer", True),
+        ("EU:trader", False),
+    ]
     # The same parcel again: refused with the rule's code.
     with pytest.raises(ProblemError) as refused:
         bw.submit(

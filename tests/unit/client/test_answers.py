@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel
 
 from client.answers import (
+    AccessPage,
+    AccessRecord,
     CertificateInfo,
     DisclosedEntry,
     EntryInfo,
@@ -30,6 +32,8 @@ from node.core import merkle
 from node.core.records import Entry, EntryRef, ParcelRef
 from node.core.state import CertificateState, ParcelState
 from node.server.schemas import (
+    AccessPageModel,
+    AccessRecordModel,
     CertificateModel,
     DisclosuresModel,
     EntryModel,
@@ -158,8 +162,28 @@ def _disclosures() -> dict[str, Any]:
             "value_usd_cents": {"salt": b64(b"s" * 16), "value": 9_000_000},
             "invoice": {"salt": b64(b"t" * 16), "value": "INV-1"},
         },
+        "refused": {"seal_number": "disclosure.not_entitled"},
     }
     return DisclosuresModel.model_validate(document).model_dump()
+
+
+def _access_record() -> dict[str, Any]:
+    document = {
+        "n": 3,
+        "time": 1_790_000_000_000,
+        "key_id": "ZA:officer",
+        "log": "BW",
+        "seq": 7,
+        "entry_hash": HASH.hex(),
+        "fields": {"invoice": "disclosure.not_entitled"},
+        "allowed": False,
+    }
+    return AccessRecordModel.model_validate(document).model_dump()
+
+
+def _access_page() -> dict[str, Any]:
+    document = {"log": "BW", "after": 2, "next": 3, "records": [_access_record()]}
+    return AccessPageModel.model_validate(document).model_dump()
 
 
 def _evidence() -> dict[str, Any]:
@@ -186,6 +210,8 @@ ANSWERS: list[tuple[type[Any], type[BaseModel], Callable[[], dict[str, Any]]]] =
     (CertificateInfo, CertificateModel, _certificate),
     (NetworkInfo, NetworkModel, _network),
     (DisclosedEntry, DisclosuresModel, _disclosures),
+    (AccessRecord, AccessRecordModel, _access_record),
+    (AccessPage, AccessPageModel, _access_page),
     (Evidence, EvidenceModel, _evidence),
 ]
 IDS = [kind.__name__ for kind, _, _ in ANSWERS]
@@ -229,6 +255,11 @@ def test_answers_read_what_the_server_sends() -> None:
     opened = DisclosedEntry.from_json(_disclosures())
     assert opened.fields["value_usd_cents"].value == 9_000_000
     assert opened.fields["invoice"].salt == b"t" * 16
+    assert opened.refused == {"seal_number": "disclosure.not_entitled"}
+    page = AccessPage.from_json(_access_page())
+    [read] = page.records
+    assert (page.next, read.key_id, read.entry_hash, read.allowed) == (3, "ZA:officer", HASH, False)
+    assert read.fields == {"invoice": "disclosure.not_entitled"}
     evidence = Evidence.from_json(_evidence())
     assert (evidence.id, evidence.quarantined) == (HASH, True)
     assert LogInfo.from_json(_log()).root == HASH
@@ -270,6 +301,10 @@ MALFORMED: list[tuple[str, type[Any], Callable[[], object]]] = [
     ("fields not a map", DisclosedEntry, lambda: {**_disclosures(), "fields": []}),
     ("salt not base64", DisclosedEntry, lambda: _field(salt="!!")),
     ("value a float", DisclosedEntry, lambda: _field(value=1.5)),
+    ("refused not codes", DisclosedEntry, lambda: {**_disclosures(), "refused": {"x": 1}}),
+    ("access n negative", AccessRecord, lambda: {**_access_record(), "n": -1}),
+    ("access fields a list", AccessRecord, lambda: {**_access_record(), "fields": []}),
+    ("access records not a list", AccessPage, lambda: {**_access_page(), "records": {}}),
     ("time a string", Evidence, lambda: {**_evidence(), "time": "now"}),
     ("id not base64", Evidence, lambda: {**_evidence(), "id": "!!"}),
 ]

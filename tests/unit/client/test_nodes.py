@@ -264,13 +264,16 @@ def _certified(mine: Operator) -> tuple[Replay, str, dict[str, Any]]:
             f: {"salt": base64.b64encode(salt).decode(), "value": value}
             for f, (salt, value) in disclosures.items()
         },
+        "refused": {},
     }
     return replay, digest.hex(), opened
 
 
-def _read(mine: Operator, replay: Replay, entry: str, answer: object) -> tuple[Any, list[str]]:
+def _read(
+    mine: Operator, replay: Replay, entry: str, answer: object, status: int = 200
+) -> tuple[Any, list[str]]:
     warnings: list[str] = []
-    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=answer))
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, json=answer))
     found = read_disclosed(
         [BW], 1.0, mine, [entry], "value_usd_cents", replay,
         on_warning=warnings.append, transport=transport,
@@ -280,19 +283,51 @@ def _read(mine: Operator, replay: Replay, entry: str, answer: object) -> tuple[A
 
 def test_a_disclosed_value_is_read_when_it_opens_its_commitment(mine: Operator) -> None:
     replay, entry, opened = _certified(mine)
-    assert _read(mine, replay, entry, opened) == ({entry: 9_000_000}, [])
+    found, warnings = _read(mine, replay, entry, opened)
+    assert (found.values, found.unread, warnings) == ({entry: 9_000_000}, {}, [])
 
 
 def test_a_made_up_disclosed_value_is_left_out_and_told(mine: Operator) -> None:
     replay, entry, opened = _certified(mine)
     opened["fields"]["value_usd_cents"]["value"] = 1
     found, warnings = _read(mine, replay, entry, opened)
-    assert found == {}
+    assert found.values == {}
+    assert found.unread == {"BW": {"disclosure.mismatch": 1}}
     assert warnings == [f"{BW}'s value_usd_cents of {entry} does not open its commitment"]
 
 
 def test_malformed_disclosures_are_left_out_and_told(mine: Operator) -> None:
     replay, entry, opened = _certified(mine)
     found, warnings = _read(mine, replay, entry, {**opened, "fields": []})
-    assert found == {}
+    assert found.values == {}
+    assert found.unread == {"BW": {"client.malformed": 1}}
     assert warnings == [f"{BW} served malformed disclosures of {entry}"]
+
+
+def test_a_field_the_policy_refuses_is_counted_by_its_code(mine: Operator) -> None:
+    replay, entry, opened = _certified(mine)
+    del opened["fields"]["value_usd_cents"]
+    opened["refused"] = {"value_usd_cents": "disclosure.not_entitled"}
+    found, warnings = _read(mine, replay, entry, opened)
+    assert (found.values, warnings) == ({}, [])
+    assert found.unread == {"BW": {"disclosure.not_entitled": 1}}
+    assert found.to_json() == {
+        "field": "value_usd_cents",
+        "read": 0,
+        "unread": {"BW": {"disclosure.not_entitled": 1}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(403, "disclosure.aggregates_only"), (404, "disclosure.unknown")],
+    ids=["refused", "held-nowhere"],
+)
+def test_an_entry_refused_whole_is_counted_not_a_crash(
+    mine: Operator, status: int, code: str
+) -> None:
+    replay, entry, _ = _certified(mine)
+    problem = {"code": code, "detail": "no", "status": status}
+    found, warnings = _read(mine, replay, entry, problem, status)
+    assert (found.values, warnings, found.unread_total) == ({}, [], 1)
+    assert found.unread == {"BW": {code: 1}}
