@@ -271,6 +271,11 @@ class _Output:
             yield bar
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 seeded parcel``, ``2 seeded parcels``."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def _carats(centicarats: int | None) -> str:
     return "-" if centicarats is None else f"{centicarats / 100:,.2f} ct"
 
@@ -1124,7 +1129,7 @@ def _bundle_export(args: argparse.Namespace, out: _Output) -> int:
     else:
         out.console.print(
             f"wrote the bundle of {subject} ({document['entries']} entries, depth "
-            f"{document['depth']}, {document['seeds']} seeded parcels, from {source}) "
+            f"{document['depth']}, {_count(len(bundle.seeds), 'seeded parcel')}, from {source}) "
             f"to {args.output}",
             markup=False,
         )

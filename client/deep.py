@@ -225,7 +225,7 @@ def deepen(
             Finding(
                 "deep.bounded",
                 f"deep verification stopped at {stopped}: the history behind "
-                f"{len(walk.unverified)} seeded parcels was not replayed and rests on the "
+                f"{len(walk.unverified)} seeded parcel(s) was not replayed and rests on the "
                 "witnesses",
             )
         )
