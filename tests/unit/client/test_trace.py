@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,35 +15,13 @@ from client.errors import ClientError
 from client.nodes import Nodes
 from client.sdk import Operator
 from client.trace import Trace, TracedParcel, cursor_text, parse_cursor, trace, trace_from
-from node.core import crypto
 from node.core.encoding import encode
 from node.core.receipt import Receipt
 from node.core.records import ParcelRef, SignedRecord
-from node.dev.devnet import devnet_create
-from tests.support.asgi import Api, serve_in_process
+from tests.support.asgi import Api
 
 PRODUCED_ON = "2026-03-01"
 ROUNDS = 7
-
-
-@pytest.fixture(scope="module")
-def network(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("net")
-    description = devnet_create(root, participants=["BW", "EU"], base_port=8810)
-    description["root"] = root
-    return description
-
-
-@pytest.fixture(scope="module")
-def api(network: dict[str, Any]) -> Iterator[Api]:
-    with serve_in_process(network["root"] / "BW") as served:
-        yield served
-
-
-@pytest.fixture(scope="module")
-def mine(network: dict[str, Any]) -> Operator:
-    key_file = Path(network["participants"]["BW"]["operators"]["mine"]["key_file"])
-    return Operator("BW", "mine", crypto.load_private_key(key_file))
 
 
 @pytest.fixture

@@ -13,12 +13,10 @@ once for the module.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
-import pytest
 
 from client.sdk import Operator
 from node.core import crypto, merkle, notes
@@ -26,32 +24,11 @@ from node.core.bundle import Bundle
 from node.core.encoding import encode
 from node.core.receipt import Receipt
 from node.core.records import SignedRecord
-from node.dev.devnet import devnet_create
 from node.engine.datadir import DataDir
 from node.engine.ledger import LedgerNode
-from tests.support.asgi import Api, serve_in_process
+from tests.support.asgi import Api
 
 PRODUCED_ON = "2026-03-01"
-
-
-@pytest.fixture(scope="module")
-def network(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("net")
-    description = devnet_create(root, participants=["BW", "EU"], base_port=8770)
-    description["root"] = root
-    return description
-
-
-@pytest.fixture(scope="module")
-def api(network: dict[str, Any]) -> Iterator[Api]:
-    with serve_in_process(network["root"] / "BW") as served:
-        yield served
-
-
-@pytest.fixture(scope="module")
-def mine(network: dict[str, Any]) -> Operator:
-    key_file = Path(network["participants"]["BW"]["operators"]["mine"]["key_file"])
-    return Operator("BW", "mine", crypto.load_private_key(key_file))
 
 
 def _submit(api: Api, signed: SignedRecord) -> httpx.Response:

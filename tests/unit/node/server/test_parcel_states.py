@@ -5,44 +5,21 @@ refused with a 4xx problem before any read, changing nothing."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from client.sdk import Operator
-from node.core import crypto
 from node.core.encoding import encode
 from node.core.receipt import Receipt
 from node.core.records import SignedRecord
-from node.dev.devnet import devnet_create
-from tests.support.asgi import Api, serve_in_process
+from tests.support.asgi import Api
 
 PRODUCED_ON = "2026-03-01"
 ROUTE = "/v1/parcels/states"
 HASH_ZERO = "00" * 32
-
-
-@pytest.fixture(scope="module")
-def network(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("net")
-    description = devnet_create(root, participants=["BW", "EU"], base_port=8790)
-    description["root"] = root
-    return description
-
-
-@pytest.fixture(scope="module")
-def api(network: dict[str, Any]) -> Iterator[Api]:
-    with serve_in_process(network["root"] / "BW") as served:
-        yield served
-
-
-@pytest.fixture(scope="module")
-def mine(network: dict[str, Any]) -> Operator:
-    key_file = Path(network["participants"]["BW"]["operators"]["mine"]["key_file"])
-    return Operator("BW", "mine", crypto.load_private_key(key_file))
 
 
 def _submit(api: Api, signed: SignedRecord) -> Receipt:
