@@ -492,7 +492,9 @@ def _check_charters(bundle: Bundle, genesis: bytes, findings: list[Finding]) -> 
     try:
         if bundle.genesis != genesis:
             raise VerificationError(
-                "the bundle is of another network than the trusted genesis",
+                f"the bundle is of the network {bundle.network!r} with genesis "
+                f"{bundle.genesis.hex()}, not of the trusted genesis {genesis.hex()} "
+                "(check --trust or KP_TRUST)",
                 code="bundle.wrong_network",
             )
         return trusted_charters((SignedCharter.parse(c) for c in bundle.charters), genesis)

@@ -325,7 +325,10 @@ def test_trusting_another_genesis_is_invalid(net: Devnet, tmp_path: Path) -> Non
     other = hashlib.sha256(b"another network").hexdigest()
     code, verdict = kp_json("verify", scenario(net, "final"), *nodes(net), "--trust", other)
     assert (code, verdict["status"]) == (1, "INVALID")
-    assert "bundle.wrong_network" in {f["code"] for f in verdict["findings"]}
+    [wrong] = [f for f in verdict["findings"] if f["code"] == "bundle.wrong_network"]
+    # It names both networks, so the officer sees whether the nodes or the --trust are off.
+    assert other in wrong["detail"]
+    assert str(net.description["genesis"]) in wrong["detail"]
 
 
 def test_an_unreachable_only_node_cannot_decide(net: Devnet) -> None:
