@@ -7,6 +7,7 @@
     DIR/keys/log.pem            signs checkpoints and admin records (online)
     DIR/keys/witness.pem        cosigns other logs' checkpoints (online)
     DIR/keys/governance.pem     signs charter versions (move it offline after signing the genesis)
+    DIR/keys/disclosure.pem     X25519: opens the disclosures encrypted to this participant
     DIR/keys/next/NAME.pem      keys made for a rotation, until the charter lists them
     DIR/keys/retired/NAME-T.pem keys a rotation replaced (T: UTC time of the promotion)
     DIR/store/                  the LMDB environment: logs, state, disclosures
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from node.core import crypto
 from node.core.charter import Charter, Participant, parse_participant_key_file, participant_key_file
@@ -53,6 +55,7 @@ __all__ = [
 ]
 
 KEY_NAMES = ("log", "witness", "governance")
+DISCLOSURE_KEY = "disclosure"  # X25519, not Ed25519: it decrypts, never signs (decision 0041)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,14 @@ class DataDir:
     def key(self, name: str, *, passphrase: bytes | None = None) -> Ed25519PrivateKey:
         return crypto.load_private_key(self.key_file(name), passphrase=passphrase)
 
+    def disclosure_key(self) -> X25519PrivateKey | None:
+        """The participant's disclosure key, or ``None`` for a data directory made before
+        envelopes (it then opens none)."""
+        path = self.key_file(DISCLOSURE_KEY)
+        if not path.exists():
+            return None
+        return crypto.load_disclosure_key(path)
+
     def open_store(self, settings: Settings | None = None) -> Store:
         settings = settings or self.settings()
         return Store.open(self.store_path, map_size=settings.map_size)
@@ -100,7 +111,8 @@ def init_data_dir(
     kind: str = "participant",
     passphrase: bytes | None = None,
 ) -> Participant:
-    """Create a data directory: settings, three fresh keys, the participant's public key file.
+    """Create a data directory: settings, three fresh signing keys and a disclosure key, the
+    participant's public key file.
 
     Args:
         root: the directory; must not exist or be empty.
@@ -133,6 +145,8 @@ def init_data_dir(
             passphrase=passphrase if key_name == "governance" else None,
         )
         keys[key_name] = crypto.public_key_bytes(key)
+    disclosure_key = X25519PrivateKey.generate()
+    crypto.save_private_key(data.key_file(DISCLOSURE_KEY), disclosure_key)
     participant = Participant(
         id=settings.participant,
         name=name,
@@ -142,6 +156,7 @@ def init_data_dir(
         witness_key=keys["witness"],
         governance_key=keys["governance"],
         endpoints=(settings.url,),
+        disclosure_key=disclosure_key.public_key().public_bytes_raw(),
     )
     write_private_file(data.settings_file, settings_toml(settings))
     write_private_file(data.participant_file, participant_key_file(participant))
