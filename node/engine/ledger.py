@@ -26,7 +26,7 @@ from node.core.state import LedgerState, LedgerView, OperatorState
 from node.engine import restore
 from node.engine.config import Settings
 from node.engine.datadir import DataDir
-from node.engine.sequencer import RuleCheck, Sequencer, Submission
+from node.engine.sequencer import EnvelopeSeal, RuleCheck, Sequencer, Submission
 from node.engine.store import Store, StoreWriter
 
 __all__ = ["CharterStatus", "LedgerNode", "LogAdoption"]
@@ -220,6 +220,7 @@ class LedgerNode:
             genesis=genesis,
             validate=_KeyInForce(RuleCheck(), self.log, crypto.public_key_bytes(self.log_key)),
             clock=self.clock,
+            seal=EnvelopeSeal(self.log),
         )
 
     def append_admin(self, record_type: str, body: dict[str, Value]) -> Receipt:
