@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from node.core import crypto
 from node.core.charter import Charter, SignedCharter, chain_to, check_genesis, longest_chain
@@ -98,12 +99,16 @@ class LedgerNode:
         log_key: Ed25519PrivateKey,
         witness_key: Ed25519PrivateKey,
         clock: Clock = wall_ms,
+        disclosure_key: X25519PrivateKey | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock  # every wall-clock read of the node's processes (node/core/clock.py)
         self.store = store
         self.log_key = log_key
         self.witness_key = witness_key
+        # Opens the envelopes addressed to this participant (decision 0041); ``None`` for a
+        # data directory made before envelopes.
+        self.disclosure_key = disclosure_key
         self.log = settings.participant
         self.data_dir: Path | None = None  # set when opened from a data directory
         self._sequencer: Sequencer | None = None
@@ -117,6 +122,7 @@ class LedgerNode:
             data_dir.open_store(settings),
             data_dir.key("log"),
             data_dir.key("witness"),
+            disclosure_key=data_dir.disclosure_key(),
         )
         node.data_dir = data_dir.root
         return node
