@@ -21,7 +21,7 @@ Pure functions of bytes, keys and the charter: the keys are read by the caller
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -51,6 +51,7 @@ __all__ = [
     "encode_envelopes",
     "envelope_info",
     "open_envelope",
+    "open_with_any",
     "parse_envelopes",
     "seal_envelopes",
 ]
@@ -209,3 +210,39 @@ def open_envelope(
             code="envelope.invalid",
         ) from None
     return opened
+
+
+def open_with_any(
+    envelopes: Mapping[str, bytes],
+    *,
+    network: str,
+    entry_hash: bytes,
+    participant: str,
+    keys: Sequence[X25519PrivateKey],
+    signed: SignedRecord,
+) -> Disclosures:
+    """``open_envelope`` with each of ``keys`` in turn (the current disclosure key, then retired
+    ones: an envelope is sealed to the key the charter listed when its entry was appended).
+
+    Raises:
+        EnvelopeError: ``envelope.absent`` when none is addressed to ``participant`` (or no key
+            is given); ``envelope.invalid`` when no key opens it.
+    """
+    if not keys:
+        raise EnvelopeError(f"no disclosure key of {participant}", code="envelope.absent")
+    failure = EnvelopeError(f"no key opens the envelope to {participant}")
+    for key in keys:
+        try:
+            return open_envelope(
+                envelopes,
+                network=network,
+                entry_hash=entry_hash,
+                participant=participant,
+                key=key,
+                signed=signed,
+            )
+        except EnvelopeError as exc:
+            if exc.code == "envelope.absent":
+                raise
+            failure = exc
+    raise failure

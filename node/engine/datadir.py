@@ -9,6 +9,7 @@
     DIR/keys/governance.pem     signs charter versions (move it offline after signing the genesis)
     DIR/keys/disclosure.pem     X25519: opens the disclosures encrypted to this participant
     DIR/keys/next/NAME.pem      keys made for a rotation, until the charter lists them
+                                (``disclosure`` too: kp-node keys next --disclosure)
     DIR/keys/retired/NAME-T.pem keys a rotation replaced (T: UTC time of the promotion)
     DIR/store/                  the LMDB environment: logs, state, disclosures
     DIR/node.lock               held by the running node (and by restore and keys promote)
@@ -56,6 +57,7 @@ __all__ = [
 
 KEY_NAMES = ("log", "witness", "governance")
 DISCLOSURE_KEY = "disclosure"  # X25519, not Ed25519: it decrypts, never signs (decision 0041)
+ROTATABLE = (*KEY_NAMES, DISCLOSURE_KEY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,15 @@ class DataDir:
         if not path.exists():
             return None
         return crypto.load_disclosure_key(path)
+
+    def disclosure_keys(self) -> tuple[X25519PrivateKey, ...]:
+        """The current disclosure key, then the retired ones, newest first: envelopes are never
+        re-wrapped, so each opens only with the key its entry was sealed to (decision 0041)."""
+        current = self.disclosure_key()
+        retired_dir = self.root / "keys" / "retired"
+        retired = sorted(retired_dir.glob(f"{DISCLOSURE_KEY}-*.pem"), reverse=True)
+        keys = [crypto.load_disclosure_key(path) for path in retired]
+        return tuple([current, *keys] if current is not None else keys)
 
     def open_store(self, settings: Settings | None = None) -> Store:
         settings = settings or self.settings()
@@ -172,7 +183,8 @@ def make_next_keys(
 
     Args:
         root: the data directory.
-        names: which keys to replace, from ``log``, ``witness``, ``governance``.
+        names: which keys to replace, from ``log``, ``witness``, ``governance``, ``disclosure``
+            (for a data directory made before disclosure keys: the first one).
         passphrase: encrypts a new governance key file.
 
     Raises:
@@ -181,8 +193,8 @@ def make_next_keys(
     """
     data = DataDir(root)
     chosen = sorted(set(names))
-    if not chosen or not set(chosen) <= set(KEY_NAMES):
-        raise DataDirError(f"name one or more of {list(KEY_NAMES)} to rotate, not {chosen}")
+    if not chosen or not set(chosen) <= set(ROTATABLE):
+        raise DataDirError(f"name one or more of {list(ROTATABLE)} to rotate, not {chosen}")
     current = parse_participant_key_file(data.participant_file.read_text())
     existing = [name for name in chosen if data.next_key_file(name).exists()]
     if existing:
@@ -190,6 +202,11 @@ def make_next_keys(
     make_private_directory(data.next_key_file("log").parent, exist_ok=True)
     public = {}
     for name in chosen:
+        if name == DISCLOSURE_KEY:
+            disclosure = X25519PrivateKey.generate()
+            crypto.save_private_key(data.next_key_file(name), disclosure)
+            public["disclosure_key"] = disclosure.public_key().public_bytes_raw()
+            continue
         key = crypto.generate_private_key()
         crypto.save_private_key(
             data.next_key_file(name),
@@ -213,7 +230,7 @@ def promote_next_keys(root: Path, charter: Charter) -> list[str]:
             would sign what no peer accepts).
     """
     data = DataDir(root)
-    names = [name for name in KEY_NAMES if data.next_key_file(name).exists()]
+    names = [name for name in ROTATABLE if data.next_key_file(name).exists()]
     if not names:
         raise DataDirError(f"{root} holds no next keys (kp-node keys next makes them)")
     settings = data.settings()
@@ -225,7 +242,11 @@ def promote_next_keys(root: Path, charter: Charter) -> list[str]:
     for name in names:
         if name == "governance":
             continue  # encrypted, and never used online: the charter's signatures checked it
-        public = crypto.public_key_bytes(crypto.load_private_key(data.next_key_file(name)))
+        if name == DISCLOSURE_KEY:
+            key = crypto.load_disclosure_key(data.next_key_file(name))
+            public = key.public_key().public_bytes_raw()
+        else:
+            public = crypto.public_key_bytes(crypto.load_private_key(data.next_key_file(name)))
         if getattr(member, f"{name}_key") != public:
             raise DataDirError(
                 f"charter version {charter.version}, adopted by this log, does not list the next"
@@ -236,7 +257,9 @@ def promote_next_keys(root: Path, charter: Charter) -> list[str]:
     retired = root / "keys" / "retired"
     make_private_directory(retired, exist_ok=True)
     for name in names:
-        data.key_file(name).replace(retired / f"{name}-{stamp}.pem")
+        if data.key_file(name).exists():  # a first disclosure key replaces none
+            # Kept, not removed: a retired disclosure key still opens what was sealed to it.
+            data.key_file(name).replace(retired / f"{name}-{stamp}.pem")
         data.next_key_file(name).replace(data.key_file(name))
     with contextlib.suppress(OSError):  # gone once empty; whatever else is there stays
         data.next_key_file("log").parent.rmdir()
@@ -253,6 +276,7 @@ def _with_keys(participant: Participant, keys: dict[str, bytes]) -> Participant:
         log_key=keys.get("log_key", participant.log_key),
         witness_key=keys.get("witness_key", participant.witness_key),
         governance_key=keys.get("governance_key", participant.governance_key),
+        disclosure_key=keys.get("disclosure_key", participant.disclosure_key),
     )
 
 

@@ -99,16 +99,16 @@ class LedgerNode:
         log_key: Ed25519PrivateKey,
         witness_key: Ed25519PrivateKey,
         clock: Clock = wall_ms,
-        disclosure_key: X25519PrivateKey | None = None,
+        disclosure_keys: tuple[X25519PrivateKey, ...] = (),
     ) -> None:
         self.settings = settings
         self.clock = clock  # every wall-clock read of the node's processes (node/core/clock.py)
         self.store = store
         self.log_key = log_key
         self.witness_key = witness_key
-        # Opens the envelopes addressed to this participant (decision 0041); ``None`` for a
-        # data directory made before envelopes.
-        self.disclosure_key = disclosure_key
+        # Open the envelopes addressed to this participant (decision 0041): the current key,
+        # then retired ones; none for a data directory made before envelopes.
+        self.disclosure_keys = disclosure_keys
         self.log = settings.participant
         self.data_dir: Path | None = None  # set when opened from a data directory
         self._sequencer: Sequencer | None = None
@@ -122,7 +122,7 @@ class LedgerNode:
             data_dir.open_store(settings),
             data_dir.key("log"),
             data_dir.key("witness"),
-            disclosure_key=data_dir.disclosure_key(),
+            disclosure_keys=data_dir.disclosure_keys(),
         )
         node.data_dir = data_dir.root
         return node

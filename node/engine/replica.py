@@ -30,7 +30,7 @@ from node.core import merkle
 from node.core.clock import Clock, wall_ms
 from node.core.crypto import load_public_key, verify
 from node.core.encoding import Value, decode_trusted, encode
-from node.core.envelope import check_addressed, open_envelope, parse_envelopes
+from node.core.envelope import check_addressed, open_with_any, parse_envelopes
 from node.core.errors import (
     EncodingError,
     EnvelopeError,
@@ -313,7 +313,7 @@ def keep_envelopes(
     *,
     network: str,
     participant: str,
-    key: X25519PrivateKey | None,
+    keys: Sequence[X25519PrivateKey],
 ) -> KeptEnvelopes:
     """Store the envelopes a peer served for entries of ``log`` this store holds.
 
@@ -329,7 +329,8 @@ def keep_envelopes(
         envelopes: seq → the encoded envelopes of that entry, as the peer served them.
         network: the charter's network (bound into every envelope).
         participant: this node's participant.
-        key: its disclosure key; ``None`` (a node made before envelopes) checks none it opens.
+        keys: its disclosure keys, current then retired; none (a node made before envelopes)
+            checks none it would open.
     """
     log_reader = writer.log(log)
     size = log_reader.size()
@@ -346,13 +347,13 @@ def keep_envelopes(
             parsed = parse_envelopes(raw)
             signed = Entry.parse(entry_bytes).signed
             check_addressed(signed, parsed)
-            if participant in parsed and key is not None:
-                open_envelope(
+            if participant in parsed and keys:
+                open_with_any(
                     parsed,
                     network=network,
                     entry_hash=entry_hash,
                     participant=participant,
-                    key=key,
+                    keys=keys,
                     signed=signed,
                 )
         except (EnvelopeError, RecordError, EncodingError) as exc:

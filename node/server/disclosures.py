@@ -37,7 +37,7 @@ from node.core.disclosure import (
     check_disclosure,
     reader_of,
 )
-from node.core.envelope import open_envelope, parse_envelopes
+from node.core.envelope import open_with_any, parse_envelopes
 from node.core.errors import ApiError, DisclosureRefusedError
 from node.core.records import Entry, SignedRecord
 from node.core.sealing import Disclosures, parse_disclosures
@@ -166,17 +166,17 @@ def _open_own(
             checked when kept, so a store that changed since).
     """
     charter = node.trusted_charter()
-    if node.disclosure_key is None or charter is None:
+    if not node.disclosure_keys or charter is None:
         return None
     envelopes = parse_envelopes(sealed)
     if node.log not in envelopes:
         return None
-    return open_envelope(
+    return open_with_any(
         envelopes,
         network=charter.network,
         entry_hash=entry_hash,
         participant=node.log,
-        key=node.disclosure_key,
+        keys=node.disclosure_keys,
         signed=signed,
     )
 

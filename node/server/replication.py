@@ -706,7 +706,7 @@ class Replicator:
                     fetched,
                     network=charter.network,
                     participant=self.node.log,
-                    key=self.node.disclosure_key,
+                    keys=self.node.disclosure_keys,
                 )
             for seq, code in kept.refused:
                 log.warning(

@@ -23,6 +23,7 @@ from node.core.envelope import (
     encode_envelopes,
     envelope_info,
     open_envelope,
+    open_with_any,
     parse_envelopes,
     seal_envelopes,
 )
@@ -222,3 +223,28 @@ def test_malformed_envelopes_are_refused(data: bytes) -> None:
     with pytest.raises(EnvelopeError) as refused:
         parse_envelopes(data)
     assert refused.value.code == "envelope.malformed"
+
+
+def test_a_retired_key_still_opens_what_was_sealed_to_it() -> None:
+    signed, disclosures = _certificate()
+    envelopes = seal_envelopes(_charter(), signed, ENTRY, disclosures)
+    newer = X25519PrivateKey.generate()
+    opened = open_with_any(
+        envelopes,
+        network=NETWORK,
+        entry_hash=ENTRY,
+        participant="EU",
+        keys=(newer, KEYS["EU"]),
+        signed=signed,
+    )
+    assert opened == disclosures
+    with pytest.raises(EnvelopeError) as refused:
+        open_with_any(
+            envelopes,
+            network=NETWORK,
+            entry_hash=ENTRY,
+            participant="EU",
+            keys=(newer,),
+            signed=signed,
+        )
+    assert refused.value.code == "envelope.invalid"

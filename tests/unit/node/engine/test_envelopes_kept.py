@@ -52,7 +52,7 @@ def _keep(
             {seq: raw},
             network=NETWORK,
             participant=member,
-            key=key or world.members[member].disclosure_key,
+            keys=(key or world.members[member].disclosure_key,),
         )
     with world.store.read() as reader:
         log = reader.log("BW")
