@@ -16,7 +16,7 @@ Exit codes: 0 success; 1 the ledger refused (the error's code and message are pr
     kp-node evidence list|clear --dir DIR [LOG]
     kp-node charter successor CURRENT [--admit P.json] [--rotate P.json] [--suspend ID]
         [--reinstate ID] [--threshold N] [--witness-quorum N] -o NEXT
-    kp-node keys next --dir DIR [--log] [--witness] [--governance] -o NEW.json
+    kp-node keys next --dir DIR [--log] [--witness] [--governance] [--disclosure] -o NEW.json
     kp-node keys promote --dir DIR
     kp-node backup --dir DIR --to BACKUP
     kp-node restore --dir DIR genesis.charter [v2.charter ...]
@@ -192,7 +192,7 @@ def _parser() -> argparse.ArgumentParser:
         "next", help="make new keys in keys/next/ and the participant file listing them"
     )
     next_keys.add_argument("--dir", type=Path, required=True)
-    for name in ("log", "witness", "governance"):
+    for name in ("log", "witness", "governance", "disclosure"):
         next_keys.add_argument(f"--{name}", action="store_true", help=f"replace the {name} key")
     next_keys.add_argument("--passphrase-env", help="encrypts a new governance key")
     next_keys.add_argument("-o", "--output", type=Path, required=True, help="participant file")
@@ -491,7 +491,7 @@ def _charter_status(args: argparse.Namespace) -> int:
 
 
 def _keys_next(args: argparse.Namespace) -> int:
-    names = [name for name in ("log", "witness", "governance") if getattr(args, name)]
+    names = [name for name in ("log", "witness", "governance", "disclosure") if getattr(args, name)]
     participant = make_next_keys(args.dir, names, passphrase=_passphrase(args.passphrase_env))
     write_private_file(args.output, participant_key_file(participant))
     print(

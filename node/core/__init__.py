@@ -12,6 +12,7 @@ __all__ = [
     "crypto",
     "disclosure",
     "encoding",
+    "envelope",
     "errors",
     "httpsig",
     "merkle",

@@ -4,7 +4,8 @@ A charter version is the canonical msgpack (DESIGN §4) of::
 
     {v: 1, network, version, previous (hash of the previous version or nil),
      participants: {id: {name, kind: participant|observer, status: active|suspended,
-                         log_key, witness_key, governance_key, endpoints: [url]}},
+                         log_key, witness_key, governance_key, endpoints: [url],
+                         disclosure_key (optional)}},
      policy: {charter_threshold, witness_quorum, mass_tolerance_ppm, max_certificate_days,
               void_grace_days}}
 
@@ -40,6 +41,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from node.core import crypto
 from node.core.encoding import Value, decode, encode, encode_map
@@ -117,6 +119,10 @@ _POLICY_FIELDS = frozenset(
 _KEY_FILE_FIELDS = frozenset(
     {"id", "name", "kind", "log_key", "witness_key", "governance_key", "endpoints"}
 )
+# Optional, so that charters and key files made before envelopes (decision 0041) still parse, and
+# keep their hashes: a member without it is encoded exactly as before and receives no envelopes.
+_OPTIONAL_FIELDS = frozenset({"disclosure_key"})
+_DISCLOSURE_KEY_SIZE = 32  # a raw X25519 public key, RFC 7748
 
 # The largest {participant, sig} map: fixmap, "participant", an 8-letter id, "sig", bin8 of 64.
 _SIGNATURE_ENTRY_MAX = len(encode({"participant": "A" * 8, "sig": bytes(64)}))
@@ -142,6 +148,9 @@ class Participant:
         witness_key: raw Ed25519 public key cosigning other members' checkpoints.
         governance_key: raw Ed25519 public key signing charter versions (kept offline).
         endpoints: 0 to 8 ``http://`` or ``https://`` base URLs of the member's node.
+        disclosure_key: raw X25519 public key that the disclosures of records it is entitled to
+            are encrypted to (decision 0041), or ``None`` for a member listed before envelopes:
+            it then receives none.
 
     Raises:
         CharterError: on construction, if any field is malformed.
@@ -155,6 +164,7 @@ class Participant:
     witness_key: bytes
     governance_key: bytes
     endpoints: tuple[str, ...] = ()
+    disclosure_key: bytes | None = None
 
     def __post_init__(self) -> None:
         _check_member_id(self.id)
@@ -196,6 +206,13 @@ class Participant:
             _check_endpoint(url, self.id)
         if len(set(self.endpoints)) != len(self.endpoints):
             raise CharterError(f"{self.id}: duplicate endpoint", code="charter.bad_endpoint")
+        if self.disclosure_key is not None:
+            _check_disclosure_key(self.disclosure_key, f"{self.id} disclosure_key")
+            if self.disclosure_key in keys:
+                raise CharterError(
+                    f"{self.id}: the disclosure key must differ from the signing keys",
+                    code="charter.duplicate_key",
+                )
 
     @property
     def governs(self) -> bool:
@@ -204,7 +221,7 @@ class Participant:
 
     def to_value(self) -> dict[str, Value]:
         """The map a charter holds under ``participants[id]`` (the id is its key, not a field)."""
-        return {
+        value: dict[str, Value] = {
             "name": self.name,
             "kind": self.kind,
             "status": self.status,
@@ -213,6 +230,14 @@ class Participant:
             "governance_key": self.governance_key,
             "endpoints": list(self.endpoints),
         }
+        if self.disclosure_key is not None:
+            value["disclosure_key"] = self.disclosure_key
+        return value
+
+    @property
+    def signing_keys(self) -> tuple[bytes, ...]:
+        """The member's Ed25519 keys: log, witness, governance."""
+        return (self.log_key, self.witness_key, self.governance_key)
 
     @classmethod
     def from_value(cls, participant_id: str, value: Value) -> Participant:
@@ -222,8 +247,9 @@ class Participant:
             CharterError: a field is missing, unknown, of the wrong type or out of range.
         """
         what = f"participant {participant_id}"
-        fields = _map(value, what, _PARTICIPANT_FIELDS)
+        fields = _map(value, what, _PARTICIPANT_FIELDS, optional=_OPTIONAL_FIELDS)
         endpoints = fields["endpoints"]
+        disclosure_key = fields.get("disclosure_key")
         if not isinstance(endpoints, list):
             raise CharterError(f"{what}: endpoints must be an array", code="charter.malformed")
         return cls(
@@ -235,6 +261,9 @@ class Participant:
             witness_key=_bytes(fields["witness_key"], f"{what} witness_key"),
             governance_key=_bytes(fields["governance_key"], f"{what} governance_key"),
             endpoints=tuple(_str(url, f"{what} endpoint") for url in endpoints),
+            disclosure_key=(
+                None if disclosure_key is None else _bytes(disclosure_key, f"{what} disclosure_key")
+            ),
         )
 
 
@@ -383,7 +412,8 @@ class Charter:
         # would let one key holder count twice, and a shared online key would make two logs one.
         seen: dict[bytes, str] = {}
         for member in self.participants.values():
-            for key in (member.log_key, member.witness_key, member.governance_key):
+            shared = () if member.disclosure_key is None else (member.disclosure_key,)
+            for key in (*member.signing_keys, *shared):
                 if key in seen:
                     raise CharterError(
                         f"{member.id} and {seen[key]} share a public key",
@@ -1019,6 +1049,8 @@ def participant_key_file(participant: Participant) -> str:
         "governance_key": _b64(participant.governance_key),
         "endpoints": list(participant.endpoints),
     }
+    if participant.disclosure_key is not None:
+        document["disclosure_key"] = _b64(participant.disclosure_key)
     return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -1046,14 +1078,18 @@ def parse_participant_key_file(text: str) -> Participant:
         raise CharterError(
             f"participant key file is not valid JSON: {exc}", code="charter.key_file_malformed"
         ) from None
-    if not isinstance(document, dict) or document.keys() != _KEY_FILE_FIELDS:
+    if not isinstance(document, dict) or document.keys() - _OPTIONAL_FIELDS != _KEY_FILE_FIELDS:
         shown = sorted(document) if isinstance(document, dict) else type(document).__name__
         raise CharterError(
             f"participant key file must hold exactly {sorted(_KEY_FILE_FIELDS)}, got {shown}",
             code="charter.key_file_malformed",
         )
     endpoints = document["endpoints"]
-    scalars = [document[name] for name in _KEY_FILE_FIELDS - {"endpoints"}]
+    scalars = [
+        document[name]
+        for name in (_KEY_FILE_FIELDS | _OPTIONAL_FIELDS) - {"endpoints"}
+        if name in document
+    ]
     if (
         not all(type(v) is str for v in scalars)
         or not isinstance(endpoints, list)
@@ -1072,6 +1108,11 @@ def parse_participant_key_file(text: str) -> Participant:
         witness_key=_unb64(document["witness_key"], "witness_key"),
         governance_key=_unb64(document["governance_key"], "governance_key"),
         endpoints=tuple(endpoints),
+        disclosure_key=(
+            None
+            if "disclosure_key" not in document
+            else _unb64(document["disclosure_key"], "disclosure_key")
+        ),
     )
 
 
@@ -1155,6 +1196,20 @@ def _check_public_key(key: object, what: str) -> None:
         raise CharterError(f"{what}: {exc}", code="charter.bad_key") from None
 
 
+def _check_disclosure_key(key: object, what: str) -> None:
+    if type(key) is not bytes:
+        raise CharterError(f"{what} must be bytes", code="charter.malformed")
+    if len(key) != _DISCLOSURE_KEY_SIZE:
+        raise CharterError(
+            f"{what}: an X25519 public key is {_DISCLOSURE_KEY_SIZE} bytes, not {len(key)}",
+            code="charter.bad_key",
+        )
+    try:
+        X25519PublicKey.from_public_bytes(key)
+    except ValueError as exc:
+        raise CharterError(f"{what}: {exc}", code="charter.bad_key") from None
+
+
 def _check_endpoint(url: object, member_id: str) -> None:
     if type(url) is not str:
         raise CharterError(f"{member_id}: endpoint must be a string", code="charter.malformed")
@@ -1196,12 +1251,18 @@ def _check_range(
         raise CharterError(f"{what} must be {low} to {high}, got {value}", code=code)
 
 
-def _map(value: Value, what: str, fields: frozenset[str] | set[str]) -> dict[str, Value]:
+def _map(
+    value: Value,
+    what: str,
+    fields: frozenset[str] | set[str],
+    *,
+    optional: frozenset[str] = frozenset(),
+) -> dict[str, Value]:
     if not isinstance(value, dict):
         raise CharterError(f"{what} must be a map", code="charter.malformed")
-    if value.keys() != fields:
+    if value.keys() - optional != fields:
         missing = sorted(fields - value.keys())
-        unknown = sorted(value.keys() - fields)
+        unknown = sorted(value.keys() - fields - optional)
         raise CharterError(
             f"{what}: missing fields {missing}, unknown fields {unknown}", code="charter.malformed"
         )

@@ -24,6 +24,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from node.core.errors import KeyFileError, KeyFormatError
 
@@ -37,6 +39,7 @@ __all__ = [
     "generate_private_key",
     "is_valid_key_name",
     "key_id",
+    "load_disclosure_key",
     "load_operator_public_key",
     "load_private_key",
     "load_public_key",
@@ -127,7 +130,7 @@ def verify(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> bo
 
 def save_private_key(
     path: str | os.PathLike[str],
-    key: Ed25519PrivateKey,
+    key: Ed25519PrivateKey | X25519PrivateKey,
     *,
     passphrase: bytes | None = None,
 ) -> None:
@@ -223,6 +226,16 @@ def load_private_key(
             ``key.wrong_type``.
     """
     target = Path(path)
+    key = _read_private_key(target, passphrase)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFileError(
+            f"key file {target} holds a {type(key).__name__}, not an Ed25519 key",
+            code="key.wrong_type",
+        )
+    return key
+
+
+def _read_private_key(target: Path, passphrase: bytes | None) -> PrivateKeyTypes:
     try:
         fd = os.open(target, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
@@ -255,6 +268,23 @@ def load_private_key(
             code="key.file_too_large",
         )
     return _decode_private_key_pem(data, passphrase, target)
+
+
+def load_disclosure_key(path: str | os.PathLike[str]) -> X25519PrivateKey:
+    """Read a participant's X25519 disclosure key (decision 0041) from an unencrypted PKCS#8 PEM
+    file, with the checks of ``load_private_key`` (owner-only mode, bounded size).
+
+    Raises:
+        KeyFileError: as ``load_private_key``; ``key.wrong_type`` for a key that is not X25519.
+    """
+    target = Path(path)
+    key = _read_private_key(target, None)
+    if not isinstance(key, X25519PrivateKey):
+        raise KeyFileError(
+            f"key file {target} holds a {type(key).__name__}, not an X25519 disclosure key",
+            code="key.wrong_type",
+        )
+    return key
 
 
 def public_key_pem(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
@@ -320,9 +350,7 @@ def _read_bounded(fd: int, limit: int) -> bytes | None:
             return None
 
 
-def _decode_private_key_pem(
-    data: bytes, passphrase: bytes | None, target: Path
-) -> Ed25519PrivateKey:
+def _decode_private_key_pem(data: bytes, passphrase: bytes | None, target: Path) -> PrivateKeyTypes:
     """Translate OpenSSL's PEM decoding outcomes into one ``KeyFileError`` per cause."""
     encrypted = b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in data
     if b"-----BEGIN PUBLIC KEY-----" in data:
@@ -357,11 +385,6 @@ def _decode_private_key_pem(
         raise KeyFileError(
             f"key file {target} uses an unsupported algorithm or cipher", code="key.wrong_type"
         ) from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise KeyFileError(
-            f"key file {target} holds a {type(key).__name__}, not an Ed25519 key",
-            code="key.wrong_type",
-        )
     return key
 
 

@@ -25,6 +25,7 @@ its code: ``client.malformed`` for a node's malformed answer) and client/verify.
     │   └── PendingError         it references an entry this store does not hold yet
     ├── AuthError                a member request's RFC 9421 signature is missing or fails
     ├── DisclosureRefusedError   the disclosure policy refuses a verified member (decision 0040)
+    ├── EnvelopeError            an encrypted disclosure is malformed or does not open (0041)
     ├── BundleError              a provenance bundle is not of the form of DESIGN §9
     │   ── one node's log (node.engine) ──
     ├── StoreError               the LMDB store failed or holds something it must not
@@ -70,6 +71,7 @@ __all__ = [
     "DisclosureError",
     "DisclosureRefusedError",
     "EncodingError",
+    "EnvelopeError",
     "InvalidEntryError",
     "KeyFileError",
     "KeyFormatError",
@@ -217,6 +219,16 @@ class DisclosureRefusedError(LedgerError):
     values), ``disclosure.not_sealed`` (the record seals no such field)."""
 
     code = "disclosure.not_entitled"
+
+
+class EnvelopeError(LedgerError):
+    """An envelope (the disclosures of an entry encrypted to one participant, decision 0041) is
+    malformed, addressed to a participant the policy does not name, does not decrypt with its
+    key and context, or decrypts to values that do not open the record's commitments. Codes:
+    ``envelope.malformed``, ``envelope.not_recipient``, ``envelope.absent`` (none addressed to
+    the participant), ``envelope.invalid``."""
+
+    code = "envelope.invalid"
 
 
 class BundleError(LedgerError):

@@ -42,6 +42,8 @@ class Settings:
             beyond); its body may be ``parcel_states_body_bytes`` long (413 beyond), and the
             node answers it in one read transaction, one read per reference.
         max_page_access: most records of reads in one ``GET /v1/disclosures/access`` page.
+        max_page_envelopes: most entries whose envelopes one ``GET .../envelopes`` page covers
+            (each entry's at most ``envelope.MAX_ENVELOPES_SIZE``, a few hundred bytes in use).
         max_connections: most client connections open at once; lowered at start to leave
             room under the file-descriptor limit (decision 0031). At the cap a new connection
             displaces the one that has waited longest on its client.
@@ -86,6 +88,7 @@ class Settings:
     max_page_entries: int = 1000
     max_parcel_states: int = 256
     max_page_access: int = 1000
+    max_page_envelopes: int = 256
     max_connections: int = 1000
     header_timeout: float = 10.0
     body_timeout: float = 30.0
@@ -116,6 +119,7 @@ class Settings:
             "max_page_entries",
             "max_parcel_states",
             "max_page_access",
+            "max_page_envelopes",
             "max_connections",
             "header_timeout",
             "body_timeout",

@@ -7,7 +7,9 @@
     DIR/keys/log.pem            signs checkpoints and admin records (online)
     DIR/keys/witness.pem        cosigns other logs' checkpoints (online)
     DIR/keys/governance.pem     signs charter versions (move it offline after signing the genesis)
+    DIR/keys/disclosure.pem     X25519: opens the disclosures encrypted to this participant
     DIR/keys/next/NAME.pem      keys made for a rotation, until the charter lists them
+                                (``disclosure`` too: kp-node keys next --disclosure)
     DIR/keys/retired/NAME-T.pem keys a rotation replaced (T: UTC time of the promotion)
     DIR/store/                  the LMDB environment: logs, state, disclosures
     DIR/node.lock               held by the running node (and by restore and keys promote)
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from node.core import crypto
 from node.core.charter import Charter, Participant, parse_participant_key_file, participant_key_file
@@ -53,6 +56,8 @@ __all__ = [
 ]
 
 KEY_NAMES = ("log", "witness", "governance")
+DISCLOSURE_KEY = "disclosure"  # X25519, not Ed25519: it decrypts, never signs (decision 0041)
+ROTATABLE = (*KEY_NAMES, DISCLOSURE_KEY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +92,23 @@ class DataDir:
     def key(self, name: str, *, passphrase: bytes | None = None) -> Ed25519PrivateKey:
         return crypto.load_private_key(self.key_file(name), passphrase=passphrase)
 
+    def disclosure_key(self) -> X25519PrivateKey | None:
+        """The participant's disclosure key, or ``None`` for a data directory made before
+        envelopes (it then opens none)."""
+        path = self.key_file(DISCLOSURE_KEY)
+        if not path.exists():
+            return None
+        return crypto.load_disclosure_key(path)
+
+    def disclosure_keys(self) -> tuple[X25519PrivateKey, ...]:
+        """The current disclosure key, then the retired ones, newest first: envelopes are never
+        re-wrapped, so each opens only with the key its entry was sealed to (decision 0041)."""
+        current = self.disclosure_key()
+        retired_dir = self.root / "keys" / "retired"
+        retired = sorted(retired_dir.glob(f"{DISCLOSURE_KEY}-*.pem"), reverse=True)
+        keys = [crypto.load_disclosure_key(path) for path in retired]
+        return tuple([current, *keys] if current is not None else keys)
+
     def open_store(self, settings: Settings | None = None) -> Store:
         settings = settings or self.settings()
         return Store.open(self.store_path, map_size=settings.map_size)
@@ -100,7 +122,8 @@ def init_data_dir(
     kind: str = "participant",
     passphrase: bytes | None = None,
 ) -> Participant:
-    """Create a data directory: settings, three fresh keys, the participant's public key file.
+    """Create a data directory: settings, three fresh signing keys and a disclosure key, the
+    participant's public key file.
 
     Args:
         root: the directory; must not exist or be empty.
@@ -133,6 +156,8 @@ def init_data_dir(
             passphrase=passphrase if key_name == "governance" else None,
         )
         keys[key_name] = crypto.public_key_bytes(key)
+    disclosure_key = X25519PrivateKey.generate()
+    crypto.save_private_key(data.key_file(DISCLOSURE_KEY), disclosure_key)
     participant = Participant(
         id=settings.participant,
         name=name,
@@ -142,6 +167,7 @@ def init_data_dir(
         witness_key=keys["witness"],
         governance_key=keys["governance"],
         endpoints=(settings.url,),
+        disclosure_key=disclosure_key.public_key().public_bytes_raw(),
     )
     write_private_file(data.settings_file, settings_toml(settings))
     write_private_file(data.participant_file, participant_key_file(participant))
@@ -157,7 +183,8 @@ def make_next_keys(
 
     Args:
         root: the data directory.
-        names: which keys to replace, from ``log``, ``witness``, ``governance``.
+        names: which keys to replace, from ``log``, ``witness``, ``governance``, ``disclosure``
+            (for a data directory made before disclosure keys: the first one).
         passphrase: encrypts a new governance key file.
 
     Raises:
@@ -166,8 +193,8 @@ def make_next_keys(
     """
     data = DataDir(root)
     chosen = sorted(set(names))
-    if not chosen or not set(chosen) <= set(KEY_NAMES):
-        raise DataDirError(f"name one or more of {list(KEY_NAMES)} to rotate, not {chosen}")
+    if not chosen or not set(chosen) <= set(ROTATABLE):
+        raise DataDirError(f"name one or more of {list(ROTATABLE)} to rotate, not {chosen}")
     current = parse_participant_key_file(data.participant_file.read_text())
     existing = [name for name in chosen if data.next_key_file(name).exists()]
     if existing:
@@ -175,6 +202,11 @@ def make_next_keys(
     make_private_directory(data.next_key_file("log").parent, exist_ok=True)
     public = {}
     for name in chosen:
+        if name == DISCLOSURE_KEY:
+            disclosure = X25519PrivateKey.generate()
+            crypto.save_private_key(data.next_key_file(name), disclosure)
+            public["disclosure_key"] = disclosure.public_key().public_bytes_raw()
+            continue
         key = crypto.generate_private_key()
         crypto.save_private_key(
             data.next_key_file(name),
@@ -198,7 +230,7 @@ def promote_next_keys(root: Path, charter: Charter) -> list[str]:
             would sign what no peer accepts).
     """
     data = DataDir(root)
-    names = [name for name in KEY_NAMES if data.next_key_file(name).exists()]
+    names = [name for name in ROTATABLE if data.next_key_file(name).exists()]
     if not names:
         raise DataDirError(f"{root} holds no next keys (kp-node keys next makes them)")
     settings = data.settings()
@@ -210,7 +242,11 @@ def promote_next_keys(root: Path, charter: Charter) -> list[str]:
     for name in names:
         if name == "governance":
             continue  # encrypted, and never used online: the charter's signatures checked it
-        public = crypto.public_key_bytes(crypto.load_private_key(data.next_key_file(name)))
+        if name == DISCLOSURE_KEY:
+            key = crypto.load_disclosure_key(data.next_key_file(name))
+            public = key.public_key().public_bytes_raw()
+        else:
+            public = crypto.public_key_bytes(crypto.load_private_key(data.next_key_file(name)))
         if getattr(member, f"{name}_key") != public:
             raise DataDirError(
                 f"charter version {charter.version}, adopted by this log, does not list the next"
@@ -221,7 +257,9 @@ def promote_next_keys(root: Path, charter: Charter) -> list[str]:
     retired = root / "keys" / "retired"
     make_private_directory(retired, exist_ok=True)
     for name in names:
-        data.key_file(name).replace(retired / f"{name}-{stamp}.pem")
+        if data.key_file(name).exists():  # a first disclosure key replaces none
+            # Kept, not removed: a retired disclosure key still opens what was sealed to it.
+            data.key_file(name).replace(retired / f"{name}-{stamp}.pem")
         data.next_key_file(name).replace(data.key_file(name))
     with contextlib.suppress(OSError):  # gone once empty; whatever else is there stays
         data.next_key_file("log").parent.rmdir()
@@ -238,6 +276,7 @@ def _with_keys(participant: Participant, keys: dict[str, bytes]) -> Participant:
         log_key=keys.get("log_key", participant.log_key),
         witness_key=keys.get("witness_key", participant.witness_key),
         governance_key=keys.get("governance_key", participant.governance_key),
+        disclosure_key=keys.get("disclosure_key", participant.disclosure_key),
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from node.core import crypto
 from node.core.charter import Charter, SignedCharter, chain_to, check_genesis, longest_chain
@@ -26,7 +27,7 @@ from node.core.state import LedgerState, LedgerView, OperatorState
 from node.engine import restore
 from node.engine.config import Settings
 from node.engine.datadir import DataDir
-from node.engine.sequencer import RuleCheck, Sequencer, Submission
+from node.engine.sequencer import EnvelopeSeal, RuleCheck, Sequencer, Submission
 from node.engine.store import Store, StoreWriter
 
 __all__ = ["CharterStatus", "LedgerNode", "LogAdoption"]
@@ -98,12 +99,16 @@ class LedgerNode:
         log_key: Ed25519PrivateKey,
         witness_key: Ed25519PrivateKey,
         clock: Clock = wall_ms,
+        disclosure_keys: tuple[X25519PrivateKey, ...] = (),
     ) -> None:
         self.settings = settings
         self.clock = clock  # every wall-clock read of the node's processes (node/core/clock.py)
         self.store = store
         self.log_key = log_key
         self.witness_key = witness_key
+        # Open the envelopes addressed to this participant (decision 0041): the current key,
+        # then retired ones; none for a data directory made before envelopes.
+        self.disclosure_keys = disclosure_keys
         self.log = settings.participant
         self.data_dir: Path | None = None  # set when opened from a data directory
         self._sequencer: Sequencer | None = None
@@ -117,6 +122,7 @@ class LedgerNode:
             data_dir.open_store(settings),
             data_dir.key("log"),
             data_dir.key("witness"),
+            disclosure_keys=data_dir.disclosure_keys(),
         )
         node.data_dir = data_dir.root
         return node
@@ -220,6 +226,7 @@ class LedgerNode:
             genesis=genesis,
             validate=_KeyInForce(RuleCheck(), self.log, crypto.public_key_bytes(self.log_key)),
             clock=self.clock,
+            seal=EnvelopeSeal(self.log),
         )
 
     def append_admin(self, record_type: str, body: dict[str, Value]) -> Receipt:

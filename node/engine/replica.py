@@ -9,6 +9,10 @@ root covers it); an entry that references a log this store has not reached yet s
 extension there, keeping the valid prefix, until that log catches up.
 
 Evidence and quarantine live here too: a quarantined log is neither extended nor cosigned.
+
+``keep_envelopes`` stores the envelopes (node/core/envelope.py, decision 0041) of entries already
+held, fetched from any peer: well-formed, addressed only to the participants the policy names,
+and, when one is addressed to this node's participant, opening against the entry's commitments.
 """
 
 from __future__ import annotations
@@ -20,12 +24,16 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from node.core import merkle
 from node.core.clock import Clock, wall_ms
 from node.core.crypto import load_public_key, verify
 from node.core.encoding import Value, decode_trusted, encode
+from node.core.envelope import check_addressed, open_with_any, parse_envelopes
 from node.core.errors import (
     EncodingError,
+    EnvelopeError,
     InvalidEntryError,
     LedgerError,
     PendingError,
@@ -43,10 +51,12 @@ from node.engine.store import LogReader, StoreReader, StoreWriter
 __all__ = [
     "Evidence",
     "Extension",
+    "KeptEnvelopes",
     "clear_quarantine",
     "exit_with_parent",
     "extend",
     "fork_evidence",
+    "keep_envelopes",
     "list_evidence",
     "quarantined",
     "record_evidence",
@@ -286,3 +296,69 @@ def list_evidence(reader: StoreReader) -> list[dict[str, Value]]:
             item["quarantined"] = quarantined(reader, str(item.get("log")))
             found.append(item)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class KeptEnvelopes:
+    """What ``keep_envelopes`` did: the seqs it stored, and those it refused with the code."""
+
+    stored: tuple[int, ...] = ()
+    refused: tuple[tuple[int, str], ...] = ()
+
+
+def keep_envelopes(
+    writer: StoreWriter,
+    log: str,
+    envelopes: Mapping[int, bytes],
+    *,
+    network: str,
+    participant: str,
+    keys: Sequence[X25519PrivateKey],
+) -> KeptEnvelopes:
+    """Store the envelopes a peer served for entries of ``log`` this store holds.
+
+    Each is refused (and not stored) when it is malformed, addressed to a participant the
+    policy does not name for its record, or, addressed to ``participant`` (this node's) and
+    ``key`` given, does not open against the entry's commitments. Envelopes of an entry not held,
+    or already stored, are passed over: the first that verified stays. Durable with the
+    writer's transaction.
+
+    Args:
+        writer: the store, in a write transaction.
+        log: the log the entries belong to.
+        envelopes: seq → the encoded envelopes of that entry, as the peer served them.
+        network: the charter's network (bound into every envelope).
+        participant: this node's participant.
+        keys: its disclosure keys, current then retired; none (a node made before envelopes)
+            checks none it would open.
+    """
+    log_reader = writer.log(log)
+    size = log_reader.size()
+    stored: list[int] = []
+    refused: list[tuple[int, str]] = []
+    for seq, raw in sorted(envelopes.items()):
+        if not 0 <= seq < size:
+            continue
+        entry_hash = log_reader.leaf_hash(seq)
+        if writer.get("envelopes", entry_hash) is not None:
+            continue
+        entry_bytes = log_reader.entry(seq)
+        try:
+            parsed = parse_envelopes(raw)
+            signed = Entry.parse(entry_bytes).signed
+            check_addressed(signed, parsed)
+            if participant in parsed and keys:
+                open_with_any(
+                    parsed,
+                    network=network,
+                    entry_hash=entry_hash,
+                    participant=participant,
+                    keys=keys,
+                    signed=signed,
+                )
+        except (EnvelopeError, RecordError, EncodingError) as exc:
+            refused.append((seq, exc.code))
+            continue
+        writer.put("envelopes", entry_hash, raw)
+        stored.append(seq)
+    return KeptEnvelopes(tuple(stored), tuple(refused))

@@ -9,6 +9,10 @@ under ``kp-node run`` the sequencer process (node/server/sequencer_process.py, d
 ``LedgerNode`` for the admin records of the command line.
 
 A resubmitted record (same signing payload) is answered with the receipt of its original entry.
+
+A record's disclosures are stored beside its entry, and encrypted to each participant entitled to
+them (``EnvelopeSeal``, decision 0041) in the same transaction: an entry is never durable without
+the envelopes its peers will replicate, nor envelopes without their entry.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from node.core import crypto, merkle, rules
 from node.core.clock import Clock, wall_ms
+from node.core.envelope import encode_envelopes, seal_envelopes
 from node.core.errors import (
     DisclosureError,
     LedgerError,
@@ -30,11 +35,18 @@ from node.core.errors import (
 from node.core.notes import Checkpoint, sign_note
 from node.core.receipt import Receipt
 from node.core.records import MAX_ENTRY_SIZE, Entry, SignedRecord
-from node.core.sealing import check_disclosures, encode_disclosures, parse_disclosures
+from node.core.sealing import (
+    Disclosures,
+    check_disclosures,
+    encode_disclosures,
+    parse_disclosures,
+)
 from node.core.state import LedgerState
 from node.engine.store import LogReader, Store, StoreReader, StoreWriter
 
 __all__ = [
+    "EnvelopeSeal",
+    "EnvelopeSealer",
     "RuleCheck",
     "Sequencer",
     "SignatureCheck",
@@ -48,6 +60,28 @@ not, and otherwise writes what the entry changes in the ledger state.
 
 It sees the store as the batch has left it so far, inside the batch's write transaction: if it
 raises, it must have written nothing."""
+
+
+EnvelopeSealer = Callable[[StoreWriter, SignedRecord, bytes, Disclosures], bytes | None]
+"""Given the store inside the batch's transaction, an appended record, its entry hash and its
+checked disclosures, the encoded envelopes to store beside the entry (``None``: none)."""
+
+
+class EnvelopeSeal:
+    """The envelopes of a KP node: the disclosures encrypted to each participant the policy
+    names, with the disclosure keys of the charter the log has adopted (node/core/envelope.py)."""
+
+    def __init__(self, log: str) -> None:
+        self._log = log
+
+    def __call__(
+        self, store: StoreWriter, signed: SignedRecord, entry_hash: bytes, disclosures: Disclosures
+    ) -> bytes | None:
+        charter = LedgerState(store, store).adopted_charter(self._log)
+        if charter is None:  # entry 0 adopts the charter; it seals nothing
+            return None
+        envelopes = seal_envelopes(charter, signed, entry_hash, disclosures)
+        return encode_envelopes(envelopes) if envelopes else None
 
 
 class SignatureCheck:
@@ -101,6 +135,8 @@ class Sequencer:
         genesis: the genesis charter hash: the ``prev`` of entry 0.
         validate: decides each record; see ``Validator``.
         clock: milliseconds since the epoch, for entry times.
+        seal: makes the envelopes of each appended record's disclosures; see
+            ``EnvelopeSealer``. ``None`` (the bare log engine): none are made.
     """
 
     def __init__(
@@ -113,6 +149,7 @@ class Sequencer:
         genesis: bytes,
         validate: Validator,
         clock: Clock = wall_ms,
+        seal: EnvelopeSealer | None = None,
     ) -> None:
         if len(genesis) != 32:
             raise ValueError("genesis must be a 32-byte hash")
@@ -123,6 +160,7 @@ class Sequencer:
         self._genesis = genesis
         self._validate = validate
         self._clock = clock
+        self._seal = seal
         self.on_commit: Callable[[int, int, float], None] | None = None
         """Called after each commit with (batch size, new log size, commit seconds)."""
         # The hash and time of the last entry this sequencer committed (``_time_of_last``).
@@ -180,7 +218,16 @@ class Sequencer:
                     self._validate(store, entry, entry_hash)
                     seq, prev = log.append(encoded, signed.record_hash, leaf=entry_hash)
                     if disclosed is not None:
-                        store.put("disclosures", prev, disclosed)
+                        # Durable with the entry, in this transaction, or not at all (see the
+                        # module docstring): the plaintext for this node, the envelopes for all.
+                        store.put("disclosures", prev, encode_disclosures(disclosed))
+                        sealed = (
+                            None
+                            if self._seal is None
+                            else self._seal(store, signed, prev, disclosed)
+                        )
+                        if sealed is not None:
+                            store.put("envelopes", prev, sealed)
                     size, last_time = seq + 1, entry.time
                     appended.append((seq, prev))
                     outcomes.append(seq)
@@ -241,8 +288,8 @@ class Sequencer:
         return Receipt(entry_hash=entry_hash, log=self.log, seq=seq, checkpoint=note, proof=proof)
 
 
-def _disclosures(signed: SignedRecord, disclosures: bytes | None) -> bytes | None:
-    """Check the disclosures against the record's commitments; return what to store.
+def _disclosures(signed: SignedRecord, disclosures: bytes | None) -> Disclosures | None:
+    """Check the disclosures against the record's commitments; return them parsed.
 
     Raises:
         DisclosureError: sealed fields undisclosed, or disclosures that do not open them.
@@ -253,4 +300,4 @@ def _disclosures(signed: SignedRecord, disclosures: bytes | None) -> bytes | Non
         return None
     opened = parse_disclosures(disclosures)
     check_disclosures(signed, opened)
-    return encode_disclosures(opened)
+    return opened

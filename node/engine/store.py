@@ -14,6 +14,9 @@ database        key                          value
 ``records``     record hash                  entry hash (a record is appended once)
 ``checkpoints`` L · size                     the signed checkpoint note of that size
 ``disclosures`` entry hash                   the sealed values disclosed with the record
+``envelopes``   entry hash                   those values encrypted to each entitled
+                                             participant, {participant: ciphertext}
+                                             (node/core/envelope.py): replicated with the log
 ``access``      L · n                        the n-th read of L's disclosures on this node
                                              (node/engine/access.py), appended only
 ``evidence``    id                           evidence against a log (node/engine/replica.py)
@@ -61,6 +64,7 @@ _DATABASES = (
     "checkpoints",
     *TABLES,
     "disclosures",
+    "envelopes",  # node/core/envelope.py: public ciphertexts, replicated with the log
     "access",  # node/engine/access.py: every read of a disclosure, allowed or refused
     "evidence",
     "quarantine",

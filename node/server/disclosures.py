@@ -7,6 +7,12 @@
 - ``GET /v1/disclosures/access``: that record, for the authority of the log whose entries
   were read.
 
+A node serves the disclosures it was submitted with, or, of an entry it holds a replica of, those
+of the envelope addressed to its own participant (decision 0041), which it opens with its
+disclosure key and checks against the entry's commitments: the importing authority reads its
+certificate's values from its own node, whether or not the exporter's is up. Either way the same
+policy decides, and the read is recorded the same.
+
 The signature proves who asks; the policy decides what they see. So a registered key that may
 not act today (revoked, past ``valid_until``, its participant suspended) still authenticates —
 its request is recorded and refused with a ``disclosure.*`` code — while an unknown key or a bad
@@ -31,9 +37,10 @@ from node.core.disclosure import (
     check_disclosure,
     reader_of,
 )
+from node.core.envelope import open_with_any, parse_envelopes
 from node.core.errors import ApiError, DisclosureRefusedError
-from node.core.records import Entry
-from node.core.sealing import parse_disclosures
+from node.core.records import Entry, SignedRecord
+from node.core.sealing import Disclosures, parse_disclosures
 from node.core.state import LedgerView
 from node.engine.access import AccessRecord, access_page, record_access
 from node.engine.ledger import LedgerNode
@@ -107,14 +114,21 @@ async def disclosures(request: Request, entry_hash: EntryHash) -> dict[str, Any]
     digest = hash_param(entry_hash)
     with node.store.read() as store:
         raw = store.get("disclosures", digest)
+        sealed = None if raw is not None else store.get("envelopes", digest)
         position = store.position(digest)
         entry_bytes = None if position is None else store.entry_bytes(*position)
-    if raw is None or position is None or entry_bytes is None:
+    opened = None
+    if position is not None and entry_bytes is not None:
+        signed = Entry.parse(entry_bytes).signed
+        if raw is not None:
+            opened = parse_disclosures(raw)
+        elif sealed is not None:
+            opened = await asyncio.to_thread(_open_own, node, sealed, digest, signed)
+    if opened is None or position is None:
         raise ApiError(
             "this node holds no disclosures of that entry", code="disclosure.unknown", status=404
         )
-    subject = Subject.of(Entry.parse(entry_bytes).signed)
-    opened = parse_disclosures(raw)
+    subject = Subject.of(signed)
     decisions = {field: check_disclosure(reader, subject, field) for field in sorted(opened)}
     codes = {field: decision.code for field, decision in decisions.items()}
     # Recorded before anything is answered: no value leaves this node unrecorded.
@@ -139,6 +153,32 @@ async def disclosures(request: Request, entry_hash: EntryHash) -> dict[str, Any]
         "fields": {f: {"salt": b64(salt), "value": v} for f, (salt, v) in given.items()},
         "refused": {f: code for f, code in codes.items() if code != ALLOWED},
     }
+
+
+def _open_own(
+    node: LedgerNode, sealed: bytes, entry_hash: bytes, signed: SignedRecord
+) -> Disclosures | None:
+    """The disclosures of the envelope addressed to this node's participant, or ``None`` when
+    it holds none (or no disclosure key to open one with).
+
+    Raises:
+        EnvelopeError: the envelope does not open against the entry (kept envelopes were
+            checked when kept, so a store that changed since).
+    """
+    charter = node.trusted_charter()
+    if not node.disclosure_keys or charter is None:
+        return None
+    envelopes = parse_envelopes(sealed)
+    if node.log not in envelopes:
+        return None
+    return open_with_any(
+        envelopes,
+        network=charter.network,
+        entry_hash=entry_hash,
+        participant=node.log,
+        keys=node.disclosure_keys,
+        signed=signed,
+    )
 
 
 async def _reader(node: LedgerNode, request: Request) -> Reader:

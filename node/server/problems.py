@@ -27,6 +27,7 @@ from node.core.errors import (
     DisclosureError,
     DisclosureRefusedError,
     EncodingError,
+    EnvelopeError,
     InvalidEntryError,
     KeyFileError,
     KeyFormatError,
@@ -72,6 +73,7 @@ STATUS: tuple[tuple[type[LedgerError], int], ...] = (
     (BundleError, 400),  # a malformed provenance bundle (no route takes one today)
     (AuthError, 401),
     (DisclosureRefusedError, 403),  # a verified member the disclosure policy refuses
+    (EnvelopeError, 422),  # an envelope (a peer's, or one posted) that does not open
     (WitnessError, 400),
     (InvalidEntryError, 422),  # a log whose entries break the rules: evidence kept
     (QuarantinedError, 422),  # a log this node stopped following on evidence

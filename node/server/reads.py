@@ -68,6 +68,7 @@ __all__ = [
     "consistency_proof",
     "entries",
     "entry",
+    "envelopes",
     "evidence",
     "healthz",
     "inclusion_proof",
@@ -282,6 +283,48 @@ def entries(
     with node.store.read() as reader:
         page: list[Value] = list(reader.log(log_id).entries(start, stop))
     return Response(encode(page), media_type=MSGPACK)
+
+
+@router.get(
+    "/v1/logs/{log_id}/envelopes",
+    tags=["logs"],
+    responses=responses(
+        {
+            200: {
+                "content": {MSGPACK: {}},
+                "description": "msgpack {end, envelopes: [[seq, bin]]}",
+            }
+        }
+    ),
+)
+def envelopes(
+    request: Request,
+    log_id: LogId,
+    start: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    end: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+) -> Response:
+    """The envelopes this node holds of entries ``start <= seq < end`` (decision 0041): each
+    entry's sealed values encrypted to the participants entitled to them, ciphertexts only,
+    which every copy of the log serves and only each recipient can open. A page covers at most
+    ``max_page_envelopes`` entries and says where it ``end``s; an entry that sealed nothing (or
+    whose envelopes this node lacks) is left out."""
+    node = node_of(request)
+    size = known_log(node, log_id)
+    if start >= size:
+        raise ApiError(
+            f"start {start} is beyond the log size {size}", code="range.invalid", status=400
+        )
+    if end is not None and end <= start:
+        raise ApiError("end must be greater than start", code="range.invalid", status=400)
+    stop = min(size, start + node.settings.max_page_envelopes, end if end is not None else size)
+    found: list[Value] = []
+    with node.store.read() as reader:
+        log_reader = reader.log(log_id)
+        for seq in range(start, stop):
+            raw = reader.get("envelopes", log_reader.leaf_hash(seq))
+            if raw is not None:
+                found.append([seq, raw])
+    return Response(encode({"end": stop, "envelopes": found}), media_type=MSGPACK)
 
 
 @router.get(

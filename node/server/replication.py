@@ -9,7 +9,9 @@
   requests per second at idle do not grow with the network (decision 0033). Entries are written
   only through ``replica.extend`` (signed root, then every rule), so a lying peer changes
   nothing and a lying origin leaves evidence. While the node restores its own log, every peer
-  is asked every ``interval``.
+  is asked every ``interval``. The envelopes of the entries taken (decision 0041) are fetched
+  from the same peer and kept through ``replica.keep_envelopes``; a peer that serves none, or
+  bad ones, costs the entries nothing.
 * **Push**: after each commit of our own log, send the newest checkpoint to the *first
   witnesses* — the policy's ``witness_quorum`` plus one spare, healthy peers first, in an order
   of their own per log so that the logs of a network spread over different witnesses — at
@@ -64,6 +66,7 @@ from node.engine.replica import (
     exit_with_parent,
     extend,
     fork_evidence,
+    keep_envelopes,
     quarantined,
     record_evidence,
     verify_ahead,
@@ -88,6 +91,9 @@ __all__ = [
 log = logging.getLogger("kp.replication")
 
 PAGE_ENTRIES = 1000
+# A page of envelopes is read whole; a peer covers fewer entries (max_page_envelopes) to stay
+# well under this: 256 entries sealed to two recipients at the largest disclosures are 8 MiB.
+MAX_ENVELOPES_PAGE_BYTES = 16 * 1024 * 1024
 VERIFY_AHEAD_MIN = 512  # entries in one catch-up before signatures are checked in a worker
 VERIFY_AHEAD_CHUNK = 2000
 JITTER = 0.1  # each tick is drawn within ±10% so that nodes started together drift apart
@@ -525,6 +531,8 @@ class Replicator:
                 else:
                     rest = entries[done.size - size :]
                     self._held[log_id] = _Held(signed, done.size, rest)
+                if url is not None and done.size > size:
+                    await self._replicate_envelopes(url, log_id, size, done.size)
                 return done
         raise PeerError(f"no peer served entries of {log_id} matching its checkpoint: {last}")
 
@@ -676,6 +684,68 @@ class Replicator:
                 raise PeerError(f"{url} served an empty or malformed page")
             entries.extend(e for e in page if isinstance(e, bytes))
         return entries[: end - start]
+
+    async def _replicate_envelopes(self, url: str, log_id: str, start: int, end: int) -> None:
+        """Fetch from ``url`` the envelopes of entries ``start <= seq < end`` of ``log_id``
+        (held now) and keep those that verify. Failures are logged, never raised: the entries
+        are kept already, and the envelopes are public ciphertexts any other copy serves."""
+        try:
+            fetched = await self._fetch_envelopes(url, log_id, start, end)
+        except PeerError as exc:
+            log.info("envelopes not fetched", extra={"log": log_id, "peer": url, "why": str(exc)})
+            return
+        if not fetched:
+            return
+        charter = self.charter()
+
+        def keep() -> None:
+            with self.node.store.write() as writer:
+                kept = keep_envelopes(
+                    writer,
+                    log_id,
+                    fetched,
+                    network=charter.network,
+                    participant=self.node.log,
+                    keys=self.node.disclosure_keys,
+                )
+            for seq, code in kept.refused:
+                log.warning(
+                    "envelopes refused",
+                    extra={"log": log_id, "seq": seq, "peer": url, "code": code},
+                )
+
+        await asyncio.to_thread(keep)
+
+    async def _fetch_envelopes(
+        self, url: str, log_id: str, start: int, end: int
+    ) -> dict[int, bytes]:
+        """seq → encoded envelopes, as ``url`` serves them for ``start <= seq < end``."""
+        found: dict[int, bytes] = {}
+        first = start
+        while first < end:
+            response = await self._get(
+                f"{url}/v1/logs/{log_id}/envelopes", params={"start": first, "end": end}
+            )
+            try:
+                page = decode(response.content, max_size=MAX_ENVELOPES_PAGE_BYTES)
+            except LedgerError as exc:
+                raise PeerError(f"{url} served malformed envelopes: {exc.message}") from exc
+            stop = page.get("end") if isinstance(page, dict) else None
+            items = page.get("envelopes") if isinstance(page, dict) else None
+            if not isinstance(stop, int) or not first < stop <= end or not isinstance(items, list):
+                raise PeerError(f"{url} served a malformed page of envelopes")
+            for item in items:
+                if (
+                    not isinstance(item, list)
+                    or len(item) != 2
+                    or not isinstance(item[0], int)
+                    or not first <= item[0] < stop
+                    or not isinstance(item[1], bytes)
+                ):
+                    raise PeerError(f"{url} served a malformed page of envelopes")
+                found[item[0]] = item[1]
+            first = stop
+        return found
 
     async def _fetch_charters(self, url: str) -> None:
         """Fetch and publish every charter version the peer knows, from the genesis to its

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from node.core import crypto, merkle, rules
 from node.core.charter import (
@@ -40,7 +41,7 @@ from node.core.records import (
 )
 from node.core.sealing import Disclosures, encode_disclosures, seal
 from node.core.state import LedgerState, LedgerView, MemoryKeyValue
-from node.engine.sequencer import RuleCheck, Sequencer, Submission
+from node.engine.sequencer import EnvelopeSeal, RuleCheck, Sequencer, Submission
 from node.engine.store import Store
 
 NETWORK = "kp.test"
@@ -62,6 +63,7 @@ class Member:
     log_key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
     witness_key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
     governance_key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+    disclosure_key: X25519PrivateKey = field(default_factory=X25519PrivateKey.generate)
 
     def participant(self, *, kind: str = "participant", status: str = "active") -> Participant:
         return Participant(
@@ -73,6 +75,7 @@ class Member:
             witness_key=crypto.public_key_bytes(self.witness_key),
             governance_key=crypto.public_key_bytes(self.governance_key),
             endpoints=(),
+            disclosure_key=self.disclosure_key.public_key().public_bytes_raw(),
         )
 
 
@@ -236,6 +239,7 @@ class World:
                 genesis=self.genesis_hash,
                 validate=RuleCheck(),
                 clock=lambda: self.time,
+                seal=EnvelopeSeal(log),
             )
         return self.sequencers[log]
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -1076,3 +1077,72 @@ def test_module_exports_its_public_names() -> None:
         and callable(value)
     }
     assert public <= exported
+
+
+# --- disclosure keys (decision 0041) --------------------------------------------------------
+
+
+def _disclosure_key() -> bytes:
+    return X25519PrivateKey.generate().public_key().public_bytes_raw()
+
+
+def test_a_member_without_a_disclosure_key_encodes_as_before(make_member: MakeMember) -> None:
+    member = make_member("BW").participant
+    assert "disclosure_key" not in member.to_value()
+    assert "disclosure_key" not in json.loads(participant_key_file(member))
+
+
+def test_a_disclosure_key_round_trips_through_charter_and_key_file(
+    make_member: MakeMember,
+) -> None:
+    member = replace(make_member("BW").participant, disclosure_key=_disclosure_key())
+    genesis = make_genesis(NETWORK, [member, new_member("EU").participant], POLICY)
+    again = Charter.from_value(decode(encode(genesis.to_value()), max_size=MAX_CHARTER_SIZE))
+    assert again == genesis
+    assert again.participants["BW"].disclosure_key == member.disclosure_key
+    assert again.participants["EU"].disclosure_key is None
+    document = json.loads(participant_key_file(member))
+    assert base64.b64decode(document["disclosure_key"]) == member.disclosure_key
+    assert parse_participant_key_file(participant_key_file(member)) == member
+
+
+@pytest.mark.parametrize(
+    ("key", "code"),
+    [
+        pytest.param(bytes(31), "charter.bad_key", id="short"),
+        pytest.param(bytes(33), "charter.bad_key", id="long"),
+        pytest.param("a" * 32, "charter.malformed", id="not-bytes"),
+    ],
+)
+def test_a_malformed_disclosure_key_is_refused(
+    make_member: MakeMember, key: Any, code: str
+) -> None:
+    with pytest.raises(CharterError) as caught:
+        replace(make_member("BW").participant, disclosure_key=key)
+    assert caught.value.code == code
+
+
+def test_a_disclosure_key_of_the_wrong_type_in_a_charter_map_is_refused(
+    make_member: MakeMember,
+) -> None:
+    value = make_member("BW").participant.to_value() | {"disclosure_key": "AAAA"}
+    with pytest.raises(CharterError) as caught:
+        Participant.from_value("BW", value)
+    assert caught.value.code == "charter.malformed"
+
+
+def test_two_members_may_not_share_a_disclosure_key(make_member: MakeMember) -> None:
+    shared = _disclosure_key()
+    bw = replace(make_member("BW").participant, disclosure_key=shared)
+    eu = replace(make_member("EU").participant, disclosure_key=shared)
+    with pytest.raises(CharterError) as caught:
+        make_genesis(NETWORK, [bw, eu], POLICY)
+    assert caught.value.code == "charter.duplicate_key"
+
+
+def test_a_non_canonical_disclosure_key_in_a_key_file_is_refused() -> None:
+    document = _key_file_document()
+    document["disclosure_key"] = base64.b64encode(_disclosure_key()).decode()[:-1] + "B"
+    with pytest.raises(CharterError) as caught:
+        parse_participant_key_file(json.dumps(document))
+    assert caught.value.code in {"charter.key_file_malformed", "charter.bad_key"}

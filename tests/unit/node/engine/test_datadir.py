@@ -12,10 +12,18 @@ from pathlib import Path
 import pytest
 
 from node.core import crypto
-from node.core.errors import DataDirError
+from node.core.charter import Policy, make_genesis, parse_participant_key_file
+from node.core.errors import DataDirError, KeyFileError
 from node.engine._owner_only import make_private_directory, narrow_to_owner, write_private_file
 from node.engine.config import Settings
-from node.engine.datadir import check_data_dir_modes, init_data_dir, lock_data_dir
+from node.engine.datadir import (
+    DataDir,
+    check_data_dir_modes,
+    init_data_dir,
+    lock_data_dir,
+    make_next_keys,
+    promote_next_keys,
+)
 
 
 @pytest.fixture
@@ -42,7 +50,14 @@ def _mode(path: Path) -> int:
 
 def test_init_under_umask_000_makes_every_file_0600_and_directory_0700(data_dir: Path) -> None:
     made = [data_dir, *data_dir.rglob("*")]
-    assert {p.name for p in made} >= {"node.toml", "participant.json", "keys", "log.pem", "store"}
+    assert {p.name for p in made} >= {
+        "node.toml",
+        "participant.json",
+        "keys",
+        "log.pem",
+        "disclosure.pem",
+        "store",
+    }
     for path in made:
         assert _mode(path) == (0o700 if path.is_dir() else 0o600), path
 
@@ -139,3 +154,61 @@ def test_narrow_to_owner_clears_group_and_other_bits(tmp_path: Path) -> None:
     narrow_to_owner(wide)
     assert _mode(wide) == 0o600
     narrow_to_owner(tmp_path / "missing")  # nothing to do
+
+
+def test_init_lists_the_disclosure_key_in_the_participant_file(data_dir: Path) -> None:
+    listed = parse_participant_key_file((data_dir / "participant.json").read_text())
+    key = DataDir(data_dir).disclosure_key()
+    assert key is not None
+    assert listed.disclosure_key == key.public_key().public_bytes_raw()
+
+
+def test_a_data_dir_made_before_envelopes_has_no_disclosure_key(data_dir: Path) -> None:
+    (data_dir / "keys" / "disclosure.pem").unlink()
+    assert DataDir(data_dir).disclosure_key() is None
+
+
+def test_a_signing_key_is_not_taken_for_a_disclosure_key(data_dir: Path) -> None:
+    with pytest.raises(KeyFileError) as refused:
+        crypto.load_disclosure_key(data_dir / "keys" / "log.pem")
+    assert refused.value.code == "key.wrong_type"
+    with pytest.raises(KeyFileError) as refused:
+        crypto.load_private_key(data_dir / "keys" / "disclosure.pem")
+    assert refused.value.code == "key.wrong_type"
+
+
+def test_a_disclosure_key_rotates_and_the_retired_one_still_opens(data_dir: Path) -> None:
+    data = DataDir(data_dir)
+    old = data.disclosure_key()
+    assert old is not None
+    rotated = make_next_keys(data_dir, ["disclosure"])
+    listed = parse_participant_key_file((data_dir / "participant.json").read_text())
+    assert rotated.disclosure_key != listed.disclosure_key
+    assert rotated.log_key == listed.log_key  # the other keys unchanged
+    charter = make_genesis("kp.unit", [rotated], Policy(1, 0, 1000, 60, 30))
+    assert promote_next_keys(data_dir, charter) == ["disclosure"]
+    keys = data.disclosure_keys()
+    assert [k.public_key().public_bytes_raw() for k in keys] == [
+        rotated.disclosure_key,
+        old.public_key().public_bytes_raw(),
+    ]
+    promoted = parse_participant_key_file((data_dir / "participant.json").read_text())
+    assert promoted.disclosure_key == rotated.disclosure_key
+
+
+def test_a_disclosure_key_the_charter_does_not_list_is_not_promoted(data_dir: Path) -> None:
+    current = parse_participant_key_file((data_dir / "participant.json").read_text())
+    make_next_keys(data_dir, ["disclosure"])
+    charter = make_genesis("kp.unit", [current], Policy(1, 0, 1000, 60, 30))
+    with pytest.raises(DataDirError) as refused:
+        promote_next_keys(data_dir, charter)
+    assert refused.value.code == "key.not_in_charter"
+
+
+def test_a_data_dir_made_before_envelopes_gets_its_first_disclosure_key(data_dir: Path) -> None:
+    (data_dir / "keys" / "disclosure.pem").unlink()
+    rotated = make_next_keys(data_dir, ["disclosure"])
+    charter = make_genesis("kp.unit", [rotated], Policy(1, 0, 1000, 60, 30))
+    promote_next_keys(data_dir, charter)
+    [key] = DataDir(data_dir).disclosure_keys()
+    assert key.public_key().public_bytes_raw() == rotated.disclosure_key

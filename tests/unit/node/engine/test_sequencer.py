@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.core import crypto, merkle, notes
+from node.core.envelope import open_envelope, parse_envelopes
 from node.core.errors import EncodingError, RecordError, SignatureError
 from node.core.receipt import Receipt
 from node.core.records import Entry, SignedRecord
+from node.core.sealing import encode_disclosures
 from node.engine.sequencer import Sequencer, SignatureCheck
 from node.engine.store import Store, StoreWriter
 from tests.support.records import GENESIS, ORIGIN, MakeRecord
+from tests.support.world import NETWORK, World
 
 
 def _check_receipt(receipt: Receipt, log_key: Ed25519PrivateKey, store: Store) -> None:
@@ -223,3 +228,41 @@ def test_entry_times_never_go_back_across_batches_restarts_and_other_writers(
 def test_empty_policy_is_an_error() -> None:
     with pytest.raises(ValueError, match="at least one key"):
         SignatureCheck({})
+
+
+# --- envelopes (decision 0041) --------------------------------------------------------------
+
+
+def test_a_certificate_is_sealed_to_both_authorities_in_its_append(tmp_path: Path) -> None:
+    world = World(store=tmp_path / "store")
+    world.setup_log("BW")
+    world.setup_log("EU", mine=False)
+    parcel = world.produce("BW", 100_000, holder="trader")
+    ref = world.certify("BW", "BW-2026-0001", [parcel], "EU")
+    assert world.store is not None
+    with world.store.read() as store:
+        raw = store.get("envelopes", ref.hash)
+        disclosed = store.get("disclosures", ref.hash)
+        signed = Entry.parse(store.log("BW").entry(ref.seq)).signed
+    assert raw is not None
+    assert disclosed is not None
+    envelopes = parse_envelopes(raw)
+    assert sorted(envelopes) == ["BW", "EU"]
+    for member in ("BW", "EU"):
+        opened = open_envelope(
+            envelopes,
+            network=NETWORK,
+            entry_hash=ref.hash,
+            participant=member,
+            key=world.members[member].disclosure_key,
+            signed=signed,
+        )
+        assert encode_disclosures(opened) == disclosed
+
+
+def test_a_record_that_seals_nothing_has_no_envelopes(tmp_path: Path) -> None:
+    world = World(store=tmp_path / "store")
+    ref = world.adopt("BW")
+    assert world.store is not None
+    with world.store.read() as store:
+        assert store.get("envelopes", ref.hash) is None
