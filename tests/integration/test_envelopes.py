@@ -205,6 +205,61 @@ def test_a_third_participant_reads_it_nowhere(net: Devnet) -> None:
         assert code == ("disclosure.unknown" if at == "IN" else "disclosure.not_entitled")
 
 
+def test_nothing_sealed_appears_in_any_public_response(net: Devnet) -> None:
+    """Every read an anonymous caller can make, on every node, envelopes included: the values
+    travel only as commitments and ciphertexts."""
+    certificate = net.description["certificate"]
+    seq = net.description["certificate_seq"]
+    secrets = [
+        SEAL.encode(),
+        b"Okavango Diamond Company",
+        b"Antwerp Rough Traders NV",
+        str(VALUE).encode(),
+        VALUE.to_bytes(4, "big"),  # as canonical msgpack carries it
+    ]
+    # The search finds them where they are meant to be: a signed read by the exporter's officer.
+    assert all(s in _read(net, "BW", "BW").content for s in secrets[:4])
+    paths = [
+        "/",
+        "/?q=BW-2026-0001",
+        f"/?q={certificate}",
+        "/healthz",
+        "/metrics",
+        "/openapi.json",
+        "/v1/network",
+        "/v1/charters",
+        "/v1/logs",
+        "/v1/evidence",
+        f"/v1/entries/{certificate}",
+        "/v1/certificates/BW/BW-2026-0001",
+        f"/v1/provenance/{certificate}",
+        f"/v1/provenance/{certificate}?depth=all",
+        f"/v1/disclosures/{certificate}",  # unsigned: refused
+        *(
+            path
+            for log in ("BW", "EU", "IN")
+            for path in (
+                f"/v1/logs/{log}/checkpoint?latest=1",
+                f"/v1/logs/{log}/entries?start=0",
+                f"/v1/logs/{log}/envelopes?start=0",
+            )
+        ),
+        f"/v1/logs/BW/envelopes?start={seq}&end={seq + 1}",
+    ]
+    for node in ("BW", "EU", "IN"):
+        for path in paths:
+            response = httpx.get(f"{net.url(node)}{path}", timeout=10)
+            assert response.status_code < 500, (node, path, response.status_code)
+            for secret in secrets:
+                assert secret not in response.content, (node, path, secret)
+        seen = httpx.post(
+            f"{net.url(node)}/v1/parcels/states",
+            json={"parcels": [["BW", seq - 1, "00" * 32, 0]]},
+            timeout=10,
+        )
+        assert all(secret not in seen.content for secret in secrets), node
+
+
 def test_the_importer_still_reads_with_the_exporters_node_stopped(net: Devnet) -> None:
     _stop(net, "BW")
     assert _value_read(net, "EU", "EU")
