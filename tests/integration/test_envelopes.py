@@ -26,6 +26,7 @@ from client.sdk import LedgerClient, Operator
 from node.core import httpsig
 from node.core.encoding import decode
 from node.core.envelope import parse_envelopes
+from node.engine.datadir import DataDir
 from tests.support.network import REPO, Devnet, devnet, fast_replication
 
 HS = "7102.10"
@@ -100,7 +101,10 @@ def _read(net: Devnet, at: str, reader: str) -> httpx.Response:
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
-    with fast_replication(), devnet(tmp_path_factory.mktemp("envelopes"), "BW,EU,IN") as running:
+    with (
+        fast_replication(),
+        devnet(tmp_path_factory.mktemp("envelopes"), "BW,EU,IN", observers="WDC") as running,
+    ):
         try:
             mine, officer = _operator(running, "BW", "mine"), _operator(running, "BW", "officer")
             with LedgerClient(running.url("BW"), timeout=30) as botswana:
@@ -258,6 +262,21 @@ def test_nothing_sealed_appears_in_any_public_response(net: Devnet) -> None:
             timeout=10,
         )
         assert all(secret not in seen.content for secret in secrets), node
+
+
+def test_an_observer_reads_it_nowhere(net: Devnet) -> None:
+    """An observer (WDC) holds every log and its envelopes, none addressed to it: with its own
+    log key it is given aggregates only, on every node."""
+    key = DataDir(_data_dir(net, "WDC")).key("log")
+    with httpx.Client(auth=httpsig.HttpxSigner("WDC", key), timeout=10) as client:
+        for at in ("BW", "EU", "IN", "WDC"):
+            response = client.get(f"{net.url(at)}/v1/disclosures/{net.description['certificate']}")
+            assert SEAL.encode() not in response.content
+            if at in ("BW", "EU"):  # they can open the values, and refuse them to WDC
+                assert response.status_code == 403, (at, response.text)
+                assert response.json()["code"] == "disclosure.aggregates_only", at
+            else:  # nothing here WDC's node or IN's can open
+                assert response.status_code == 404, (at, response.text)
 
 
 def test_the_importer_still_reads_with_the_exporters_node_stopped(net: Devnet) -> None:
