@@ -8,6 +8,7 @@ EU's store is then wiped and restored from IN alone, and EU serves the values ag
 
 from __future__ import annotations
 
+import base64
 import datetime
 import json
 import os
@@ -23,7 +24,7 @@ import httpx
 import pytest
 
 from client.sdk import LedgerClient, Operator
-from node.core import httpsig
+from node.core import crypto, httpsig
 from node.core.encoding import decode
 from node.core.envelope import parse_envelopes
 from node.engine.datadir import DataDir
@@ -277,6 +278,35 @@ def test_an_observer_reads_it_nowhere(net: Devnet) -> None:
                 assert response.json()["code"] == "disclosure.aggregates_only", at
             else:  # nothing here WDC's node or IN's can open
                 assert response.status_code == 404, (at, response.text)
+
+
+def test_an_operator_past_its_registration_reads_it_nowhere(net: Devnet) -> None:
+    """EU registers an authority officer whose registration has already ended: EU's node can
+    open the values, and refuses them to that key; no other node knows it in force either."""
+    key = crypto.generate_private_key()
+    added = subprocess.run(
+        [
+            sys.executable, "-m", "node.cli", "operator", "add", "--dir",
+            str(_data_dir(net, "EU")), "lapsed", "--kind", "authority", "--public-key",
+            base64.b64encode(crypto.public_key_bytes(key)).decode(), "--valid-until",
+            "2026-01-01",
+        ],
+        cwd=REPO, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    path = f"/v1/disclosures/{net.description['certificate']}"
+    with httpx.Client(auth=httpsig.HttpxSigner("EU:lapsed", key), timeout=10) as client:
+
+        def refused_at_eu() -> bool:
+            return client.get(f"{net.url('EU')}{path}").status_code == 403
+
+        _wait(refused_at_eu, 30, "EU to know its lapsed officer")
+        for at in ("BW", "EU", "IN"):
+            response = client.get(f"{net.url(at)}{path}")
+            assert SEAL.encode() not in response.content
+            assert response.status_code in (401, 403, 404), (at, response.text)
+        answer = client.get(f"{net.url('EU')}{path}")
+        assert answer.json()["code"] == "disclosure.key_not_in_force"
 
 
 def test_the_importer_still_reads_with_the_exporters_node_stopped(net: Devnet) -> None:
