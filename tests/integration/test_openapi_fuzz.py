@@ -56,6 +56,7 @@ OPERATIONS = {
     "GET /v1/logs": True,  # ?notes=false (decision 0033)
     "GET /v1/logs/{log_id}/checkpoint": True,
     "GET /v1/logs/{log_id}/entries": True,
+    "GET /v1/logs/{log_id}/envelopes": True,
     "GET /v1/logs/{log_id}/proof/inclusion": True,
     "GET /v1/logs/{log_id}/proof/consistency": True,
     "GET /v1/entries/{entry_hash}": True,
