@@ -9,6 +9,7 @@ __all__ = [
     "audit",
     "cli",
     "deep",
+    "document",
     "download",
     "errors",
     "findings",
