@@ -11,6 +11,7 @@ __all__ = [
     "api",
     "app",
     "disclosures",
+    "documents",
     "explorer",
     "ingress",
     "jsonlog",

@@ -23,7 +23,7 @@ from node.core.errors import (
     RuleError,
 )
 from node.engine.ledger import LedgerNode
-from node.server import disclosures, explorer, reads, submission, witnessing
+from node.server import disclosures, documents, explorer, reads, submission, witnessing
 from node.server.ingress import (
     ClientShares,
     IngressBounds,
@@ -84,6 +84,8 @@ def install(app: FastAPI, node: LedgerNode, metrics: NodeMetrics) -> None:
         max_bytes=node.settings.sequencer_client_max_bytes,
     )
     app.include_router(submission.router)  # first: the hot route, tried before every read
+    # Before reads: its /v1/certificates/{log}/{number:path} would take ".../document" whole.
+    app.include_router(documents.router)
     app.include_router(reads.router)
     app.include_router(disclosures.router)
     app.include_router(witnessing.router)

@@ -31,6 +31,7 @@ from node.core import crypto, httpsig
 from node.core.clock import today
 from node.core.disclosure import (
     ALLOWED,
+    Decision,
     Reader,
     Subject,
     check_access_record,
@@ -57,6 +58,8 @@ from node.server.schemas import (
 __all__ = [
     "access",
     "disclosures",
+    "member_reader",
+    "read_disclosures",
     "router",
 ]
 
@@ -85,7 +88,7 @@ async def access(
     """Who read the disclosures of the signer's own log on this node, and what they were
     given: for the authority of that log only (its log key, or an ``authority`` operator)."""
     node = node_of(request)
-    reader = await _reader(node, request)
+    reader = await member_reader(node, request)
     check_access_record(reader, reader.participant).verify()
     limit = min(limit, node.settings.max_page_access)
     with node.store.read() as store:
@@ -110,40 +113,16 @@ async def disclosures(request: Request, entry_hash: EntryHash) -> dict[str, Any]
     participant's log key ``BW``). Fields it refuses are listed with the refusal's code;
     none given is 403. Every read is recorded (``GET /v1/disclosures/access``)."""
     node = node_of(request)
-    reader = await _reader(node, request)
+    reader = await member_reader(node, request)
     digest = hash_param(entry_hash)
-    with node.store.read() as store:
-        raw = store.get("disclosures", digest)
-        sealed = None if raw is not None else store.get("envelopes", digest)
-        position = store.position(digest)
-        entry_bytes = None if position is None else store.entry_bytes(*position)
-    opened = None
-    if position is not None and entry_bytes is not None:
-        signed = Entry.parse(entry_bytes).signed
-        if raw is not None:
-            opened = parse_disclosures(raw)
-        elif sealed is not None:
-            opened = await asyncio.to_thread(_open_own, node, sealed, digest, signed)
-    if opened is None or position is None:
+    read = await read_disclosures(node, reader, digest)
+    if read is None:
         raise ApiError(
             "this node holds no disclosures of that entry", code="disclosure.unknown", status=404
         )
-    subject = Subject.of(signed)
-    decisions = {field: check_disclosure(reader, subject, field) for field in sorted(opened)}
+    decisions, given = read
     codes = {field: decision.code for field, decision in decisions.items()}
-    # Recorded before anything is answered: no value leaves this node unrecorded.
-    await asyncio.to_thread(
-        record_access,
-        node.store,
-        time=node.clock(),
-        key_id=reader.key_id,
-        log=position[0],
-        seq=position[1],
-        entry_hash=digest,
-        fields=codes,
-    )
     logger.info("disclosure read", extra={"entry": entry_hash, "member": reader.key_id})
-    given = {f: opened[f] for f, decision in decisions.items() if decision.allowed}
     if not given:
         first = next(iter(decisions.values()))
         raise DisclosureRefusedError(first.reason, code=first.code)
@@ -153,6 +132,47 @@ async def disclosures(request: Request, entry_hash: EntryHash) -> dict[str, Any]
         "fields": {f: {"salt": b64(salt), "value": v} for f, (salt, v) in given.items()},
         "refused": {f: code for f, code in codes.items() if code != ALLOWED},
     }
+
+
+async def read_disclosures(
+    node: LedgerNode, reader: Reader, entry_hash: bytes
+) -> tuple[dict[str, Decision], Disclosures] | None:
+    """The policy's decision on each sealed field of an entry for ``reader``, and the values
+    it gives; ``None`` when this node holds no disclosures of the entry. The read is recorded
+    (node/engine/access.py) before this returns: no value leaves the node unrecorded.
+
+    Raises:
+        EnvelopeError: a kept envelope no longer opens against its entry.
+    """
+    with node.store.read() as store:
+        raw = store.get("disclosures", entry_hash)
+        sealed = None if raw is not None else store.get("envelopes", entry_hash)
+        position = store.position(entry_hash)
+        entry_bytes = None if position is None else store.entry_bytes(*position)
+    if position is None or entry_bytes is None:
+        return None
+    signed = Entry.parse(entry_bytes).signed
+    opened = None
+    if raw is not None:
+        opened = parse_disclosures(raw)
+    elif sealed is not None:
+        opened = await asyncio.to_thread(_open_own, node, sealed, entry_hash, signed)
+    if opened is None:
+        return None
+    subject = Subject.of(signed)
+    decisions = {field: check_disclosure(reader, subject, field) for field in sorted(opened)}
+    await asyncio.to_thread(
+        record_access,
+        node.store,
+        time=node.clock(),
+        key_id=reader.key_id,
+        log=position[0],
+        seq=position[1],
+        entry_hash=entry_hash,
+        fields={field: decision.code for field, decision in decisions.items()},
+    )
+    given = {f: opened[f] for f, decision in decisions.items() if decision.allowed}
+    return decisions, given
 
 
 def _open_own(
@@ -181,7 +201,7 @@ def _open_own(
     )
 
 
-async def _reader(node: LedgerNode, request: Request) -> Reader:
+async def member_reader(node: LedgerNode, request: Request) -> Reader:
     """The verified signer of a member request and its standing today.
 
     Raises:

@@ -61,6 +61,7 @@ OPERATIONS = {
     "GET /v1/logs/{log_id}/proof/consistency": True,
     "GET /v1/entries/{entry_hash}": True,
     "GET /v1/certificates/{log_id}/{number}": True,
+    "GET /v1/certificates/{log_id}/{number}/document": True,
     "GET /v1/parcels/{log_id}/{seq}/{out}": True,
     "GET /v1/provenance/{entry_hash}": True,
     "GET /v1/disclosures/access": True,
