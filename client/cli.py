@@ -35,6 +35,7 @@ one certificate.
     kp stats --from YYYY-MM-DD --to YYYY-MM-DD [--member LOG:OPERATOR --key-file PEM]
     kp disclosures access --member LOG:OPERATOR --key-file PEM [--after N] [--limit N]
     kp key new -o FILE [--passphrase-env VAR]    (an operator's key; FILE.pub to register)
+    kp certificate pdf HASH|CERT-NUMBER -o FILE [--member LOG:OPERATOR --key-file PEM]
 """
 
 from __future__ import annotations
@@ -410,6 +411,23 @@ def _parser() -> argparse.ArgumentParser:
     access.add_argument("--after", type=_bounded(0, 2**62), default=0, metavar="N")
     access.add_argument("--limit", type=_bounded(1, 1000), default=100, metavar="N")
     access.set_defaults(handler=_disclosure_access)
+
+    certificate = commands.add_parser("certificate", help="the certificate as a document")
+    certificate_commands = certificate.add_subparsers(required=True, metavar="ACTION")
+    pdf = certificate_commands.add_parser(
+        "pdf",
+        parents=[common],
+        help="write the printable certificate: KPCS Annex I, its place in the ledger, a QR code",
+        description="Write the certificate as a one-page PDF: every element of KPCS Annex I, "
+        "the import confirmation once recorded, its log, sequence number, entry hash and "
+        "network genesis, and a QR code of its verification page on the first --node "
+        "(decision 0042). Exporter, importer and value print sealed, unless --member signs "
+        "for a member the disclosure policy entitles to them.",
+    )
+    pdf.add_argument("subject", help="certificate number or entry hash")
+    pdf.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    _member_arguments(pdf)
+    pdf.set_defaults(handler=_certificate_pdf)
     return parser
 
 
@@ -1449,6 +1467,56 @@ def _disclosure_access(args: argparse.Namespace, out: _Output) -> int:
     out.console.print(table)
     if page.records:
         out.console.print(f"more with --after {page.next}", markup=False)
+    return EXIT_OK
+
+
+# --- certificate ---------------------------------------------------------------------------------
+
+
+def _certificate_pdf(args: argparse.Namespace, out: _Output) -> int:
+    # Here, not at the top: fpdf2 and the imaging libraries under it take about half a second
+    # to import, which no other command should pay.
+    from client.document import DOCUMENT_FIELDS, read_document, render_certificate
+
+    member = _member(args)
+    urls = _urls(args)
+    auth = None if member is None else member.auth()
+    with Nodes(urls, timeout=args.timeout, auth=auth) as nodes:
+        subject, _ = _subject_hash(nodes, args.subject)
+        document, sealed = read_document(
+            nodes,
+            subject,
+            base_url=urls[0],
+            today=_today(),
+            genesis=_trust(args, required=False),
+            disclose=member is not None,
+        )
+    body = render_certificate(document)
+    temporary = args.output.with_name(args.output.name + ".tmp")
+    temporary.write_bytes(body)
+    temporary.replace(args.output)
+    for name, code in sealed.items():
+        out.warn(f"{name} stays sealed: {code}")
+    result = {
+        "status": "written",
+        "certificate": document.certificate.number,
+        "entry_hash": document.entry_hash.hex(),
+        "certificate_status": document.status,
+        "file": str(args.output),
+        "bytes": len(body),
+        "url": document.url,
+        "disclosed": sorted(document.disclosed),
+        "sealed": sorted(DOCUMENT_FIELDS - document.disclosed.keys()),
+        "refused": sealed,
+    }
+    if out.json:
+        out.emit(result)
+    else:
+        out.console.print(
+            f"wrote certificate {result['certificate']} ({document.status}, {len(body):,} "
+            f"bytes) to {args.output}; its QR code: {document.url}",
+            markup=False,
+        )
     return EXIT_OK
 
 
