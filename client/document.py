@@ -15,7 +15,9 @@ document says they are sealed.
 
 Text is set in DejaVu Sans (vendored under ``client/fonts/`` with its licence): Latin, Greek,
 Cyrillic, Armenian and Georgian. A character it lacks (CJK, Devanagari, Thai; Arabic and Hebrew
-print unshaped, so they are left out too) prints as U+FFFD and the document says so.
+would print unshaped, so they count as lacking too) prints as U+FFFD and the document says so.
+
+``read_document`` is the network half: it gathers a document from the nodes through the SDK.
 """
 
 from __future__ import annotations
@@ -83,6 +85,9 @@ _HS_NAMES = {
 _FONTS = Path(__file__).with_name("fonts")
 _FONT = "DejaVuSans"
 _MISSING = "\ufffd"  # DejaVu Sans has it: a visible mark where a glyph is missing
+# Hebrew and Arabic (with their presentation forms): DejaVu has glyphs, but fpdf2 without a
+# shaping engine sets them unjoined and left to right, which misprints a name.
+_UNSHAPED = frozenset([*range(0x0590, 0x0900), *range(0xFB1D, 0xFE00), *range(0xFE70, 0xFF00)])
 
 # A4 portrait, millimetres.
 _MARGIN = 15.0
@@ -222,7 +227,8 @@ class _Page:
         font = pdf.current_font
         # The glyphs of the regular face, which sets every value; the bold face sets only
         # this module's own labels, in ASCII.
-        self.covered = frozenset(font.cmap) if isinstance(font, TTFFont) else frozenset()
+        glyphs = frozenset(font.cmap) if isinstance(font, TTFFont) else frozenset()
+        self.covered = glyphs - _UNSHAPED
         self._header(certificate)
         self._annex_i(certificate)
         self._confirmation(certificate)

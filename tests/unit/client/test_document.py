@@ -253,10 +253,11 @@ def test_the_document_is_one_small_page(anonymous: bytes, entitled: bytes) -> No
         assert re.search(rb"/FontFile2", pdf)
 
 
-def test_a_character_outside_the_font_is_marked_and_explained() -> None:
-    entry = _certificate(exporter_name="東京ダイヤモンド株式会社")
-    text = _text(render_certificate(_document(entry=entry, disclosed={"exporter_name": "東京"})))
-    assert "Exporter \ufffd\ufffd" in text
+@pytest.mark.parametrize("name", ["東京", "דן", "دبي"], ids=["cjk", "hebrew", "arabic"])
+def test_a_character_the_font_cannot_print_rightly_is_marked_and_explained(name: str) -> None:
+    text = _text(render_certificate(_document(disclosed={"exporter_name": f"{name} Ltd"})))
+    marks = "\ufffd" * len(name)
+    assert f"Exporter {marks} Ltd" in text
     assert "marks a character this document's font cannot print" in text
 
 
