@@ -24,6 +24,9 @@ GAP_X = 28
 GAP_Y = 52
 PAD = 16
 LINE_CHARS = 34  # what fits a box at the stylesheet's 12 px
+# Past this many boxes a picture no longer helps anyone read the chain (and its layout and SVG
+# would grow with the bundle): the table alone lists the steps.
+MAX_GRAPH_NODES = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,7 @@ class Graph:
     edges: tuple[GraphEdge, ...]
     node_width: int = NODE_WIDTH
     node_height: int = NODE_HEIGHT
+    omitted: int = 0  # steps and seeds not drawn: more than MAX_GRAPH_NODES
 
 
 _TITLES = {
@@ -142,7 +146,10 @@ def _seed_id(log: str, seq: int, out: int) -> str:
 
 
 def chain_graph(steps: Sequence[Step], seeds: Sequence[SeededParcel]) -> Graph:
-    """Lay out ``steps`` and ``seeds`` as a graph from the mines (or seeds) to the subject."""
+    """Lay out ``steps`` and ``seeds`` as a graph from the mines (or seeds) to the subject;
+    nothing drawn (``omitted``) when they are more than ``MAX_GRAPH_NODES``."""
+    if len(steps) + len(seeds) > MAX_GRAPH_NODES:
+        return Graph(PAD * 2, PAD * 2, (), (), omitted=len(steps) + len(seeds))
     graph: nx.DiGraph[str] = nx.DiGraph()
     for seed in seeds:
         graph.add_node(_seed_id(seed.log, seed.seq, seed.out))

@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from client.replay import Replay
 from client.verify import CertificateStatus, Finding, Step, Verdict, check_bundle_replay
+from node.core.bundle import MAX_BUNDLE_ENTRIES
 from node.core.charter import Charter
 from node.core.clock import today
 from node.core.records import EntryRef
@@ -200,6 +201,14 @@ def verify(
             return not_found(request, digest.hex(), "No entry with this hash is on the ledger.")
         subject = EntryRef(*position, digest)
         bundle = build_bundle(reader, node.settings.network, subject)
+    if len(bundle.entries) > MAX_BUNDLE_ENTRIES:  # what no verifier would take, as the API
+        return refusal(
+            request,
+            413,
+            "Too large to verify here",
+            f"The bundle of this entry holds over {MAX_BUNDLE_ENTRIES} entries: verify it with "
+            f"kp verify {digest.hex()}.",
+        )
     verdict, replayed = check_bundle_replay(bundle, adopted, today=today(node.clock))
     charter = node.trusted_charter()
     graph = chain_graph(verdict.chain, verdict.seeds)

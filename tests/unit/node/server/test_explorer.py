@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -23,11 +23,14 @@ import httpx
 import pytest
 from anyio.from_thread import start_blocking_portal
 
+from client.verify import Step
 from node.core.records import EntryRef
 from node.engine.config import Settings
 from node.engine.ledger import LedgerNode
 from node.engine.witness import add_cosignatures
 from node.server.app import create_app
+from node.server.explorer._graph import MAX_GRAPH_NODES, chain_graph
+from node.server.explorer._layout import _ENVIRONMENT
 from tests.support.asgi import Api
 from tests.support.scenario import Chain, run_scenario
 from tests.support.witnesses import cosign_latest
@@ -458,3 +461,31 @@ def test_the_stylesheet_and_the_favicon_are_served(ledger: Ledger) -> None:
         icon = ledger.pages.get(path)
         assert icon.status_code == 200
         assert icon.headers["content-type"].startswith("image/svg+xml")
+
+
+def test_a_chain_too_long_to_draw_is_listed_not_drawn() -> None:
+    step = Step("BW", 1, "ab" * 32, "parcel.produce", "2026-03-02", None, 100, ("BW",), 2)
+    many = [replace(step, seq=n, hash=f"{n:064x}") for n in range(MAX_GRAPH_NODES + 1)]
+    graph = chain_graph(many, ())
+    assert graph.nodes == ()
+    assert graph.omitted == MAX_GRAPH_NODES + 1
+    assert len(chain_graph(many[:MAX_GRAPH_NODES], ()).nodes) == MAX_GRAPH_NODES
+
+
+def test_every_template_escapes_what_it_is_given() -> None:
+    # The pages rely on it for participant names, parcel ids and findings: nothing is marked
+    # safe by hand.
+    hostile = '<script>alert("x")</script>'
+    assert "<script>" not in _ENVIRONMENT.from_string("{{ value }}").render(value=hostile)
+    rendered = _ENVIRONMENT.get_template("refused.html").render(
+        participant=hostile,
+        network=hostile,
+        genesis=hostile,
+        query=hostile,
+        nav="",
+        heading=hostile,
+        detail=hostile,
+        status_code=400,
+    )
+    assert "<script>" not in rendered
+    assert rendered.count("&lt;script&gt;") == 8  # network and heading are shown twice
