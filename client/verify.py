@@ -137,6 +137,7 @@ class SeededParcel:
     holder: str
     centicarats: int
     origins: tuple[str, ...]
+    hs_code: str = ""
 
     @classmethod
     def of(cls, seed: ParcelState) -> SeededParcel:
@@ -150,6 +151,7 @@ class SeededParcel:
             seed.holder,
             seed.centicarats,
             seed.origins,
+            seed.hs_code,
         )
 
 

@@ -215,7 +215,7 @@ def chain_graph(steps: Sequence[Step], seeds: Sequence[SeededParcel]) -> Graph:
             lines = (
                 _cut(f"Seeded parcel · {seed.log}"),
                 _cut(f"{seed.parcel} · {_carats(seed.centicarats)}"),
-                _cut(f"origins {', '.join(seed.origins)}"),
+                _cut(f"HS {seed.hs_code} · origins {', '.join(seed.origins)}"),
                 "history rests on the witnesses",
             )
             href, css = parcel_href(seed), "step-seed"

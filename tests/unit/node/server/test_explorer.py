@@ -44,6 +44,7 @@ DOCUMENT = re.compile(r"^/v1/certificates/[A-Z]{2,8}/[^/]+/document$")
 class Ledger:
     chain: Chain
     usable: EntryRef
+    sorted_out: EntryRef  # certifies one of two parcels a sort made
     rejected: EntryRef
     unwitnessed: EntryRef
     pages: Api  # India's node, on the scenario's clock
@@ -78,6 +79,15 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
         {"certificate": rejected.to_value(), "reason": "seal broken"},
         by="officer",
     )
+    rough = world.produce("BW", 30_000, parcel="BW-SORT-1")
+    world.transfer(rough, "trader", by="mine")
+    _, gem = world.transform(
+        "BW",
+        [rough],
+        [("BW-SORT-1I", 15_000, "7102.21"), ("BW-SORT-1G", 14_990, "7102.31")],
+        "sort",
+    )
+    sorted_out = world.certify("BW", "BW-2026-0097", [gem], "EU")
     cosign_latest(world)
     _mark_witnessed(world)
     late = world.produce("BW", 10_000, parcel="BW-LATE-1")
@@ -98,7 +108,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
 
     try:
         pages, later = _pages(node(now)), _pages(node(now + 100 * DAY_MS))
-        yield Ledger(chain, usable, rejected, unwitnessed, next(pages), next(later))
+        yield Ledger(chain, usable, sorted_out, rejected, unwitnessed, next(pages), next(later))
         pages.close()
         later.close()
     finally:
@@ -314,11 +324,24 @@ def test_the_graph_has_a_linked_node_for_every_step_and_seed(ledger: Ledger) -> 
     assert "10,790.00 ct · BW, CA" in svg
 
 
-def test_a_split_shows_each_output_with_its_own_mass(ledger: Ledger) -> None:
-    page = _verify(ledger.pages, ledger.chain.steps["eu_certificate_in"])
-    graph_and_table = page.split('id="chain"', 1)[1]
-    # The sort made two parcels; the certificate drew on one of them.
-    assert "ANT-IN-1</a> 10,000.00 ct, HS 7102.31" in graph_and_table
+def test_a_sort_shows_each_output_with_its_own_mass_and_the_hs_codes_it_changed(
+    ledger: Ledger,
+) -> None:
+    page = _verify(ledger.pages, ledger.sorted_out)
+    assert _status(page) == ("usable", "USABLE")
+    rows = page.split('id="chain-table"', 1)[1].split("</tbody>", 1)[0].split("<tr")[2:]
+    [sort] = [row for row in rows if ">Sort</a>" in row]
+    assert "HS 7102.10 → 7102.21, 7102.31" in sort
+    assert "BW-SORT-1I</a> 150.00 ct, HS 7102.21, origins BW" in sort
+    assert "BW-SORT-1G</a> 149.90 ct, HS 7102.31, origins BW" in sort
+    assert "BW-SORT-1</a> 300.00 ct, HS 7102.10" in sort  # what it consumed
+    [certificate] = [row for row in rows if "Certificate BW-2026-0097" in row]
+    # The certificate drew on one output: its mass, not the sort's whole.
+    assert "BW-SORT-1G</a> 149.90 ct, HS 7102.31" in certificate
+    assert "BW-SORT-1I" not in certificate
+    svg = page.split('<svg id="chain-graph"', 1)[1].split("</svg>", 1)[0]
+    assert "150.00 ct + 149.90 ct" in svg
+    assert "HS 7102.10 → 7102.21, 7102.31" in svg
 
 
 @pytest.mark.parametrize(
