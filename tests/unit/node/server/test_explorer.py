@@ -5,8 +5,8 @@ followed.
 
 The ledger is the README's chain of custody appended through the real rules to one LMDB store
 (``tests/support/scenario.py``), cosigned by the other members' witness keys, plus a usable
-certificate, a rejected one and one appended after the cosigning (so no witnessed checkpoint
-covers it: INVALID). India's node reads it on the scenario's own clock; a second node reads
+certificate, one of a sort's two outputs certified, a rejected certificate, a voided one, and
+one appended after the cosigning (so no witnessed checkpoint covers it: INVALID). India's node reads it on the scenario's own clock; a second node reads
 the same store 100 days later, when the usable certificate has expired.
 """
 
@@ -46,6 +46,7 @@ class Ledger:
     usable: EntryRef
     sorted_out: EntryRef  # certifies one of two parcels a sort made
     rejected: EntryRef
+    voided: EntryRef
     unwitnessed: EntryRef
     pages: Api  # India's node, on the scenario's clock
     later: Api  # the same store, 100 days on
@@ -79,6 +80,21 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
         {"certificate": rejected.to_value(), "reason": "seal broken"},
         by="officer",
     )
+    returned = world.produce("CA", 20_000, parcel="CA-VOID-1")
+    world.transfer(returned, "trader", by="mine")
+    voided = world.certify("CA", "CA-2026-0097", [returned], "EU")
+    refusal = world.append(
+        "EU",
+        "certificate.reject",
+        {"certificate": voided.to_value(), "reason": "wrong goods"},
+        by="officer",
+    )
+    world.append(
+        "CA",
+        "certificate.void",
+        {"certificate": voided.to_value(), "reason": "rejected", "evidence": refusal.to_value()},
+        by="officer",
+    )
     rough = world.produce("BW", 30_000, parcel="BW-SORT-1")
     world.transfer(rough, "trader", by="mine")
     _, gem = world.transform(
@@ -108,7 +124,9 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
 
     try:
         pages, later = _pages(node(now)), _pages(node(now + 100 * DAY_MS))
-        yield Ledger(chain, usable, sorted_out, rejected, unwitnessed, next(pages), next(later))
+        yield Ledger(
+            chain, usable, sorted_out, rejected, voided, unwitnessed, next(pages), next(later)
+        )
         pages.close()
         later.close()
     finally:
@@ -287,6 +305,13 @@ def test_a_rejected_certificate_reads_rejected(ledger: Ledger) -> None:
     assert "Rejected by EU on" in page
 
 
+def test_a_voided_certificate_reads_voided(ledger: Ledger) -> None:
+    page = _verify(ledger.pages, ledger.voided)
+    assert _status(page) == ("voided", "VOIDED")
+    assert 'class="status tone-bad"' in page
+    assert "Voided by CA on" in page
+
+
 def test_a_certificate_no_witnessed_checkpoint_covers_reads_invalid(ledger: Ledger) -> None:
     page = _verify(ledger.pages, ledger.unwitnessed)
     key, word = _status(page)
@@ -436,9 +461,15 @@ def test_another_networks_certificate_is_said_to_be_of_another_network(ledger: L
 
 
 def test_every_link_of_the_verification_pages_resolves(ledger: Ledger) -> None:
-    for ref in (ledger.chain.steps["in_confirms_ae"], ledger.usable, ledger.rejected):
+    for ref in (
+        ledger.chain.steps["in_confirms_ae"],
+        ledger.usable,
+        ledger.sorted_out,
+        ledger.rejected,
+        ledger.voided,
+    ):
         page = _verify(ledger.pages, ref)
-        assert DOCUMENT.pattern  # the PDF link is there, not followed here
+        assert re.search(r'id="download-pdf" href="/v1/certificates/[A-Z]{2}/[^"]+/document"', page)
         assert _follow_every_link(ledger.pages, page) >= 8
 
 
