@@ -6,8 +6,9 @@ followed.
 The ledger is the README's chain of custody appended through the real rules to one LMDB store
 (``tests/support/scenario.py``), cosigned by the other members' witness keys, plus a usable
 certificate, one of a sort's two outputs certified, a rejected certificate, a voided one, and
-one appended after the cosigning (so no witnessed checkpoint covers it: INVALID). India's node reads it on the scenario's own clock; a second node reads
-the same store 100 days later, when the usable certificate has expired.
+one appended after the cosigning (so no witnessed checkpoint covers it: INVALID). India's node
+reads it on the scenario's own clock; a second node reads the same store 100 days later, when
+the usable certificate has expired.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote
@@ -52,6 +54,7 @@ class Ledger:
     later: Api  # the same store, 100 days on
 
 
+@contextmanager
 def _pages(node: LedgerNode) -> Iterator[Api]:
     # Pages only read: the application's lifespan (sequencer, replication) is not needed.
     app = create_app(node)
@@ -122,15 +125,11 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
             clock=lambda: clock_ms,
         )
 
-    try:
-        pages, later = _pages(node(now)), _pages(node(now + 100 * DAY_MS))
-        yield Ledger(
-            chain, usable, sorted_out, rejected, voided, unwitnessed, next(pages), next(later)
-        )
-        pages.close()
-        later.close()
-    finally:
-        world.close()
+    with ExitStack() as stack:
+        stack.callback(world.close)
+        pages = stack.enter_context(_pages(node(now)))
+        later = stack.enter_context(_pages(node(now + 100 * DAY_MS)))
+        yield Ledger(chain, usable, sorted_out, rejected, voided, unwitnessed, pages, later)
 
 
 def _mark_witnessed(world: World) -> None:
