@@ -191,7 +191,7 @@ def verify(
         return page(
             request,
             "other_network.html",
-            query=entry_hash,
+            query=digest.hex(),
             asked=genesis.lower(),
             entry_hash=digest.hex(),
         )
@@ -236,7 +236,6 @@ def verify(
             if status is None
             else f"/v1/certificates/{status.issuer}/{quote(status.number, safe='')}/document"
         ),
-        names=_names(charter),
         title=step_title,
         stated=stated_date,
         hs=hs_change,
