@@ -41,6 +41,7 @@ from node.core.records import (
     EntryRef,
     ParcelProduce,
     ParcelRef,
+    ParcelTransfer,
     ParcelTransform,
 )
 from node.core.state import ParcelState
@@ -51,6 +52,7 @@ __all__ = [
     "Finding",
     "SeededParcel",
     "Step",
+    "StepParcel",
     "Verdict",
     "VerificationError",
     "check_bundle",
@@ -64,8 +66,45 @@ class VerificationError(LedgerError):
 
 
 @dataclass(frozen=True, slots=True)
+class StepParcel:
+    """A parcel a step drew on or made, as the replayed state holds it after the bundle."""
+
+    log: str
+    seq: int
+    hash: str  # the entry hash of the entry that made it
+    out: int
+    parcel: str  # its human id
+    centicarats: int
+    hs_code: str
+    origins: tuple[str, ...]
+
+    @classmethod
+    def of(cls, state: ParcelState) -> StepParcel:
+        ref = state.ref
+        return cls(
+            ref.log,
+            ref.seq,
+            ref.hash.hex(),
+            ref.out,
+            state.parcel,
+            state.centicarats,
+            state.hs_code,
+            state.origins,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Step:
-    """One entry of the chain from the mines to the subject, for people to read."""
+    """One entry of the chain from the mines to the subject, for people to read.
+
+    ``date`` is the entry's date (when the log recorded it); ``stated_on`` the date the record
+    itself states — a production's ``produced_on``, a certificate's ``issued_on``, a
+    confirmation's ``received_on`` — and None for records that state none (transforms,
+    transfers). ``inputs`` are the parcels it consumed (a transfer: the parcel it handed on),
+    ``outputs`` those it made, each with its own mass, HS code and origins; ``sources`` the
+    entry hashes it draws from (the makers of its inputs; for a confirmation, the
+    certificate), so that a reader can draw the chain as a graph.
+    """
 
     log: str
     seq: int
@@ -77,6 +116,12 @@ class Step:
     origins: tuple[str, ...]
     witnesses: int
     status: str | None = None  # a certificate's status, as the bundle proves it
+    stated_on: str | None = None
+    kind: str | None = None  # a transform's kind: split, merge, sort
+    holder: str | None = None  # who holds what it made or handed on (operator id)
+    inputs: tuple[StepParcel, ...] = ()
+    outputs: tuple[StepParcel, ...] = ()
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +137,7 @@ class SeededParcel:
     holder: str
     centicarats: int
     origins: tuple[str, ...]
+    hs_code: str = ""
 
     @classmethod
     def of(cls, seed: ParcelState) -> SeededParcel:
@@ -105,6 +151,7 @@ class SeededParcel:
             seed.holder,
             seed.centicarats,
             seed.origins,
+            seed.hs_code,
         )
 
 
@@ -275,12 +322,19 @@ class Verdict:
         }
 
 
-def _fields_of(item: Finding | Step | CertificateStatus | SeededParcel) -> dict[str, Any]:
+def _fields_of(
+    item: Finding | Step | StepParcel | CertificateStatus | SeededParcel,
+) -> dict[str, Any]:
     # JSON has no tuples: lists, so that a verdict survives a round trip through JSON.
-    return {
-        name: list(value) if isinstance(value := getattr(item, name), tuple) else value
-        for name in item.__slots__
-    }
+    return {name: _json_of(getattr(item, name)) for name in item.__slots__}
+
+
+def _json_of(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_json_of(v) for v in value]
+    if isinstance(value, StepParcel):
+        return _fields_of(value)
+    return value
 
 
 def verify_bundle(bundle: bytes | Bundle, genesis: bytes, *, today: str | None = None) -> Verdict:
@@ -715,22 +769,45 @@ def _summary(
     """The parcel-moving entries in time order, and the mining origins they start from: the
     productions replayed, and the origins of the seeds where a bounded bundle starts."""
     steps = []
+    state = replayed.state
+
+    def parcels(refs: tuple[ParcelRef, ...]) -> tuple[StepParcel, ...]:
+        found = (state.parcel(r.log, r.seq, r.out) for r in refs)
+        return tuple(StepParcel.of(p) for p in found if p is not None)
+
+    def made(ref: EntryRef, count: int) -> tuple[StepParcel, ...]:
+        return parcels(tuple(ParcelRef(ref.log, ref.seq, ref.hash, out) for out in range(count)))
+
     for accepted in sorted(replayed.accepted, key=lambda a: (a.ref.log, a.ref.seq)):
         ref, entry = accepted.ref, accepted.entry
         body = entry.signed.body
-        certificate = centicarats = status = None
+        certificate = centicarats = status = stated_on = kind = holder = None
         step_origins: tuple[str, ...] = ()
+        inputs: tuple[StepParcel, ...] = ()
+        outputs: tuple[StepParcel, ...] = ()
+        sources: tuple[bytes, ...] = ()
         if isinstance(body, ParcelProduce):
             centicarats, step_origins = body.centicarats, (ref.log,)
+            stated_on, holder, outputs = body.produced_on, body.holder, made(ref, 1)
         elif isinstance(body, ParcelTransform):
             centicarats = sum(o.centicarats for o in body.outputs)
+            kind, inputs = body.kind, parcels(body.inputs)
+            outputs = made(ref, len(body.outputs))
+            sources = tuple(p.hash for p in body.inputs)
+        elif isinstance(body, ParcelTransfer):
+            inputs, holder, sources = parcels((body.parcel,)), body.to, (body.parcel.hash,)
+            centicarats = sum(p.centicarats for p in inputs) if inputs else None
         elif isinstance(body, CertificateIssue):
             certificate, centicarats, step_origins = body.number, body.centicarats, body.origins
-            state = replayed.state.certificate(ref.log, ref.seq)
-            if state is not None:
-                status = state.status(today)
+            stated_on, inputs = body.issued_on, parcels(body.parcels)
+            sources = tuple(p.hash for p in body.parcels)
+            issued = state.certificate(ref.log, ref.seq)
+            if issued is not None:
+                status = issued.status(today)
         elif isinstance(body, CertificateConfirm):
             centicarats = body.centicarats_received
+            stated_on, holder = body.received_on, body.holder
+            outputs, sources = made(ref, len(body.parcels)), (body.certificate.hash,)
         else:
             continue
         held = checkpoints.get(ref.log)
@@ -746,6 +823,12 @@ def _summary(
                 origins=step_origins,
                 witnesses=held.witnesses if held else 0,
                 status=status,
+                stated_on=stated_on,
+                kind=kind,
+                holder=holder,
+                inputs=inputs,
+                outputs=outputs,
+                sources=tuple(dict.fromkeys(h.hex() for h in sources)),
             )
         )
     # Every parcel in the DAG descends from these productions or seeds: the mining origins.

@@ -1,7 +1,7 @@
 """The HTTP API of a node (DESIGN §10), assembled: routers, error handlers, middleware.
 
 The routes live by concept — node/server/submission.py, reads.py, disclosures.py,
-witnessing.py and explorer.py; what they answer in schemas.py; errors to statuses in
+witnessing.py and explorer/; what they answer in schemas.py; errors to statuses in
 problems.py; the middleware in middleware.py.
 """
 
@@ -89,7 +89,7 @@ def install(app: FastAPI, node: LedgerNode, metrics: NodeMetrics) -> None:
     app.include_router(reads.router)
     app.include_router(disclosures.router)
     app.include_router(witnessing.router)
-    app.include_router(explorer.router)
+    explorer.install(app)
     _document_problems(app)
 
     @app.exception_handler(LedgerError)

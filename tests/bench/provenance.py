@@ -39,7 +39,7 @@ of the last export (its ``certificate.issue`` entry):
   - online: ``client.online.verify_online`` over every node's URL, what ``kp verify HASH``
     does (which then fetches the bundle once more, to draw the chain), timed once; the HTTP
     requests it sends are counted per node by a transport that wraps httpx's;
-  - explorer: ``GET /?q=HASH`` on the hub's node, which builds the bundle and verifies it in
+  - explorer: ``GET /verify/HASH`` on the hub's node, which builds the bundle and verifies it in
     the HTTP process, median of ``--repeat``.
 
 Each verdict is printed beside the figures, so that a fast answer that says INVALID is seen.
@@ -102,7 +102,7 @@ TARGET_REQUESTS_PER_NODE = 5
 TARGET_EXPLORER = 0.2
 TARGET_GROWTH = 2.0
 
-_HEADLINE = re.compile(r"<h2 class=\w+>(?P<text>[^<]*)</h2>")
+_HEADLINE = re.compile(r'<p id="headline" class="headline">[^:<]*: (?P<text>[^<]*)</p>')
 
 T = TypeVar("T")
 Signed = tuple[Any, Disclosures]
@@ -430,7 +430,7 @@ def measure(
 
     def explorer() -> None:
         def look_up() -> str:
-            response = httpx.get(f"{hub}/", params={"q": subject}, timeout=timeout)
+            response = httpx.get(f"{hub}/verify/{subject}", timeout=timeout)
             response.raise_for_status()
             return response.text
 

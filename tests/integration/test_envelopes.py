@@ -228,6 +228,9 @@ def test_nothing_sealed_appears_in_any_public_response(net: Devnet) -> None:
         "/",
         "/?q=BW-2026-0001",
         f"/?q={certificate}",
+        f"/verify/{certificate}",  # the certificate's public page: sealed names as placeholders
+        "/network",
+        f"/parcels/BW/{seq - 1}/0",
         "/healthz",
         "/metrics",
         "/openapi.json",

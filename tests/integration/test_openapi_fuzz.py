@@ -49,6 +49,9 @@ CHECKS = [
 # without inputs has no invalid request to generate.
 OPERATIONS = {
     "GET /": True,
+    "GET /verify/{entry_hash}": True,
+    "GET /network": False,
+    "GET /parcels/{log_id}/{seq}/{out}": True,
     "GET /healthz": False,
     "GET /metrics": False,
     "GET /v1/network": False,
