@@ -22,6 +22,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException
 
+from node.server.middleware import CONTENT_SECURITY_POLICY
+
 __all__ = ["ASSETS", "asset", "redoc", "router", "swagger_ui"]
 
 router = APIRouter(include_in_schema=False)
@@ -70,8 +72,10 @@ _SWAGGER_PAGE = """<!doctype html>
 </body></html>"""
 
 # ReDoc starts itself on the <redoc> element. Its search runs in a Web Worker made from a blob:
-# URL, which the policy's script-src 'self' refuses, so search is off (the left menu lists every
-# operation; the browser's find works).
+# URL, which script-src 'self' refuses, so search is off (the left menu lists every operation;
+# the browser's find works). It styles itself by inserting <style> elements at run time
+# (styled-components), which style-src 'self' refuses, blanking the page: this one page's policy
+# allows inline styles, and nothing else more (decision 0044).
 _REDOC_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -80,6 +84,12 @@ _REDOC_PAGE = """<!doctype html>
 <redoc spec-url="{root}{openapi}" disable-search></redoc>
 <script src="{root}/docs/assets/redoc.standalone.js"></script>
 </body></html>"""
+
+
+_REDOC_POLICY = CONTENT_SECURITY_POLICY.replace(
+    "style-src 'self';", "style-src 'self' 'unsafe-inline';"
+)
+assert _REDOC_POLICY != CONTENT_SECURITY_POLICY  # noqa: S101 - the replacement found its directive
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,14 +109,15 @@ def _asset(name: str) -> _Asset:
     return _Asset(media_type, raw, gzip.compress(raw, compresslevel=9, mtime=0))
 
 
-def _page(request: Request, template: str) -> HTMLResponse:
+def _page(request: Request, template: str, headers: dict[str, str] | None = None) -> HTMLResponse:
     root = request.scope.get("root_path", "")
     return HTMLResponse(
         template.format(
             title=html.escape(request.app.title),
             root=html.escape(root),
             openapi=html.escape(request.app.openapi_url or "/openapi.json"),
-        )
+        ),
+        headers=headers,
     )
 
 
@@ -119,7 +130,7 @@ def swagger_ui(request: Request) -> HTMLResponse:
 @router.get("/redoc")
 def redoc(request: Request) -> HTMLResponse:
     """The API as one reference page (ReDoc)."""
-    return _page(request, _REDOC_PAGE)
+    return _page(request, _REDOC_PAGE, {"content-security-policy": _REDOC_POLICY})
 
 
 @router.get("/docs/assets/{name}")

@@ -14,6 +14,7 @@ from node.server.schemas import problem
 
 __all__ = [
     "COMPRESSED_MINIMUM_BYTES",
+    "CONTENT_SECURITY_POLICY",
     "SECURITY_HEADERS",
     "Compression",
     "HeaderLimit",
@@ -82,15 +83,17 @@ class RequestLog:
             )
 
 
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+"""Only this node's own scripts, styles and images (and data: images: the explorer's inline SVG
+and QR codes); no plugins, no <base> rewriting, forms post only here, and no other site may
+frame a page (clickjacking a border officer's verification page). A route may send a policy of
+its own instead (``/redoc``, node/server/api_docs.py)."""
+
 SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
-    # Only this node's own scripts, styles and images (and data: images: the explorer's inline
-    # SVG and QR codes); no plugins, no <base> rewriting, forms post only here, and no other
-    # site may frame a page (clickjacking a border officer's verification page).
-    (
-        "content-security-policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    ),
+    ("content-security-policy", CONTENT_SECURITY_POLICY),
     ("x-content-type-options", "nosniff"),
     ("referrer-policy", "no-referrer"),
     # A page opened from another site gets no handle on ours (window.opener), nor ours on it.
