@@ -35,7 +35,8 @@ def chromium() -> Path:
     try:
         return chromium_path()
     except ChromiumMissingError as missing:
-        pytest.fail(str(missing), pytrace=False)
+        reason = str(missing)
+    pytest.fail(reason, pytrace=False)  # outside the handler: the message alone, no traceback
 
 
 @pytest.fixture(scope="package")

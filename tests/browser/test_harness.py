@@ -11,12 +11,19 @@ shows it (the API's answer, whatever the pages say).
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 
 import httpx
 import pytest
 
 from node.server.middleware import SECURITY_HEADERS
-from tests.support.browser import Tab, is_loopback
+from tests.support.browser import (
+    CHROMIUM_ENV,
+    ChromiumMissingError,
+    Tab,
+    chromium_path,
+    is_loopback,
+)
 from tests.support.certificate_states import LATER_DAYS, CertificateStates
 
 
@@ -105,3 +112,11 @@ def test_the_later_node_is_days_ahead_and_today_s_nodes_are_not(states: Certific
     assert later.json()["expires_on"] < str(
         datetime.datetime.now(datetime.UTC).date() + datetime.timedelta(days=LATER_DAYS)
     )
+
+
+def test_a_machine_without_chromium_is_told_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(CHROMIUM_ENV, str(tmp_path / "chromium"))
+    with pytest.raises(ChromiumMissingError, match=r"apt-get install .*chromium fonts-dejavu-core"):
+        chromium_path()

@@ -35,6 +35,7 @@ from tests.support.network import REPO
 
 __all__ = [
     "ARTIFACTS",
+    "CHROMIUM_ENV",
     "DESKTOP",
     "PHONE",
     "ChromiumMissingError",
