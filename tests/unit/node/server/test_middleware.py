@@ -12,15 +12,21 @@ import asyncio
 import gzip
 import json
 import re
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from node.core.encoding import decode, encode
 from node.server.api_docs import ASSETS
-from node.server.middleware import COMPRESSED_MINIMUM_BYTES, SECURITY_HEADERS, SecurityHeaders
+from node.server.middleware import (
+    COMPRESSED_MINIMUM_BYTES,
+    SECURITY_HEADERS,
+    Compression,
+    SecurityHeaders,
+)
 from tests.support.asgi import Api
 
 CSP = (
@@ -131,6 +137,27 @@ def test_large_text_answers_are_gzipped_for_a_client_that_accepts_it(api: Api, p
         return [line.split(" ")[0] for line in response.text.splitlines()]
 
     assert names(packed) == names(plain)
+
+
+def test_a_streamed_answer_is_compressed_chunk_by_chunk_and_arrives_whole() -> None:
+    chunks = [f"line {i:05d} of a streamed page\n".encode() * 40 for i in range(50)]
+
+    async def stream() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    async def streamed(scope: Scope, receive: Receive, send: Send) -> None:
+        await StreamingResponse(stream(), media_type="text/plain")(scope, receive, send)
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=Compression(streamed))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get("/", headers={"accept-encoding": "gzip"})
+
+    response = asyncio.run(get())
+    assert response.headers["content-encoding"] == "gzip"
+    assert "content-length" not in response.headers  # streamed: chunked, not buffered whole
+    assert response.content == b"".join(chunks)
 
 
 def test_openapi_compresses_to_a_fraction(api: Api) -> None:
