@@ -120,3 +120,11 @@ def test_a_machine_without_chromium_is_told_how_to_install_it(
     monkeypatch.setenv(CHROMIUM_ENV, str(tmp_path / "chromium"))
     with pytest.raises(ChromiumMissingError, match=r"apt-get install .*chromium fonts-dejavu-core"):
         chromium_path()
+
+
+def test_the_network_holds_no_evidence_with_the_later_node_in_it(states: CertificateStates) -> None:
+    # Its cosignatures carry times two days ahead: no node may take that for a lie.
+    for member in states.net.description["participants"].values():
+        answer = httpx.get(f"{member['url']}/v1/evidence", timeout=30)
+        assert answer.status_code == 200
+        assert answer.json() == [], member["url"]
