@@ -23,13 +23,13 @@ from node.core.errors import (
     RuleError,
 )
 from node.engine.ledger import LedgerNode
-from node.server import disclosures, documents, explorer, reads, submission, witnessing
+from node.server import api_docs, disclosures, documents, explorer, reads, submission, witnessing
 from node.server.ingress import (
     ClientShares,
     IngressBounds,
 )
 from node.server.metrics import NodeMetrics
-from node.server.middleware import HeaderLimit, RequestLog
+from node.server.middleware import Compression, HeaderLimit, RequestLog, SecurityHeaders
 from node.server.problems import status_of
 from node.server.schemas import PROBLEM, problem
 
@@ -75,7 +75,7 @@ def _document_problems(app: FastAPI) -> None:
 
 
 def install(app: FastAPI, node: LedgerNode, metrics: NodeMetrics) -> None:
-    """Mount the routes, the error handlers and the request log on ``app``."""
+    """Mount the routes, the error handlers and the middleware on ``app``."""
     app.state.node = node
     app.state.metrics = metrics
     app.state.ingress_bounds = IngressBounds.from_settings(node.settings)
@@ -90,6 +90,7 @@ def install(app: FastAPI, node: LedgerNode, metrics: NodeMetrics) -> None:
     app.include_router(disclosures.router)
     app.include_router(witnessing.router)
     explorer.install(app)
+    app.include_router(api_docs.router)  # /docs and /redoc, no CDN (FastAPI's are off)
     _document_problems(app)
 
     @app.exception_handler(LedgerError)
@@ -124,5 +125,9 @@ def install(app: FastAPI, node: LedgerNode, metrics: NodeMetrics) -> None:
         logger.exception("unexpected error", extra={"path": request.url.path})
         return problem(500, "internal.error", "the node failed; the failure is logged")
 
+    # Outermost last: the headers go on every answer, a 431 refusal included; the request log
+    # times the compression too.
+    app.add_middleware(Compression)
     app.add_middleware(RequestLog, metrics=metrics)
     app.add_middleware(HeaderLimit, limit=node.settings.max_header_bytes)
+    app.add_middleware(SecurityHeaders)

@@ -133,6 +133,9 @@ def create_app(node: LedgerNode, *, lock: DataDirLock | None = None) -> FastAPI:
             "problem+json with a stable `code`."
         ),
         lifespan=lifespan,
+        # Theirs load from a CDN and run inline script: node/server/api_docs.py serves both.
+        docs_url=None,
+        redoc_url=None,
     )
     api.install(app, node, metrics)
     return app

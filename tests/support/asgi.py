@@ -38,7 +38,9 @@ class PortalTransport(httpx.BaseTransport):
 
         async def send() -> httpx.Response:
             response = await self._transport.handle_async_request(request)
-            content = await response.aread()
+            # The bytes as sent (gzipped, where the node compressed them), so that they still
+            # match their Content-Encoding: the synchronous client decodes them itself.
+            content = b"".join([chunk async for chunk in response.aiter_raw()])
             return httpx.Response(response.status_code, headers=response.headers, content=content)
 
         return self._portal.call(send)
