@@ -66,6 +66,8 @@ OPERATIONS = {
     "GET /v1/disclosures/access": True,
     "GET /v1/disclosures/{entry_hash}": True,
     "GET /v1/evidence": False,
+    "GET /v1/statistics/movements": True,
+    "GET /v1/statistics/digest": True,
     "POST /v1/records": True,
     "POST /v1/parcels/states": True,
 }
