@@ -5,13 +5,17 @@ It imports only node.core, never the node's other layers or their libraries (dec
 """
 
 __all__ = [
+    "annex",
+    "anomalies",
     "answers",
     "audit",
     "cli",
     "deep",
     "download",
     "errors",
+    "export",
     "findings",
+    "movement_pages",
     "nodes",
     "online",
     "replay",

@@ -32,7 +32,9 @@ one certificate.
     kp trace --from CURSOR                       (go on where a bounded trace stopped)
     kp audit [--log ID ... | --all] [--report FILE.json] [--csv FILE.csv]
              [--member LOG:OPERATOR --key-file PEM]
-    kp stats --from YYYY-MM-DD --to YYYY-MM-DD [--member LOG:OPERATOR --key-file PEM]
+    kp stats --quarter 2026Q3 | --half 2026H1 | --year 2026 | --from DATE --to DATE
+             [--participant ID] [--replay] [--csv DIR|FILE.csv] [--xlsx FILE]
+             [--member LOG:OPERATOR --key-file PEM]
     kp disclosures access --member LOG:OPERATOR --key-file PEM [--after N] [--limit N]
     kp key new -o FILE [--passphrase-env VAR]    (an operator's key; FILE.pub to register)
 """
@@ -55,10 +57,13 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 from rich.tree import Tree
 
+from client.annex import fetch_movements
+from client.anomalies import Thresholds
 from client.audit import AuditReport, custody_of, finding_rows
 from client.deep import DEFAULT_PAGE_DEPTH
 from client.download import (
@@ -77,11 +82,19 @@ from client.errors import (
     ProblemError,
     UndecidedError,
 )
+from client.export import write_csv, write_xlsx
 from client.nodes import Nodes
 from client.online import verify_online
 from client.replay import history_notes
 from client.sdk import Operator
-from client.stats import Statistics, Tally, compute_statistics, movements
+from client.stats import (
+    Column,
+    PeriodError,
+    StatTable,
+    compute_statistics,
+    parse_period,
+    replayed_movements,
+)
 from client.trace import TracedParcel, cursor_text, parse_cursor, trace_from
 from client.verify import MAX_BUNDLE_BYTES, Finding, SeededParcel, Step, Verdict, check_bundle
 from node.core import clock, crypto
@@ -390,9 +403,28 @@ def _parser() -> argparse.ArgumentParser:
     new_key.add_argument("--passphrase-env", help="environment variable holding a passphrase")
     new_key.set_defaults(handler=_key_new)
 
-    stats = commands.add_parser("stats", parents=[common], help="KP statistics per participant")
-    stats.add_argument("--from", dest="start", type=_date_arg, required=True, metavar="DATE")
-    stats.add_argument("--to", dest="end", type=_date_arg, required=True, metavar="DATE")
+    stats = commands.add_parser(
+        "stats",
+        parents=[common],
+        help="KP statistics (Annex III tables) and anomalies",
+        description="The Annex III tables of a period from the nodes' statistics index, "
+        "cross-checked between two nodes (decision 0045); --replay re-validates every log "
+        "instead. Exit 1 when an anomaly or a disagreement is found.",
+    )
+    stats.add_argument("--from", dest="start", metavar="DATE")
+    stats.add_argument("--to", dest="end", metavar="DATE")
+    stats.add_argument("--quarter", metavar="YYYYQn", help="e.g. 2026Q3")
+    stats.add_argument("--half", metavar="YYYYHn", help="e.g. 2026H1")
+    stats.add_argument("--year", metavar="YYYY")
+    stats.add_argument(
+        "--participant", action="append", default=[], metavar="ID", help="only this (repeatable)"
+    )
+    stats.add_argument("--replay", action="store_true", help="download and re-validate every log")
+    stats.add_argument("--csv", type=Path, metavar="DIR|FILE.csv", help="the tables as CSV")
+    stats.add_argument("--xlsx", type=Path, metavar="FILE", help="one sheet per table")
+    stats.add_argument("--change-percent", type=_bounded(1, 10_000), default=50, metavar="N")
+    stats.add_argument("--unit-value-factor", type=_bounded(2, 1_000), default=3, metavar="N")
+    stats.add_argument("--late-days", type=_bounded(0, 3_650), default=30, metavar="N")
     _member_arguments(stats)
     stats.set_defaults(handler=_stats)
 
@@ -539,6 +571,9 @@ def _output_arg(text: str) -> tuple[str, int, str]:
             f"{text!r} is not PARCEL:CENTICARATS:HS-CODE (HS codes {sorted(HS_CODES)})"
         )
     return parts[0], int(parts[1]), parts[2]
+
+
+_PARTICIPANT = re.compile(r"[A-Z]{2,8}")  # DESIGN §2: ISO codes, EU, observers
 
 
 def _today() -> str:
@@ -1339,58 +1374,103 @@ def _show_audit(out: _Output, report: AuditReport) -> None:
 
 
 def _stats(args: argparse.Namespace, out: _Output) -> int:
-    if args.start > args.end:
-        raise _UsageError("--from is after --to")
+    try:
+        period = parse_period(
+            quarter=args.quarter, half=args.half, year=args.year, start=args.start, end=args.end
+        )
+    except PeriodError as exc:
+        raise _UsageError(str(exc)) from exc
+    for participant in args.participant:
+        if not _PARTICIPANT.fullmatch(participant):
+            raise _UsageError(f"{participant[:20]!r} is not a participant id")
     urls = _urls(args)
     trust = _trust(args, required=False)
     member = _member(args)
-    with Nodes(urls, timeout=args.timeout) as nodes:
-        ledger = _download_ledger(nodes, None, trust, out)
-    problems = ledger.problems()
-    for problem in problems:
-        out.warn(f"the ledger does not replay cleanly: {problem.code}: {problem.detail}")
-    moves = movements((a.ref, a.entry) for a in ledger.replay.accepted)
+    findings: list[dict[str, Any]] = []
+    source: dict[str, Any]
     values: dict[str, int] = {}
-    read = DisclosedValues("value_usd_cents", {}, {})
-    if member is not None:
-        wanted = sorted(
-            {
-                m.certificate
-                for m in moves
-                if m.certificate is not None and args.start <= m.date <= args.end
-            }
-        )
-        read = read_disclosed(
-            urls,
-            args.timeout,
-            member,
-            wanted,
-            "value_usd_cents",
-            ledger.replay,
-            on_warning=out.warn,
-        )
-        values = {h: v for h, v in read.values.items() if isinstance(v, int)}
-        _warn_unread(out, read)
+    read: DisclosedValues | None = None
+    if args.replay or member is not None:
+        # Values are checked against the commitments in the entries, which only the replay
+        # holds; reading them is the member's business, so the member's path replays.
+        with Nodes(urls, timeout=args.timeout) as nodes:
+            ledger = _download_ledger(nodes, None, trust, out)
+        problems = ledger.problems()
+        for problem in problems:
+            out.warn(f"the ledger does not replay cleanly: {problem.code}: {problem.detail}")
+        findings = [
+            {"code": f.code, "detail": f.detail, "log": f.log, "seq": f.seq} for f in problems
+        ]
+        moves = replayed_movements(ledger.replay.accepted, ledger.replay.state)
+        network, tolerance = ledger.network, ledger.charter.policy.mass_tolerance_ppm
+        source = {"replay": True}
+        if member is not None:
+            wanted = sorted(
+                {
+                    m.certificate.hex()
+                    for m in moves
+                    if m.certificate is not None and m.kind in ("export", "import")
+                }
+            )
+            read = read_disclosed(
+                urls,
+                args.timeout,
+                member,
+                wanted,
+                "value_usd_cents",
+                ledger.replay,
+                on_warning=out.warn,
+            )
+            values = {h: v for h, v in read.values.items() if isinstance(v, int)}
+            _warn_unread(out, read)
+    else:
+        with Nodes(urls, timeout=args.timeout) as nodes:
+            info = nodes.first(methodcaller("network"))
+            if trust is not None and info.genesis != trust:
+                raise _UsageError(
+                    f"{nodes.answered} serves the network {info.genesis.hex()}, not the trusted one"
+                )
+            fetched = fetch_movements(nodes, on_warning=out.warn)
+        for finding in fetched.findings:
+            out.warn(f"{finding.code}: {finding.detail}")
+        findings = [
+            {"code": f.code, "detail": f.detail, "log": f.log, "seq": f.seq}
+            for f in fetched.findings
+        ]
+        moves = list(fetched.rows)
+        network, tolerance = info.network, int(info.policy.get("mass_tolerance_ppm", 0))
+        source = {"replay": False, **fetched.to_json()}
     statistics = compute_statistics(
         moves,
-        args.start,
-        args.end,
+        period,
+        today=_today(),
         values=values,
-        tolerance_ppm=ledger.charter.policy.mass_tolerance_ppm,
+        tolerance_ppm=tolerance,
+        participants=args.participant,
+        thresholds=Thresholds(
+            change_percent=args.change_percent,
+            unit_value_factor=args.unit_value_factor,
+            late_days=args.late_days,
+        ),
     )
+    tables = statistics.tables()
+    if args.csv is not None:
+        write_csv(tables, args.csv)
+    if args.xlsx is not None:
+        write_xlsx(tables, args.xlsx)
     document = statistics.to_json()
-    document["network"] = ledger.network
+    document["network"] = network
+    document["source"] = source
     document["member"] = f"{member.log}:{member.name}" if member else None
-    if member is not None:
+    if read is not None:
         document["unread"] = read.to_json()  # what the policy did not give this member
-    document["findings"] = [
-        {"code": f.code, "detail": f.detail, "log": f.log, "seq": f.seq} for f in problems
-    ]
+    document["findings"] = findings
     if out.json:
+        document["tables"] = [t.to_json() for t in tables]
         out.emit(document)
     else:
-        _show_stats(out, statistics)
-    return EXIT_OK if not statistics.anomalies and not problems else EXIT_INVALID
+        _show_stats(out, tables)
+    return EXIT_OK if not statistics.anomalies and not findings else EXIT_INVALID
 
 
 def _warn_unread(out: _Output, read: DisclosedValues) -> None:
@@ -1452,57 +1532,29 @@ def _disclosure_access(args: argparse.Namespace, out: _Output) -> int:
     return EXIT_OK
 
 
-def _show_stats(out: _Output, statistics: Statistics) -> None:
-    table = Table(title=f"KP statistics {statistics.start} .. {statistics.end}")
-    for column in (
-        "participant",
-        "opening stock",
-        "production",
-        "exports",
-        "export value",
-        "imports",
-        "import value",
-        "closing stock",
-    ):
-        table.add_column(column, justify="left" if column == "participant" else "right")
+def _show_stats(out: _Output, tables: list[StatTable]) -> None:
+    """Every table that has rows, as the model lays it out (client/stats.py ``StatTable``)."""
+    for stat_table in tables:
+        if not stat_table.rows:
+            continue
+        table = Table(title=stat_table.title)
+        for column in stat_table.columns:
+            numeric = column.kind in ("centicarats", "usd_cents", "count")
+            table.add_column(column.name, justify="right" if numeric else "left")
+        for row in stat_table.rows:
+            table.add_row(*(_stat_cell(c, v) for c, v in zip(stat_table.columns, row, strict=True)))
+        out.console.print(table)
 
-    def flow(tally: Tally) -> str:
-        return f"{_carats(tally.centicarats)} ({tally.count})"
 
-    for participant, stats in statistics.participants.items():
-        table.add_row(
-            participant,
-            _carats(stats.opening_stock),
-            flow(stats.production),
-            flow(stats.exports),
-            _usd(stats.exports.value_usd_cents, stats.exports.sealed),
-            flow(stats.imports),
-            _usd(stats.imports.value_usd_cents, stats.imports.sealed),
-            _carats(stats.closing_stock),
-        )
-    out.console.print(table)
-    detail = Table(title="by HS code, partner and origin")
-    for column in ("participant", "flow", "by", "key", "carats", "count"):
-        detail.add_column(column)
-    for participant, stats in statistics.participants.items():
-        for name, tally, partner in (
-            ("production", stats.production, None),
-            ("exports", stats.exports, "destination"),
-            ("imports", stats.imports, "source"),
-        ):
-            groups = [("HS code", tally.by_hs_code), ("origin", tally.by_origin)]
-            if partner is not None:
-                groups.insert(1, (partner, tally.by_partner))
-            for by, amounts in groups:
-                for key, amount in sorted(amounts.items()):
-                    detail.add_row(
-                        participant, name, by, key, _carats(amount.centicarats), str(amount.count)
-                    )
-    out.console.print(detail)
-    for anomaly in statistics.anomalies:
-        out.console.print(f"[bold red]anomaly[/] {anomaly.code}: {anomaly.detail}")
-        for entry_hash in anomaly.entries:
-            out.console.print(f"  behind it: entry {entry_hash}")
+def _stat_cell(column: Column, cell: Any) -> str:
+    if column.kind == "usd_cents":
+        return "sealed" if cell is None else f"${cell / 100:,.2f}"
+    if column.kind == "centicarats":
+        return f"{cell / 100:,.2f}"
+    if column.kind == "entries":
+        shown = [h[:16] for h in cell[:3]]
+        return " ".join(shown) + (f" and {len(cell) - 3} more" if len(cell) > 3 else "")
+    return escape(str(cell))
 
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ class Movement:
         try:
             if not isinstance(value, dict):
                 raise TypeError("not a map")
-            log, seq, digest = value["entry"]  # type: ignore[misc]
+            log, seq, digest = _list(value["entry"])
             hs = value["hs"]
             if not isinstance(hs, list):
                 raise TypeError("hs")
@@ -135,7 +135,9 @@ class Movement:
                 date=_text(value["date"]),
                 recorded_on=_text(value["recorded_on"]),
                 entry=EntryRef(_text(log), _count(seq), _digest(digest)),
-                by_hs_code=tuple((_text(p[0]), _count(p[1])) for p in hs if _pair(p)),  # type: ignore[index]
+                by_hs_code=tuple(
+                    (_text(p[0]), _count(p[1])) for p in map(_list, hs) if len(p) == 2
+                ),
                 partner=_maybe(value.get("partner"), _text),
                 origins=tuple(_text(o) for o in _list(value.get("origins", []))),
                 mine=_maybe(value.get("mine"), _text),
@@ -309,10 +311,6 @@ def _list(value: object) -> list[Any]:
     if not isinstance(value, list):
         raise TypeError("not a list")
     return value
-
-
-def _pair(value: object) -> bool:
-    return isinstance(value, list) and len(value) == 2
 
 
 def _maybe(value: object, parse: Any) -> Any:

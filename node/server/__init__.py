@@ -23,6 +23,7 @@ __all__ = [
     "requests",
     "schemas",
     "sequencer_process",
+    "statistics",
     "submission",
     "witnessing",
 ]
