@@ -581,7 +581,7 @@ def _tables(statistics: Statistics) -> list[StatTable]:
         ("import", "by_origin", "mining origin", "imports by mining origin"),
     )
     for kind, attribute, key, title in breakdowns:
-        name = f"{title.split()[0]}_{attribute}"  # production_by_hs_code, exports_by_partner
+        table_name = f"{title.split()[0]}_{attribute}"  # production_by_hs_code, exports_by_partner
         valued = kind != "production"
         columns = (Column("participant"), Column(key), _CT, *((_USD,) if valued else ()), _N)
         rows = []
@@ -589,7 +589,7 @@ def _tables(statistics: Statistics) -> list[StatTable]:
             for name, amount in sorted(getattr(s.flow(kind), attribute).items()):
                 value = (amount.value_usd_cents,) if valued else ()
                 rows.append((p, name, amount.centicarats, *value, amount.count))
-        tables.append(StatTable(name, f"{title} {label}", columns, tuple(rows)))
+        tables.append(StatTable(table_name, f"{title} {label}", columns, tuple(rows)))
     tables.append(
         StatTable(
             "anomalies",
