@@ -35,6 +35,8 @@ one certificate.
     kp stats --quarter 2026Q3 | --half 2026H1 | --year 2026 | --from DATE --to DATE
              [--participant ID] [--replay] [--csv DIR|FILE.csv] [--xlsx FILE]
              [--member LOG:OPERATOR --key-file PEM]
+    kp report annual --participant ID --year 2026 -o report.pdf|report.html|report.json
+             [--replay] [--at LOG:SIZE:ROOT ...] [--as-of DATE]   (needs kp-ledger[reports])
     kp disclosures access --member LOG:OPERATOR --key-file PEM [--after N] [--limit N]
     kp key new -o FILE [--passphrase-env VAR]    (an operator's key; FILE.pub to register)
 """
@@ -427,6 +429,50 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--late-days", type=_bounded(0, 3_650), default=30, metavar="N")
     _member_arguments(stats)
     stats.set_defaults(handler=_stats)
+
+    report = commands.add_parser("report", help="reports of KP statistics")
+    report_commands = report.add_subparsers(required=True, metavar="KIND")
+    annual = report_commands.add_parser(
+        "annual",
+        parents=[common],
+        help="a participant's annual report: Annex III tables, charts, anomalies (PDF, HTML)",
+        description="A participant's report over a year (or a half, a quarter): the Annex III "
+        "tables, charts of production and trade by quarter, partners and HS codes, and the "
+        "anomalies with the entries behind each, stating the checkpoints it was computed from "
+        "and the command that recomputes it (decision 0046). The format follows the extension "
+        "of -o: .pdf, .html (with FILE_files/ beside it) or .json. PDF and HTML need the "
+        "reports extra: pip install 'kp-ledger[reports]'. Exit 1 when what it was computed "
+        "from did not check out (nodes disagree, a root is not the one given); anomalies are "
+        "in the report.",
+    )
+    annual.add_argument("--participant", required=True, metavar="ID")
+    when = annual.add_mutually_exclusive_group(required=True)
+    when.add_argument("--year", metavar="YYYY")
+    when.add_argument("--half", metavar="YYYYHn", help="an interim report, e.g. 2026H1")
+    when.add_argument("--quarter", metavar="YYYYQn", help="an interim report, e.g. 2026Q3")
+    annual.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    annual.add_argument(
+        "--replay", action="store_true", help="download and re-validate every log instead"
+    )
+    annual.add_argument(
+        "--at",
+        action="append",
+        default=[],
+        metavar="LOG:SIZE[:ROOT]",
+        help="count this log up to this size (repeatable; with --replay): the checkpoints a "
+        "report states, to recompute it",
+    )
+    annual.add_argument(
+        "--as-of",
+        type=_date_arg,
+        metavar="DATE",
+        help="judge unconfirmed certificates on this day (default: today, or the period's end "
+        "when it is over)",
+    )
+    annual.add_argument("--change-percent", type=_bounded(1, 10_000), default=50, metavar="N")
+    annual.add_argument("--unit-value-factor", type=_bounded(2, 1_000), default=3, metavar="N")
+    annual.add_argument("--late-days", type=_bounded(0, 3_650), default=30, metavar="N")
+    annual.set_defaults(handler=_report_annual)
 
     disclosures = commands.add_parser("disclosures", help="who read the sealed values")
     disclosures_commands = disclosures.add_subparsers(required=True, metavar="ACTION")
@@ -1478,6 +1524,106 @@ def _warn_unread(out: _Output, read: DisclosedValues) -> None:
     for log, codes in sorted(read.unread.items()):
         why = ", ".join(f"{n} {code}" for code, n in sorted(codes.items()))
         out.warn(f"{read.field} of {sum(codes.values())} entries of {log} not read: {why}")
+
+
+# --- report --------------------------------------------------------------------------------------
+
+_REPORT_FORMATS = {".pdf": "pdf", ".html": "html", ".htm": "html", ".json": "json"}
+_REPORTS_EXTRA = "pip install 'kp-ledger[reports]'"
+
+
+def _report_annual(args: argparse.Namespace, out: _Output) -> int:
+    from client.report import build_report
+    from client.report_inputs import from_index, from_replay, parse_at
+
+    kind = _REPORT_FORMATS.get(args.output.suffix.lower())
+    if kind is None:
+        raise _UsageError(f"-o {args.output}: the report is written as .pdf, .html or .json")
+    writer = _report_writer(kind)
+    if not _PARTICIPANT.fullmatch(args.participant):
+        raise _UsageError(f"{args.participant[:20]!r} is not a participant id")
+    try:
+        period = parse_period(year=args.year, half=args.half, quarter=args.quarter)
+    except PeriodError as exc:
+        raise _UsageError(str(exc)) from exc
+    at: dict[str, tuple[int, bytes | None]] = {}
+    for text in args.at:
+        try:
+            log, size, root = parse_at(text)
+        except ValueError as exc:
+            raise _UsageError(f"--at: {exc}") from exc
+        at[log] = (size, root)
+    if at and not args.replay:
+        raise _UsageError("--at recomputes from the logs themselves: add --replay")
+    as_of = args.as_of or min(_today(), period.end)
+    urls = _urls(args)
+    trust = _trust(args, required=False)
+    with Nodes(urls, timeout=args.timeout) as nodes:
+        if args.replay:
+            inputs = from_replay(_download_ledger(nodes, None, trust, out), at or None)
+        else:
+            inputs = from_index(nodes, trust, on_warning=out.warn)
+    for finding in inputs.findings:
+        out.warn(f"{finding.code}: {finding.detail}")
+    report = build_report(
+        inputs.moves,
+        participant=args.participant,
+        period=period,
+        as_of=as_of,
+        checkpoints=inputs.checkpoints,
+        network=inputs.network,
+        source=inputs.source,
+        tolerance_ppm=inputs.tolerance_ppm,
+        thresholds=Thresholds(
+            change_percent=args.change_percent,
+            unit_value_factor=args.unit_value_factor,
+            late_days=args.late_days,
+        ),
+    )
+    written = writer(report, args.output)
+    findings = [
+        {"code": f.code, "detail": f.detail, "log": f.log, "seq": f.seq} for f in inputs.findings
+    ]
+    if out.json:
+        out.emit({"written": [str(p) for p in written], "findings": findings, **report.to_json()})
+    else:
+        out.console.print(f"{report.title}: wrote {args.output}", markup=False)
+        for path in written[1:]:
+            out.console.print(f"  and {path}", markup=False)
+        out.console.print(
+            f"{len(report.anomalies)} anomalies; counted {len(report.checkpoints)} logs at "
+            f"their checkpoints, as of {report.as_of}",
+            markup=False,
+        )
+        out.console.print(f"recompute: {report.command}", markup=False)
+    return EXIT_INVALID if findings else EXIT_OK
+
+
+def _report_writer(kind: str) -> Callable[[Any, Path], list[Path]]:
+    """The function that writes the report as ``kind``; PDF and HTML need the reports extra,
+    whose absence is said with the command that installs it."""
+    if kind == "json":
+
+        def write_json(report: Any, target: Path) -> list[Path]:
+            target.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+            return [target]
+
+        return write_json
+    try:
+        import client.charts  # noqa: F401  (matplotlib: both formats draw the charts)
+
+        if kind == "pdf":
+            from client.report_pdf import write_pdf
+
+            return write_pdf
+        from client.report_html import write_html
+
+        return write_html
+    except ImportError as exc:
+        raise _UsageError(
+            f"a {kind.upper()} report needs the reports extra ({exc.name} is not installed): "
+            f"{_REPORTS_EXTRA}"
+        ) from exc
 
 
 # --- disclosures ---------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ __all__ = [
     "schemas",
     "sequencer_process",
     "statistics",
+    "statistics_page",
     "submission",
     "witnessing",
 ]

@@ -23,7 +23,15 @@ from node.core.errors import (
     RuleError,
 )
 from node.engine.ledger import LedgerNode
-from node.server import disclosures, explorer, reads, statistics, submission, witnessing
+from node.server import (
+    disclosures,
+    explorer,
+    reads,
+    statistics,
+    statistics_page,
+    submission,
+    witnessing,
+)
 from node.server.ingress import (
     ClientShares,
     IngressBounds,
@@ -89,6 +97,7 @@ def install(app: FastAPI, node: LedgerNode, metrics: NodeMetrics) -> None:
     app.include_router(witnessing.router)
     app.include_router(explorer.router)
     app.include_router(statistics.router)
+    app.include_router(statistics_page.router)
     _document_problems(app)
 
     @app.exception_handler(LedgerError)
