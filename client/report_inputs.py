@@ -16,6 +16,7 @@ same rows for the same prefixes, and the report built on them the same bytes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from operator import methodcaller
@@ -69,7 +70,7 @@ def parse_at(text: str) -> tuple[str, int, bytes | None]:
         raise ValueError(f"{text[:80]!r} is not LOG:SIZE or LOG:SIZE:ROOT")
     root = None
     if len(parts) == 3:
-        if len(parts[2]) != 64:
+        if re.fullmatch(r"[0-9a-f]{64}", parts[2]) is None:
             raise ValueError(f"{parts[2][:80]!r} is not a 64-digit hex root hash")
         root = bytes.fromhex(parts[2])
     return parts[0], int(parts[1]), root
