@@ -21,7 +21,7 @@ import re
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
@@ -125,7 +125,7 @@ _REPORTS = _Reports()
 
 def _period(text: str | None, node: LedgerNode) -> Period:
     label = text or today(node.clock)[:4]
-    kind = "year" if len(label) == 4 else "half" if "H" in label else "quarter"
+    kind = "half" if "H" in label else "quarter" if "Q" in label else "year"
     try:
         return parse_period(**{kind: label})
     except PeriodError as exc:
@@ -141,17 +141,30 @@ def _participant(text: str | None, node: LedgerNode) -> str:
     return participant
 
 
-_Text = Annotated[str | None, Query(max_length=16)]
+# Any text is taken and judged here, so every refusal of the page is a page (not problem+json).
+_Participant = Annotated[str | None, Query(description="participant id (default: this node's)")]
+_Period = Annotated[str | None, Query(description="2026, 2026H1 or 2026Q3 (default: this year)")]
+_HTML_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "not a participant id or a period", "content": {"text/html": {}}},
+    404: {"description": "no log of that participant on this node", "content": {"text/html": {}}},
+}
+_TEXT_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "not a participant id or a period", "content": {"text/plain": {}}},
+    404: {
+        "description": "no such chart, or no log of that participant",
+        "content": {"text/plain": {}},
+    },
+}
 
 
-@router.get("/statistics", response_class=HTMLResponse, tags=["explorer"])
+@router.get("/statistics", response_class=HTMLResponse, tags=["explorer"], responses=_HTML_ERRORS)
 def statistics_page(
-    request: Request, participant: _Text = None, period: _Text = None
+    request: Request, participant: _Participant = None, period: _Period = None
 ) -> HTMLResponse:
     """A participant's KP statistics for a period (default: this node's, this year): tables,
     charts and anomalies, with the checkpoints they were computed from."""
     node: LedgerNode = request.app.state.node
-    shown = {"participant": participant or node.log, "period": period or ""}
+    shown = {"participant": (participant or node.log)[:8], "period": (period or "")[:6]}
     try:
         who, when = _participant(participant, node), _period(period, node)
         report = _REPORTS.get(node, who, when).report
@@ -171,9 +184,14 @@ def statistics_page(
     )
 
 
-@router.get("/statistics/charts/{name}.svg", tags=["explorer"])
+@router.get(
+    "/statistics/charts/{name}.svg",
+    response_class=Response,
+    tags=["explorer"],
+    responses={200: {"content": {"image/svg+xml": {}}}, **_TEXT_ERRORS},
+)
 def statistics_chart(
-    request: Request, name: str, participant: _Text = None, period: _Text = None
+    request: Request, name: str, participant: _Participant = None, period: _Period = None
 ) -> Response:
     """One chart of the statistics page (``quarters``, ``partners``, ``hs_mix``) as SVG."""
     node: LedgerNode = request.app.state.node
@@ -190,7 +208,12 @@ def statistics_chart(
     return Response(_REPORTS.chart(computed, chart), media_type="image/svg+xml")
 
 
-@router.get("/statistics/statistics.css", tags=["explorer"])
+@router.get(
+    "/statistics/statistics.css",
+    response_class=Response,
+    tags=["explorer"],
+    responses={200: {"content": {"text/css": {}}}},
+)
 def statistics_stylesheet() -> Response:
     """The statistics page's stylesheet (the annual report's)."""
     return Response(STYLESHEET.read_bytes(), media_type="text/css; charset=utf-8")
