@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from html.parser import HTMLParser
 
 import httpx
 import pytest
@@ -18,9 +17,9 @@ from client.stats import parse_period
 from node.core.encoding import encode
 from node.engine.statistics import movements
 from tests.support.asgi import Api
+from tests.support.html_check import check_page
 
 PRODUCED = (("BW-STATS-1", 1_000, "2026-02-10"), ("BW-STATS-2", 2_500, "2026-08-20"))
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
 
 
 @pytest.fixture(scope="module")
@@ -37,46 +36,11 @@ def produced(api: Api, mine: Operator) -> None:
         assert answer.status_code == 200, answer.text
 
 
-class _Page(HTMLParser):
-    """Tags in order, checked for balance; what the CSP would refuse; the charts' sources."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.open: list[str] = []
-        self.seen: set[str] = set()
-        self.inline: list[str] = []
-        self.images: list[str] = []
-        self.errors: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.seen.add(tag)
-        names = {name for name, _ in attrs}
-        if tag in ("script", "style") or "style" in names or any(n.startswith("on") for n in names):
-            self.inline.append(tag)
-        if tag == "img":
-            self.images.append(dict(attrs)["src"] or "")
-        if tag not in VOID:
-            self.open.append(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if not self.open or self.open.pop() != tag:
-            self.errors.append(f"</{tag}> closes nothing open")
-
-
-def parsed(text: str) -> _Page:
-    page = _Page()
-    page.feed(text)
-    page.close()
-    assert page.errors == []
-    assert page.open == []
-    return page
-
-
 def test_the_page_shows_the_reports_figures_from_the_nodes_index(api: Api, produced: None) -> None:
     answer = api.get("/statistics?participant=BW&period=2026")
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/html")
-    page = parsed(answer.text)
+    page = check_page(answer.text)
     assert {"header", "nav", "main", "footer", "h1"} <= page.seen
     assert '<meta name="viewport"' in answer.text
     assert page.inline == []
@@ -112,7 +76,7 @@ def _report_at(api: Api, stated: list[tuple[str, str, str]], as_of: str) -> Annu
 
 
 def test_each_chart_is_an_svg_file(api: Api, produced: None) -> None:
-    page = parsed(api.get("/statistics?participant=BW&period=2026").text)
+    page = check_page(api.get("/statistics?participant=BW&period=2026").text)
     assert len(page.images) == 3
     for source in page.images:
         assert source.startswith("/statistics/charts/")
@@ -173,7 +137,7 @@ def test_the_page_is_refused_as_text_not_markup(api: Api) -> None:
     assert answer.status_code == 400
     assert "<b>" not in answer.text
     assert "&lt;b&gt;" in answer.text or "&#39;&lt;b&gt;&#39;" in answer.text
-    parsed(answer.text)
+    check_page(answer.text)
 
 
 def test_a_page_over_httpx_transport_is_the_same(api: Api, produced: None) -> None:
