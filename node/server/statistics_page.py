@@ -31,6 +31,7 @@ from client.report import AnnualReport, Chart, LogPoint, build_report
 from client.report_html import STYLESHEET, environment
 from client.stats import Period, PeriodError, parse_period
 from node.core.clock import today
+from node.core.errors import ApiError
 from node.engine.ledger import LedgerNode
 from node.engine.statistics import movements
 
@@ -148,12 +149,9 @@ _HTML_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "not a participant id or a period", "content": {"text/html": {}}},
     404: {"description": "no log of that participant on this node", "content": {"text/html": {}}},
 }
-_TEXT_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "not a participant id or a period", "content": {"text/plain": {}}},
-    404: {
-        "description": "no such chart, or no log of that participant",
-        "content": {"text/plain": {}},
-    },
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "not a participant id or a period"},
+    404: {"description": "no such chart, or no log of that participant"},
 }
 
 
@@ -188,7 +186,7 @@ def statistics_page(
     "/statistics/charts/{name}.svg",
     response_class=Response,
     tags=["explorer"],
-    responses={200: {"content": {"image/svg+xml": {}}}, **_TEXT_ERRORS},
+    responses={200: {"content": {"image/svg+xml": {}}}, **_PROBLEMS},
 )
 def statistics_chart(
     request: Request, name: str, participant: _Participant = None, period: _Period = None
@@ -204,7 +202,8 @@ def statistics_chart(
         if chart is None:
             raise _RefusedError(404, f"no chart {name}: quarters, partners or hs_mix")
     except _RefusedError as refused:
-        return Response(refused.detail, status_code=refused.status, media_type="text/plain")
+        code = "request.invalid" if refused.status == 400 else "statistics.not_found"
+        raise ApiError(refused.detail, code=code, status=refused.status) from refused
     return Response(_REPORTS.chart(computed, chart), media_type="image/svg+xml")
 
 
