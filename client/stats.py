@@ -75,9 +75,9 @@ class Period:
     def previous(self) -> Period:
         """The period of the same length just before: the previous quarter, half or year for a
         preset, otherwise as many days ending the day before ``start``."""
-        quarter = re.fullmatch(r"(\d{4})Q([1-4])", self.label)
-        half = re.fullmatch(r"(\d{4})H([12])", self.label)
-        year = re.fullmatch(r"\d{4}", self.label)
+        quarter = re.fullmatch(r"([0-9]{4})Q([1-4])", self.label)
+        half = re.fullmatch(r"([0-9]{4})H([12])", self.label)
+        year = re.fullmatch(r"[0-9]{4}", self.label)
         if quarter:
             y, q = int(quarter[1]), int(quarter[2])
             return parse_period(quarter=f"{y - 1}Q4" if q == 1 else f"{y}Q{q - 1}")
@@ -113,7 +113,7 @@ def parse_period(
     if len(given) + ranged != 1:
         raise PeriodError("give one of --quarter, --half, --year, or --from with --to")
     if quarter is not None:
-        match = re.fullmatch(r"(\d{4})Q([1-4])", quarter)
+        match = re.fullmatch(r"([0-9]{4})Q([1-4])", quarter)
         if match is None:
             raise PeriodError(f"{quarter[:20]!r} is not a quarter like 2026Q3")
         y, q = _year(match[1]), int(match[2])
@@ -121,14 +121,14 @@ def parse_period(
         last = _month_end(y, 3 * q)
         return Period(first.isoformat(), last.isoformat(), f"{y:04d}Q{q}")
     if half is not None:
-        match = re.fullmatch(r"(\d{4})H([12])", half)
+        match = re.fullmatch(r"([0-9]{4})H([12])", half)
         if match is None:
             raise PeriodError(f"{half[:20]!r} is not a half-year like 2026H1")
         y, h = _year(match[1]), int(match[2])
         first = datetime.date(y, 6 * h - 5, 1)
         return Period(first.isoformat(), _month_end(y, 6 * h).isoformat(), f"{y:04d}H{h}")
     if year is not None:
-        if re.fullmatch(r"\d{4}", year) is None:
+        if re.fullmatch(r"[0-9]{4}", year) is None:
             raise PeriodError(f"{year[:20]!r} is not a year like 2026")
         y = _year(year)
         return Period(f"{y:04d}-01-01", f"{y:04d}-12-31", f"{y:04d}")
@@ -148,7 +148,7 @@ def _year(text: str) -> int:
 
 
 def _date(text: str) -> datetime.date:
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) is None:
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text) is None:
         raise PeriodError(f"{text[:20]!r} is not a date like 2026-07-01")
     try:
         found = datetime.date.fromisoformat(text)
