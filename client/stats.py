@@ -36,6 +36,7 @@ from node.core.movements import Movement, movement
 __all__ = [
     "FLOWS",
     "Amount",
+    "Awaiting",
     "Column",
     "ParticipantStats",
     "Period",
@@ -204,17 +205,6 @@ class Amount:
     count: int = 0
     value_usd_cents: int | None = None
     sealed: int = 0
-
-    def plus(self, centicarats: int, value: int | None, *, valued: bool) -> Amount:
-        total = self.value_usd_cents
-        if value is not None:
-            total = (total or 0) + value
-        return Amount(
-            self.centicarats + centicarats,
-            self.count + 1,
-            total,
-            self.sealed + (valued and value is None),
-        )
 
     def to_json(self) -> dict[str, int | None]:
         return {"centicarats": self.centicarats, "count": self.count}
@@ -470,27 +460,55 @@ def _figures(
     }
 
 
+class _Sum:
+    """A mutable ``Amount`` while a tally is counted (one object per key, not one per row)."""
+
+    __slots__ = ("centicarats", "count", "sealed", "value")
+
+    def __init__(self) -> None:
+        self.centicarats = self.count = self.sealed = 0
+        self.value: int | None = None
+
+    def add(self, centicarats: int, value: int | None, valued: bool) -> None:
+        self.centicarats += centicarats
+        self.count += 1
+        if value is not None:
+            self.value = (self.value or 0) + value
+        elif valued:
+            self.sealed += 1
+
+    def amount(self) -> Amount:
+        return Amount(self.centicarats, self.count, self.value, self.sealed)
+
+
 def _tally(moves: list[Movement], values: Mapping[str, int], *, valued: bool) -> Tally:
-    amount = Amount()
-    by_hs: dict[str, Amount] = {}
-    by_partner: dict[str, Amount] = {}
-    by_origin: dict[str, Amount] = {}
-    by_mine: dict[str, Amount] = {}
+    total = _Sum()
+    tables: dict[str, dict[str, _Sum]] = {"hs": {}, "partner": {}, "origin": {}, "mine": {}}
 
-    def add(table: dict[str, Amount], key: str, cc: int, value: int | None) -> None:
-        table[key] = table.get(key, Amount()).plus(cc, value, valued=valued)
+    def add(table: str, key: str, cc: int, value: int | None) -> None:
+        found = tables[table].get(key)
+        if found is None:
+            found = tables[table][key] = _Sum()
+        found.add(cc, value, valued)
 
-    for move in sorted(moves, key=lambda m: (m.date, m.entry.log, m.entry.seq)):
+    moves = sorted(moves, key=lambda m: (m.date, m.entry.log, m.entry.seq))
+    for move in moves:
         value = values.get(move.certificate.hex()) if valued and move.certificate else None
-        amount = amount.plus(move.centicarats, value, valued=valued)
+        total.add(move.centicarats, value, valued)
         for code, (cc, share) in _split_value(move, value).items():
-            add(by_hs, code, cc, share)
+            add("hs", code, cc, share)
         if move.partner is not None and move.kind != "production":
-            add(by_partner, move.partner, move.centicarats, value)
-        add(by_origin, "+".join(move.origins), move.centicarats, value)
+            add("partner", move.partner, move.centicarats, value)
+        add("origin", "+".join(move.origins), move.centicarats, value)
         if move.mine is not None:
-            add(by_mine, move.mine, move.centicarats, value)
-    return Tally(amount, by_hs, by_partner, by_origin, by_mine, tuple(moves))
+            add("mine", move.mine, move.centicarats, value)
+
+    def done(table: str) -> dict[str, Amount]:
+        return {k: v.amount() for k, v in tables[table].items()}
+
+    return Tally(
+        total.amount(), done("hs"), done("partner"), done("origin"), done("mine"), tuple(moves)
+    )
 
 
 def _split_value(move: Movement, value: int | None) -> dict[str, tuple[int, int | None]]:

@@ -162,7 +162,7 @@ def test_pages_are_bounded_and_go_on_from_their_cursor(world: World) -> None:
         while True:
             page = statistics.page(reader, after, 4)
             assert len(page.rows) <= 4
-            seen.extend(page.rows)
+            seen.extend(Movement.decode(row) for row in page.rows)
             pages += 1
             for log, digest in page.digests.items():
                 mine = None
