@@ -35,6 +35,7 @@ class FetchedMovements:
     Attributes:
         node: the URL that served the rows.
         rows: every movement, in (log, seq) order.
+        raw: the same as served, the bytes the digests hash.
         sizes: per log, the size below which ``rows`` hold all of its movements.
         digests: per log, the chain digest of those rows.
         checked_with: the URL of the node compared with (None: no other node answered).
@@ -44,6 +45,7 @@ class FetchedMovements:
 
     node: str
     rows: tuple[Movement, ...]
+    raw: tuple[bytes, ...]
     sizes: dict[str, int]
     digests: dict[str, bytes | None]
     checked_with: str | None = None
@@ -82,20 +84,22 @@ def fetch_movements(
 
 def _fetch(url: str, client: LedgerClient) -> FetchedMovements:
     rows: list[Movement] = []
+    raw: list[bytes] = []
     digests: dict[str, bytes | None] = {}
     sizes: dict[str, int] = {}
     finished: set[str] = set()
     after: str | None = None
     while True:
         page = client.statistics_movements(after=after, limit=PAGE)
-        for row in page.rows:
+        for row, data in zip(page.rows, page.raw, strict=True):
             log = row.entry.log
             if log in finished or (rows and (log, row.entry.seq) <= _key(rows[-1])):
                 raise MalformedAnswerError(f"{url}: movements out of (log, seq) order")
             if rows and rows[-1].entry.log != log:
                 finished.add(rows[-1].entry.log)
-            digests[log] = chain_digest(digests.get(log), row.encode())
+            digests[log] = chain_digest(digests.get(log), data)
             rows.append(row)
+            raw.append(data)
         for log, stated in page.digests.items():
             if digests.get(log) != stated:
                 raise MalformedAnswerError(f"{url}: the digest of {log}'s movements is not theirs")
@@ -109,7 +113,7 @@ def _fetch(url: str, client: LedgerClient) -> FetchedMovements:
         after = page.next
     for log in sizes:
         digests.setdefault(log, None)
-    return FetchedMovements(url, tuple(rows), sizes, digests)
+    return FetchedMovements(url, tuple(rows), tuple(raw), sizes, digests)
 
 
 def _key(row: Movement) -> tuple[str, int]:
@@ -127,7 +131,11 @@ def _cross_check(
         try:
             for log, size in sorted(fetched.sizes.items()):
                 theirs = client.statistics_digest(log, size)
-                ours = _digest_below(fetched.rows, log, theirs.size)
+                ours = (
+                    fetched.digests.get(log)
+                    if theirs.size >= size
+                    else _digest_below(fetched, log, theirs.size)
+                )
                 if theirs.digest != ours:
                     findings.append(
                         Finding(
@@ -145,6 +153,7 @@ def _cross_check(
         return FetchedMovements(
             fetched.node,
             fetched.rows,
+            fetched.raw,
             fetched.sizes,
             fetched.digests,
             url,
@@ -155,9 +164,11 @@ def _cross_check(
     return fetched
 
 
-def _digest_below(rows: tuple[Movement, ...], log: str, size: int) -> bytes | None:
+def _digest_below(fetched: FetchedMovements, log: str, size: int) -> bytes | None:
+    """The chain digest of ``log``'s rows below ``size``: what a node holding that much of the
+    log must state."""
     digest: bytes | None = None
-    for row in rows:
+    for row, data in zip(fetched.rows, fetched.raw, strict=True):
         if row.entry.log == log and row.entry.seq < size:
-            digest = chain_digest(digest, row.encode())
+            digest = chain_digest(digest, data)
     return digest

@@ -3,11 +3,12 @@ parsed strictly: a page of movements (node/core/movements.py) and a log's moveme
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 
 from client.errors import MalformedAnswerError
-from node.core.errors import LogCorruptError
+from node.core.errors import LedgerError
 from node.core.movements import Movement
 
 __all__ = ["MovementDigest", "MovementPage"]
@@ -17,7 +18,11 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 @dataclass(frozen=True, slots=True)
 class MovementPage:
+    """A page of movements: ``raw`` the bytes as served (what the digests hash), ``rows`` the
+    same decoded."""
+
     rows: tuple[Movement, ...]
+    raw: tuple[bytes, ...]
     digests: dict[str, bytes]
     sizes: dict[str, int]
     next: str | None
@@ -33,11 +38,13 @@ class MovementPage:
         if not isinstance(sizes, dict) or not (cursor is None or isinstance(cursor, str)):
             raise MalformedAnswerError("movements: sizes or next missing")
         try:
-            parsed = tuple(Movement.from_json(item) for item in rows)
-        except LogCorruptError as exc:
-            raise MalformedAnswerError(f"movements: {exc.message}") from exc
+            raw = tuple(base64.b64decode(item, validate=True) for item in rows)
+            parsed = tuple(Movement.decode(item) for item in raw)
+        except (TypeError, ValueError, LedgerError) as exc:
+            raise MalformedAnswerError(f"movements: a row that is not one: {exc}") from exc
         return cls(
             parsed,
+            raw,
             {str(log): _digest(d) for log, d in digests.items()},
             {str(log): _size(s) for log, s in sizes.items()},
             cursor,

@@ -36,6 +36,7 @@ from node.core.movements import Movement, movement
 __all__ = [
     "FLOWS",
     "Amount",
+    "Awaiting",
     "Column",
     "ParticipantStats",
     "Period",
@@ -75,9 +76,9 @@ class Period:
     def previous(self) -> Period:
         """The period of the same length just before: the previous quarter, half or year for a
         preset, otherwise as many days ending the day before ``start``."""
-        quarter = re.fullmatch(r"(\d{4})Q([1-4])", self.label)
-        half = re.fullmatch(r"(\d{4})H([12])", self.label)
-        year = re.fullmatch(r"\d{4}", self.label)
+        quarter = re.fullmatch(r"([0-9]{4})Q([1-4])", self.label)
+        half = re.fullmatch(r"([0-9]{4})H([12])", self.label)
+        year = re.fullmatch(r"[0-9]{4}", self.label)
         if quarter:
             y, q = int(quarter[1]), int(quarter[2])
             return parse_period(quarter=f"{y - 1}Q4" if q == 1 else f"{y}Q{q - 1}")
@@ -113,7 +114,7 @@ def parse_period(
     if len(given) + ranged != 1:
         raise PeriodError("give one of --quarter, --half, --year, or --from with --to")
     if quarter is not None:
-        match = re.fullmatch(r"(\d{4})Q([1-4])", quarter)
+        match = re.fullmatch(r"([0-9]{4})Q([1-4])", quarter)
         if match is None:
             raise PeriodError(f"{quarter[:20]!r} is not a quarter like 2026Q3")
         y, q = _year(match[1]), int(match[2])
@@ -121,14 +122,14 @@ def parse_period(
         last = _month_end(y, 3 * q)
         return Period(first.isoformat(), last.isoformat(), f"{y:04d}Q{q}")
     if half is not None:
-        match = re.fullmatch(r"(\d{4})H([12])", half)
+        match = re.fullmatch(r"([0-9]{4})H([12])", half)
         if match is None:
             raise PeriodError(f"{half[:20]!r} is not a half-year like 2026H1")
         y, h = _year(match[1]), int(match[2])
         first = datetime.date(y, 6 * h - 5, 1)
         return Period(first.isoformat(), _month_end(y, 6 * h).isoformat(), f"{y:04d}H{h}")
     if year is not None:
-        if re.fullmatch(r"\d{4}", year) is None:
+        if re.fullmatch(r"[0-9]{4}", year) is None:
             raise PeriodError(f"{year[:20]!r} is not a year like 2026")
         y = _year(year)
         return Period(f"{y:04d}-01-01", f"{y:04d}-12-31", f"{y:04d}")
@@ -148,7 +149,7 @@ def _year(text: str) -> int:
 
 
 def _date(text: str) -> datetime.date:
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) is None:
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text) is None:
         raise PeriodError(f"{text[:20]!r} is not a date like 2026-07-01")
     try:
         found = datetime.date.fromisoformat(text)
@@ -204,17 +205,6 @@ class Amount:
     count: int = 0
     value_usd_cents: int | None = None
     sealed: int = 0
-
-    def plus(self, centicarats: int, value: int | None, *, valued: bool) -> Amount:
-        total = self.value_usd_cents
-        if value is not None:
-            total = (total or 0) + value
-        return Amount(
-            self.centicarats + centicarats,
-            self.count + 1,
-            total,
-            self.sealed + (valued and value is None),
-        )
 
     def to_json(self) -> dict[str, int | None]:
         return {"centicarats": self.centicarats, "count": self.count}
@@ -470,27 +460,55 @@ def _figures(
     }
 
 
+class _Sum:
+    """A mutable ``Amount`` while a tally is counted (one object per key, not one per row)."""
+
+    __slots__ = ("centicarats", "count", "sealed", "value")
+
+    def __init__(self) -> None:
+        self.centicarats = self.count = self.sealed = 0
+        self.value: int | None = None
+
+    def add(self, centicarats: int, value: int | None, valued: bool) -> None:
+        self.centicarats += centicarats
+        self.count += 1
+        if value is not None:
+            self.value = (self.value or 0) + value
+        elif valued:
+            self.sealed += 1
+
+    def amount(self) -> Amount:
+        return Amount(self.centicarats, self.count, self.value, self.sealed)
+
+
 def _tally(moves: list[Movement], values: Mapping[str, int], *, valued: bool) -> Tally:
-    amount = Amount()
-    by_hs: dict[str, Amount] = {}
-    by_partner: dict[str, Amount] = {}
-    by_origin: dict[str, Amount] = {}
-    by_mine: dict[str, Amount] = {}
+    total = _Sum()
+    tables: dict[str, dict[str, _Sum]] = {"hs": {}, "partner": {}, "origin": {}, "mine": {}}
 
-    def add(table: dict[str, Amount], key: str, cc: int, value: int | None) -> None:
-        table[key] = table.get(key, Amount()).plus(cc, value, valued=valued)
+    def add(table: str, key: str, cc: int, value: int | None) -> None:
+        found = tables[table].get(key)
+        if found is None:
+            found = tables[table][key] = _Sum()
+        found.add(cc, value, valued)
 
-    for move in sorted(moves, key=lambda m: (m.date, m.entry.log, m.entry.seq)):
+    moves = sorted(moves, key=lambda m: (m.date, m.entry.log, m.entry.seq))
+    for move in moves:
         value = values.get(move.certificate.hex()) if valued and move.certificate else None
-        amount = amount.plus(move.centicarats, value, valued=valued)
+        total.add(move.centicarats, value, valued)
         for code, (cc, share) in _split_value(move, value).items():
-            add(by_hs, code, cc, share)
+            add("hs", code, cc, share)
         if move.partner is not None and move.kind != "production":
-            add(by_partner, move.partner, move.centicarats, value)
-        add(by_origin, "+".join(move.origins), move.centicarats, value)
+            add("partner", move.partner, move.centicarats, value)
+        add("origin", "+".join(move.origins), move.centicarats, value)
         if move.mine is not None:
-            add(by_mine, move.mine, move.centicarats, value)
-    return Tally(amount, by_hs, by_partner, by_origin, by_mine, tuple(moves))
+            add("mine", move.mine, move.centicarats, value)
+
+    def done(table: str) -> dict[str, Amount]:
+        return {k: v.amount() for k, v in tables[table].items()}
+
+    return Tally(
+        total.amount(), done("hs"), done("partner"), done("origin"), done("mine"), tuple(moves)
+    )
 
 
 def _split_value(move: Movement, value: int | None) -> dict[str, tuple[int, int | None]]:

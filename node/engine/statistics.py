@@ -123,14 +123,15 @@ class MovementPage:
     """Up to ``limit`` rows in (log, seq) order after a cursor, as one snapshot saw them.
 
     Attributes:
-        rows: the movements, each with its entry's (log, seq) inside.
+        rows: each row's canonical bytes as stored (``Movement.decode`` reads one): served as
+            they are, so a page costs the node no decoding and the reader hashes the very bytes.
         digests: for each log with a row in the page, the chain digest after its last row here.
         sizes: every log's size in the snapshot: the rows of a log the page passed are all its
             rows below that size.
         next: the cursor after the last row, or None when the index holds nothing after it.
     """
 
-    rows: tuple[Movement, ...]
+    rows: tuple[bytes, ...]
     digests: dict[str, bytes]
     sizes: dict[str, int]
     next: tuple[str, int] | None
@@ -139,22 +140,23 @@ class MovementPage:
 def page(reader: StoreReader, after: tuple[str, int] | None, limit: int) -> MovementPage:
     """The rows after ``after`` (exclusive; None: from the start), at most ``limit``."""
     start = b"" if after is None else _key(after[0], after[1]) + b"\x00"
-    rows: list[Movement] = []
+    rows: list[bytes] = []
     digests: dict[str, bytes] = {}
+    last: bytes | None = None
     more = False
     for key, value in reader.scan("movements", b"", start=start):
         if len(rows) == limit:
             more = True
             break
         log, _ = _split(key)
-        rows.append(Movement.decode(value[_HASH:]))
+        rows.append(value[_HASH:])
         digests[log] = value[:_HASH]
-    last = rows[-1].entry if rows else None
+        last = key
     return MovementPage(
         tuple(rows),
         digests,
         {log: reader.log_size(log) for log in reader.logs()},
-        (last.log, last.seq) if more and last is not None else None,
+        _split(last) if more and last is not None else None,
     )
 
 

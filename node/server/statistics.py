@@ -4,6 +4,7 @@ only: a page costs at most ``MAX_PAGE`` rows, a digest one cursor seek."""
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Annotated, Any
 
@@ -15,7 +16,14 @@ from node.engine.statistics import digest_at, page
 from node.server.requests import node_of
 from node.server.schemas import LOG_ID, responses
 
-__all__ = ["MAX_PAGE", "digest", "movements", "router"]
+__all__ = [
+    "MAX_PAGE",
+    "MovementDigestModel",
+    "MovementPageModel",
+    "digest",
+    "movements",
+    "router",
+]
 
 router = APIRouter()
 
@@ -26,7 +34,10 @@ _CURSOR = re.compile(rf"({LOG_ID.strip('^$')}):([0-9]{{1,19}})")
 
 
 class MovementPageModel(BaseModel):
-    rows: list[dict[str, Any]] = Field(description="movements in (log, seq) order")
+    rows: list[str] = Field(
+        description="movements in (log, seq) order: base64 of each row's canonical msgpack map "
+        "(docs/statistics.md), the bytes the digests hash"
+    )
     digests: dict[str, str] = Field(
         description="per log with rows here: hex chain digest of its rows up to the last one here"
     )
@@ -66,7 +77,7 @@ def movements(
     with node_of(request).store.read() as reader:
         found = page(reader, cursor, limit)
     return {
-        "rows": [row.to_json() for row in found.rows],
+        "rows": [base64.b64encode(row).decode("ascii") for row in found.rows],
         "digests": {log: d.hex() for log, d in found.digests.items()},
         "sizes": found.sizes,
         "next": None if found.next is None else f"{found.next[0]}:{found.next[1]}",
