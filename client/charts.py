@@ -48,7 +48,8 @@ def draw(chart: Chart) -> Figure:
     (partners and HS codes read better as rows)."""
     upright = chart.name == "quarters"
     rows = max(len(chart.categories), 1)
-    height = 3.2 if upright else max(2.2, 0.9 + 0.32 * rows * max(len(chart.series), 1))
+    bars = rows * max(len(chart.series), 1)
+    height = 3.2 if upright else min(6.0, max(2.2, 0.9 + 0.22 * bars))  # fits an A4 page
     figure = Figure(figsize=(7.0, height), layout="constrained")
     axes = figure.add_subplot()
     axes.set_title(chart.title, loc="left", fontsize=10)

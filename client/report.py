@@ -33,6 +33,7 @@ from client.stats import (
 from node.core.movements import Movement
 
 __all__ = [
+    "CHART_PARTNERS",
     "AnnualReport",
     "AnomalyEntry",
     "Chart",
@@ -45,6 +46,8 @@ __all__ = [
 ]
 
 _FLOWS = (("production", "production"), ("export", "exports"), ("import", "imports"))
+CHART_PARTNERS = 12
+"""Partners a chart names; the others are drawn together as one bar, ``others``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,14 +354,22 @@ def _charts(
             for kind, name in _FLOWS
         ),
     )
-    partners = sorted(set(stats.exports.by_partner) | set(stats.imports.by_partner))
+    flows = (("exports to", stats.exports.by_partner), ("imports from", stats.imports.by_partner))
+    traded = {
+        p: sum(_amounts(amounts, [p])[0] for _, amounts in flows)
+        for p in set(stats.exports.by_partner) | set(stats.imports.by_partner)
+    }
+    # The largest partners by name, the rest as one bar: a chart of sixty rows says nothing.
+    named = sorted(sorted(traded, key=lambda p: (-traded[p], p))[:CHART_PARTNERS])
+    others = sorted(set(traded) - set(named))
     by_partner = Chart(
         "partners",
-        f"Trade by partner, {label} (carats)",
-        tuple(partners),
-        (
-            Series("exports to", _amounts(stats.exports.by_partner, partners)),
-            Series("imports from", _amounts(stats.imports.by_partner, partners)),
+        f"Trade by partner, {label} (carats)"
+        + (f"; {len(others)} others together" if others else ""),
+        (*named, *(("others",) if others else ())),
+        tuple(
+            Series(name, _amounts(amounts, named) + (_sum(amounts, others) if others else ()))
+            for name, amounts in flows
         ),
     )
     codes = sorted({code for kind, _ in _FLOWS for code in stats.flow(kind).by_hs_code})
@@ -373,6 +384,10 @@ def _charts(
 
 def _amounts(amounts: Mapping[str, Any], keys: Sequence[str]) -> tuple[int, ...]:
     return tuple(amounts[k].centicarats if k in amounts else 0 for k in keys)
+
+
+def _sum(amounts: Mapping[str, Any], keys: Sequence[str]) -> tuple[int]:
+    return (sum(amounts[k].centicarats for k in keys if k in amounts),)
 
 
 def _period_option(period: Period) -> str:

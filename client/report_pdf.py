@@ -102,7 +102,10 @@ def _summary(pdf: FPDF, report: AnnualReport) -> None:
     figures = report.figures
     rows = (
         ("Opening stock", carats(figures.opening_stock)),
-        ("Production", f"{carats(figures.production.centicarats)}, {figures.production.count}"),
+        (
+            "Production",
+            f"{carats(figures.production.centicarats)} in {figures.production.count} productions",
+        ),
         ("Exports", f"{carats(figures.exports.centicarats)}, {figures.exports.count} certificates"),
         ("Imports", f"{carats(figures.imports.centicarats)}, {figures.imports.count} certificates"),
         ("Closing stock", carats(figures.closing_stock)),

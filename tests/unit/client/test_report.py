@@ -6,11 +6,19 @@ from __future__ import annotations
 import pytest
 
 from client.audit import replay_logs
-from client.report import AnnualReport, LogPoint, build_report, quarters_of, within
+from client.report import (
+    CHART_PARTNERS,
+    AnnualReport,
+    LogPoint,
+    build_report,
+    quarters_of,
+    within,
+)
 from client.report_inputs import parse_at
 from client.stats import parse_period, replayed_movements
 from node.core import merkle
 from node.core.movements import Movement
+from node.core.records import EntryRef
 from node.engine.statistics import movements as indexed_movements
 from tests.support.scenario import Chain, run_scenario
 from tests.support.world import World
@@ -186,3 +194,50 @@ def test_malformed_at_arguments_are_refused(text: str) -> None:
 def test_the_quarters_of_a_period(kind: str, label: str, quarters: list[str]) -> None:
     period = parse_period(**{kind: label})
     assert [q.label for q in quarters_of(period)] == quarters
+
+
+def _export(seq: int, partner: str, centicarats: int) -> Movement:
+    return Movement(
+        "export",
+        "ZZ",
+        "2026-05-01",
+        "2026-05-01",
+        EntryRef("ZZ", seq, bytes([seq]) * 32),
+        (("7102.10", centicarats),),
+        partner=partner,
+        origins=("ZZ",),
+        certificate=bytes([seq]) * 32,
+        number=f"ZZ-2026-{seq:04}",
+        expires_on="2026-06-01",
+    )
+
+
+def test_the_partners_chart_names_the_largest_and_draws_the_rest_together() -> None:
+    partners = [f"P{chr(65 + n)}" for n in range(CHART_PARTNERS + 3)]
+    moves = [_export(n, p, 100 * (n + 1)) for n, p in enumerate(partners)]
+    zz = LogPoint("ZZ", len(moves), bytes(32))
+    report = report_of(moves, [zz], participant="ZZ")
+    chart = next(c for c in report.charts if c.name == "partners")
+    assert chart.categories[-1] == "others"
+    assert len(chart.categories) == CHART_PARTNERS + 1
+    assert set(chart.categories[:-1]) == set(partners[3:])  # the three smallest together
+    exports = dict(zip(chart.categories, chart.series[0].values, strict=True))
+    assert exports["others"] == 100 + 200 + 300
+    assert sum(exports.values()) == report.figures.exports.centicarats
+    assert "3 others together" in chart.title
+
+
+def test_a_participant_with_nothing_in_the_period_has_empty_charts(history: Chain) -> None:
+    report = report_of(_index(history), _checkpoints(_logs(history)), participant="CA")
+    later = build_report(
+        _index(history),
+        participant="CA",
+        period=parse_period(year="2027"),
+        as_of="2027-12-31",
+        checkpoints=_checkpoints(_logs(history)),
+        network="kp.test",
+        source="index",
+    )
+    assert not report.charts[0].empty
+    assert all(chart.empty for chart in later.charts)
+    assert later.figures.opening_stock == report.figures.closing_stock
