@@ -241,3 +241,13 @@ def test_a_participant_with_nothing_in_the_period_has_empty_charts(history: Chai
     assert not report.charts[0].empty
     assert all(chart.empty for chart in later.charts)
     assert later.figures.opening_stock == report.figures.closing_stock
+
+
+@pytest.mark.parametrize("participant", ["BW", "CA", "EU", "AE", "IN"])
+def test_the_quarters_add_up_to_the_year(history: Chain, participant: str) -> None:
+    report = report_of(_index(history), _checkpoints(_logs(history)), participant=participant)
+    for kind in ("production", "export", "import"):
+        year = report.figures.flow(kind)
+        quarters = [q.flow(kind) for q in report.quarters]
+        assert sum(q.centicarats for q in quarters) == year.centicarats
+        assert sum(q.count for q in quarters) == year.count
