@@ -20,6 +20,7 @@ from client.report import AnnualReport, Chart
 from client.stats import Column
 
 __all__ = [
+    "SHOWN_ENTRIES",
     "STYLESHEET",
     "TEMPLATES",
     "carats",
@@ -33,6 +34,9 @@ __all__ = [
 TEMPLATES = Path(__file__).parent / "templates"
 STYLESHEET = TEMPLATES / "report.css"
 _NUMERIC = ("centicarats", "usd_cents", "count")
+SHOWN_ENTRIES = 100
+"""Entries listed under an anomaly in the HTML and the PDF; the JSON report lists every one
+(a period-over-period change names every movement of the flow: thousands in a year)."""
 
 
 def carats(centicarats: int | None) -> str:
@@ -75,7 +79,9 @@ def environment(*extra: Path) -> Environment:
         lstrip_blocks=True,
     )
     found.filters["carats"] = carats
-    found.globals.update(cell=cell, chart_text=chart_text, zip=zip, numeric=_NUMERIC)
+    found.globals.update(
+        cell=cell, chart_text=chart_text, zip=zip, numeric=_NUMERIC, shown_entries=SHOWN_ENTRIES
+    )
     return found
 
 

@@ -20,7 +20,7 @@ from fpdf.fonts import FontFace
 
 from client import charts
 from client.report import AnnualReport
-from client.report_html import carats, cell
+from client.report_html import SHOWN_ENTRIES, carats, cell
 from client.stats import StatTable
 
 __all__ = ["render_pdf", "write_pdf"]
@@ -161,7 +161,7 @@ def _anomalies(pdf: FPDF, report: AnnualReport) -> None:
             padding=0.8,
         ) as rendered:
             rendered.row(("entry", "movement", "date", "recorded", "certificate", "carats"))
-            for entry in item.entries:
+            for entry in item.entries[:SHOWN_ENTRIES]:
                 rendered.row(
                     (
                         f"{entry.log}:{entry.seq}:{entry.hash}",
@@ -172,6 +172,17 @@ def _anomalies(pdf: FPDF, report: AnnualReport) -> None:
                         carats(entry.centicarats),
                     )
                 )
+        if len(item.entries) > SHOWN_ENTRIES:
+            pdf.set_font("DejaVu", "", 8)
+            pdf.multi_cell(
+                0,
+                4.5,
+                f"And {len(item.entries) - SHOWN_ENTRIES} more entries: the report as JSON "
+                "(-o report.json) lists every one.",
+                new_x="LMARGIN",
+                new_y="NEXT",
+                align="L",
+            )
         pdf.ln(2)
 
 

@@ -15,10 +15,12 @@ from pypdf import PdfReader
 from client.audit import replay_logs
 from client.charts import png, svg
 from client.report import AnnualReport, LogPoint, build_report
-from client.report_html import write_html
+from client.report_html import SHOWN_ENTRIES, write_html
 from client.report_pdf import render_pdf
 from client.stats import parse_period, replayed_movements
 from node.core import merkle
+from node.core.movements import Movement
+from node.core.records import EntryRef
 from tests.support.html_check import check_page
 from tests.support.scenario import run_scenario
 from tests.support.world import World
@@ -137,3 +139,41 @@ def test_a_chart_with_nothing_in_it_says_so(report: AnnualReport) -> None:
     quiet = type(empty)("partners", "Trade by partner", (), ())
     assert quiet.empty
     assert b"nothing in this period" in svg(quiet)
+
+
+def test_an_anomaly_of_thousands_of_entries_lists_the_first_and_counts_the_rest(
+    tmp_path: Path,
+) -> None:
+    def export(seq: int, day: str) -> Movement:
+        digest = seq.to_bytes(32, "big")
+        return Movement(
+            "export", "ZZ", day, day, EntryRef("ZZ", seq, digest), (("7102.10", 100),),
+            partner="EU", origins=("ZZ",), certificate=digest, number=f"ZZ-{seq}",
+            expires_on="2027-12-31",
+        )  # fmt: skip
+
+    extra = 7
+    moves = [export(0, "2025-06-01")]
+    moves += [export(n, "2026-06-01") for n in range(1, SHOWN_ENTRIES + extra + 1)]
+    big = build_report(
+        moves,
+        participant="ZZ",
+        period=parse_period(year="2026"),
+        as_of="2026-12-31",
+        checkpoints=[LogPoint("ZZ", len(moves), bytes(32))],
+        network="kp.test",
+        source="index",
+    )
+    changed = next(a for a in big.anomalies if a.anomaly.code == "stats.period_change")
+    assert len(changed.entries) == SHOWN_ENTRIES + extra
+    assert len(big.to_json()["anomalies"][0]["entries"]) >= SHOWN_ENTRIES + extra
+    said = f"And {extra} more entries"
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(render_pdf(big))).pages)
+    assert said in text
+    write_html(big, tmp_path / "big.html")
+    html = (tmp_path / "big.html").read_text(encoding="utf-8")
+    assert said in html
+    listed = [e for e in (changed.entries[SHOWN_ENTRIES - 1], changed.entries[SHOWN_ENTRIES])]
+    last, first_left_out = (f"{e.log}:{e.seq}:{e.hash}" for e in listed)
+    assert last in html
+    assert first_left_out not in html
