@@ -89,6 +89,10 @@ class Figures:
     replay_seconds: float = 0.0
     replay_mb: float = 0.0
     same_tables: bool = False
+    report_pdf_seconds: float = 0.0
+    report_pdf_mb: float = 0.0
+    report_html_seconds: float = 0.0
+    report_html_mb: float = 0.0
 
 
 def _operators(root: Path, member: str) -> dict[str, Operator]:
@@ -344,6 +348,7 @@ def measure(certificates: int, port: int, keep: Path | None) -> Figures:
             print("the index and the replay disagree", file=sys.stderr)
         if a["findings"]:
             print(f"findings: {a['findings']}", file=sys.stderr)
+        _measure_report(figures, work, [*trust, "--node", urls[2], "--node", urls[0]])
     finally:
         for process in nodes:
             if process.poll() is None:
@@ -358,6 +363,19 @@ def measure(certificates: int, port: int, keep: Path | None) -> Figures:
             shutil.copytree(work, keep / f"{certificates}", dirs_exist_ok=True)
         shutil.rmtree(work, ignore_errors=True)
     return figures
+
+
+def _measure_report(figures: Figures, work: Path, nodes: list[str]) -> None:
+    """``kp report annual`` of the EU's year from the index, as PDF and as HTML (decision
+    0046): the same movements as ``kp stats``, five computations (the year and its quarters)
+    and three charts drawn."""
+    kp = [sys.executable, "-m", "client.cli", "report", "annual", "--participant", "EU"]
+    for kind in ("pdf", "html"):
+        command = [*kp, "--year", str(YEAR), "-o", str(work / f"report.{kind}"), *nodes]
+        seconds, mb, _ = _measured(command)
+        setattr(figures, f"report_{kind}_seconds", seconds)
+        setattr(figures, f"report_{kind}_mb", mb)
+        print(f"kp report annual -o report.{kind}: {seconds:.2f} s, {mb:.0f} MB")
 
 
 def report(results: list[Figures]) -> None:
