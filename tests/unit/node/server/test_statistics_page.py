@@ -16,6 +16,7 @@ from client.sdk import Operator
 from client.stats import parse_period
 from node.core.encoding import encode
 from node.engine.statistics import movements
+from node.server import statistics_page
 from tests.support.asgi import Api
 from tests.support.html_check import check_page
 
@@ -146,3 +147,18 @@ def test_a_page_over_httpx_transport_is_the_same(api: Api, produced: None) -> No
     assert again.status_code == 200
     assert "Statistics of BW, 2026H2" in again.text
     assert "25.00 ct in 1 productions" in again.text
+
+
+def test_one_computation_at_a_time_others_are_told_to_come_back(api: Api, produced: None) -> None:
+    assert api.get("/statistics?participant=BW&period=2026").status_code == 200
+    # The page's own lock, held as a computation in another request would hold it.
+    with statistics_page._REPORTS._computing:
+        busy = api.get("/statistics?participant=BW&period=2026Q1")
+        chart = api.get("/statistics/charts/quarters.svg?participant=BW&period=2026Q1")
+        cached = api.get("/statistics?participant=BW&period=2026")  # computed before: kept
+    assert busy.status_code == 503
+    assert "try again" in busy.text
+    check_page(busy.text)
+    assert (chart.status_code, chart.json()["code"]) == (503, "statistics.busy")
+    assert cached.status_code == 200
+    assert api.get("/statistics?participant=BW&period=2026Q1").status_code == 200
