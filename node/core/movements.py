@@ -71,6 +71,8 @@ class Movement:
         certificate: the hash of the certificate.issue entry (certificate movements).
         number: the certificate number.
         expires_on: an export's expiry date.
+        valued: a production that seals a declared ``value_usd_cents`` (a certificate always
+            seals one).
     """
 
     kind: str
@@ -85,6 +87,7 @@ class Movement:
     certificate: bytes | None = None
     number: str | None = None
     expires_on: str | None = None
+    valued: bool = False
     centicarats: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -111,6 +114,7 @@ class Movement:
             "certificate": self.certificate,
             "number": self.number,
             "expires_on": self.expires_on,
+            "valued": True if self.valued else None,
         }
         value.update({k: v for k, v in optional.items() if v is not None})
         return value
@@ -144,6 +148,7 @@ class Movement:
                 certificate=_maybe(value.get("certificate"), _digest),
                 number=_maybe(value.get("number"), _text),
                 expires_on=_maybe(value.get("expires_on"), _text),
+                valued=_flag(value.get("valued")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise LogCorruptError(f"a movement of the wrong shape: {exc}") from exc
@@ -178,6 +183,7 @@ class Movement:
             }
             for name in ("partner", "mine", "number", "expires_on"):
                 stored[name] = value.get(name)
+            stored["valued"] = True if value.get("valued") else None
             stored["certificate"] = None if certificate is None else bytes.fromhex(certificate)
         except (KeyError, TypeError, ValueError) as exc:
             raise LogCorruptError(f"a movement of the wrong shape: {exc}") from exc
@@ -198,6 +204,7 @@ class Movement:
             "certificate": None if self.certificate is None else self.certificate.hex(),
             "number": self.number,
             "expires_on": self.expires_on,
+            "valued": self.valued,
         }
 
 
@@ -224,6 +231,7 @@ def movement(ref: EntryRef, entry: Entry, view: LedgerView) -> Movement | None:
             ((body.hs_code, body.centicarats),),
             origins=(ref.log,),
             mine=body.mine,
+            valued="value_usd_cents" in entry.signed.record["sealed"],  # type: ignore[operator]
         )
     if isinstance(body, CertificateIssue):
         masses: dict[str, int] = {}
@@ -311,6 +319,15 @@ def _list(value: object) -> list[Any]:
     if not isinstance(value, list):
         raise TypeError("not a list")
     return value
+
+
+def _flag(value: object) -> bool:
+    # Stored only when true, so that one row has one encoding.
+    if value is None:
+        return False
+    if value is not True:
+        raise TypeError("valued is true or absent")
+    return True
 
 
 def _maybe(value: object, parse: Any) -> Any:
