@@ -35,7 +35,6 @@ class FetchedMovements:
     Attributes:
         node: the URL that served the rows.
         rows: every movement, in (log, seq) order.
-        raw: the same as served, the bytes the digests hash.
         sizes: per log, the size below which ``rows`` hold all of its movements.
         digests: per log, the chain digest of those rows.
         checked_with: the URL of the node compared with (None: no other node answered).
@@ -45,7 +44,6 @@ class FetchedMovements:
 
     node: str
     rows: tuple[Movement, ...]
-    raw: tuple[bytes, ...]
     sizes: dict[str, int]
     digests: dict[str, bytes | None]
     checked_with: str | None = None
@@ -84,7 +82,6 @@ def fetch_movements(
 
 def _fetch(url: str, client: LedgerClient) -> FetchedMovements:
     rows: list[Movement] = []
-    raw: list[bytes] = []
     digests: dict[str, bytes | None] = {}
     sizes: dict[str, int] = {}
     finished: set[str] = set()
@@ -99,7 +96,6 @@ def _fetch(url: str, client: LedgerClient) -> FetchedMovements:
                 finished.add(rows[-1].entry.log)
             digests[log] = chain_digest(digests.get(log), data)
             rows.append(row)
-            raw.append(data)
         for log, stated in page.digests.items():
             if digests.get(log) != stated:
                 raise MalformedAnswerError(f"{url}: the digest of {log}'s movements is not theirs")
@@ -113,7 +109,7 @@ def _fetch(url: str, client: LedgerClient) -> FetchedMovements:
         after = page.next
     for log in sizes:
         digests.setdefault(log, None)
-    return FetchedMovements(url, tuple(rows), tuple(raw), sizes, digests)
+    return FetchedMovements(url, tuple(rows), sizes, digests)
 
 
 def _key(row: Movement) -> tuple[str, int]:
@@ -153,7 +149,6 @@ def _cross_check(
         return FetchedMovements(
             fetched.node,
             fetched.rows,
-            fetched.raw,
             fetched.sizes,
             fetched.digests,
             url,
@@ -166,9 +161,11 @@ def _cross_check(
 
 def _digest_below(fetched: FetchedMovements, log: str, size: int) -> bytes | None:
     """The chain digest of ``log``'s rows below ``size``: what a node holding that much of the
-    log must state."""
+    log must state. The served bytes are not kept (a year of them would double what a run
+    holds): the rows are encoded again, the same bytes for the canonical rows honest nodes
+    serve."""
     digest: bytes | None = None
-    for row, data in zip(fetched.rows, fetched.raw, strict=True):
+    for row in fetched.rows:
         if row.entry.log == log and row.entry.seq < size:
-            digest = chain_digest(digest, data)
+            digest = chain_digest(digest, row.encode())
     return digest

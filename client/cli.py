@@ -96,6 +96,7 @@ from client.stats import (
     compute_statistics,
     parse_period,
     replayed_movements,
+    value_key,
 )
 from client.trace import TracedParcel, cursor_text, parse_cursor, trace_from
 from client.verify import MAX_BUNDLE_BYTES, Finding, SeededParcel, Step, Verdict, check_bundle
@@ -727,6 +728,11 @@ def _submit_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
     produce.add_argument("--produced-on", type=_date_arg, default=None)
     produce.add_argument("--mine", help="the mine operator (default: --operator)")
     produce.add_argument("--holder", help="who holds the parcel (default: the mine)")
+    produce.add_argument(
+        "--value-usd-cents",
+        type=_bounded(0, 2**62),
+        help="the production's declared value, sealed (Annex III; optional)",
+    )
     produce.set_defaults(handler=_submit, build=_build_produce)
 
     transform = kinds.add_parser("transform", parents=[signer], help="parcel.transform")
@@ -792,6 +798,7 @@ def _build_produce(op: Operator, args: argparse.Namespace, nodes: Nodes) -> _Bui
         produced_on=args.produced_on or _today(),
         mine=args.mine,
         holder=args.holder,
+        value_usd_cents=args.value_usd_cents,
     )
     return signed, disclosures, 1
 
@@ -1451,11 +1458,14 @@ def _stats(args: argparse.Namespace, out: _Output) -> int:
         network, tolerance = ledger.network, ledger.charter.policy.mass_tolerance_ppm
         source = {"replay": True}
         if member is not None:
+            # Certificates' values, and the member's own productions' where declared: only
+            # its own participant may read those (decision 0045), so others' are not asked.
             wanted = sorted(
                 {
-                    m.certificate.hex()
+                    value_key(m)
                     for m in moves
-                    if m.certificate is not None and m.kind in ("export", "import")
+                    if m.kind in ("export", "import")
+                    or (m.kind == "production" and m.valued and m.participant == member.log)
                 }
             )
             read = read_disclosed(

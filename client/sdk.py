@@ -470,7 +470,10 @@ class Operator:
         produced_on: str,
         mine: str | None = None,
         holder: str | None = None,
+        value_usd_cents: int | None = None,
     ) -> tuple[SignedRecord, Disclosures]:
+        """A ``parcel.produce``; ``value_usd_cents``, the declared value, is sealed when given
+        (optional: a production without one seals nothing)."""
         return self.sign(
             "parcel.produce",
             {
@@ -481,6 +484,7 @@ class Operator:
                 "hs_code": hs_code,
                 "holder": holder or self.name,
             },
+            sealed_values=None if value_usd_cents is None else {"value_usd_cents": value_usd_cents},
         )
 
     def transfer(

@@ -14,9 +14,10 @@ which are a pure function of the logs: whether they come from a node's statistic
 A certificate of parcels of several HS codes counts each parcel's mass under its own code, and
 once in the certificate count of each code it carries (so the per-code counts of mixed
 certificates add up to more than the certificate count, as in the KP's own tables). Values are
-sealed in the logs; a member who reads the disclosures passes them in as ``values``
-(certificate hash to ``value_usd_cents``); a mixed certificate's one value is shared among its
-codes in proportion to mass. Everything else is counted as sealed.
+sealed in the logs; a member who reads the disclosures passes them in as ``values`` (by
+``value_key``: the certificate's hash, or a production's own entry hash, for a production that
+declared one); a mixed certificate's one value is shared among its codes in proportion to mass.
+What was not read is counted as sealed.
 
 The anomalies (``client/anomalies.py``) are checked over the same movements. ``Statistics``
 holds the figures as typed values; ``Statistics.tables()`` lays them out as ``StatTable`` rows
@@ -48,6 +49,7 @@ __all__ = [
     "effective",
     "parse_period",
     "replayed_movements",
+    "value_key",
 ]
 
 FLOWS = ("production", "export", "import")
@@ -254,6 +256,8 @@ class Tally:
         }
         if partner is None:
             document["by_mine"] = part(self.by_mine)
+            document["value_usd_cents"] = self.value_usd_cents
+            document["sealed"] = self.sealed
             return document
         document[f"by_{partner}"] = part(self.by_partner)
         document["by_origin"] = part(self.by_origin)
@@ -485,23 +489,24 @@ def _tally(moves: list[Movement], values: Mapping[str, int], *, valued: bool) ->
     total = _Sum()
     tables: dict[str, dict[str, _Sum]] = {"hs": {}, "partner": {}, "origin": {}, "mine": {}}
 
-    def add(table: str, key: str, cc: int, value: int | None) -> None:
+    def add(table: str, key: str, cc: int, value: int | None, sealed: bool) -> None:
         found = tables[table].get(key)
         if found is None:
             found = tables[table][key] = _Sum()
-        found.add(cc, value, valued)
+        found.add(cc, value, sealed)
 
     moves = sorted(moves, key=lambda m: (m.date, m.entry.log, m.entry.seq))
     for move in moves:
-        value = values.get(move.certificate.hex()) if valued and move.certificate else None
-        total.add(move.centicarats, value, valued)
+        has_value = valued or move.valued  # a certificate always seals one; a production may
+        value = values.get(value_key(move)) if has_value else None
+        total.add(move.centicarats, value, has_value)
         for code, (cc, share) in _split_value(move, value).items():
-            add("hs", code, cc, share)
+            add("hs", code, cc, share, has_value)
         if move.partner is not None and move.kind != "production":
-            add("partner", move.partner, move.centicarats, value)
-        add("origin", "+".join(move.origins), move.centicarats, value)
+            add("partner", move.partner, move.centicarats, value, has_value)
+        add("origin", "+".join(move.origins), move.centicarats, value, has_value)
         if move.mine is not None:
-            add("mine", move.mine, move.centicarats, value)
+            add("mine", move.mine, move.centicarats, value, has_value)
 
     def done(table: str) -> dict[str, Amount]:
         return {k: v.amount() for k, v in tables[table].items()}
@@ -509,6 +514,14 @@ def _tally(moves: list[Movement], values: Mapping[str, int], *, valued: bool) ->
     return Tally(
         total.amount(), done("hs"), done("partner"), done("origin"), done("mine"), tuple(moves)
     )
+
+
+def value_key(move: Movement) -> str:
+    """Whose sealed ``value_usd_cents`` a movement counts: its certificate's (hex hash of the
+    certificate.issue entry), or a production's own entry's."""
+    if move.certificate is not None:
+        return move.certificate.hex()
+    return move.entry.hash.hex()
 
 
 def _split_value(move: Movement, value: int | None) -> dict[str, tuple[int, int | None]]:
@@ -562,6 +575,7 @@ def _tables(statistics: Statistics) -> list[StatTable]:
         Column("participant"),
         Column("opening stock", "centicarats"),
         Column("production", "centicarats"),
+        Column("production value", "usd_cents"),
         Column("productions", "count"),
         Column("exports", "centicarats"),
         Column("export value", "usd_cents"),
@@ -576,6 +590,7 @@ def _tables(statistics: Statistics) -> list[StatTable]:
             p,
             s.opening_stock,
             s.production.centicarats,
+            s.production.value_usd_cents,
             s.production.count,
             s.exports.centicarats,
             s.exports.value_usd_cents,
@@ -600,13 +615,11 @@ def _tables(statistics: Statistics) -> list[StatTable]:
     )
     for kind, attribute, key, title in breakdowns:
         table_name = f"{title.split()[0]}_{attribute}"  # production_by_hs_code, exports_by_partner
-        valued = kind != "production"
-        columns = (Column("participant"), Column(key), _CT, *((_USD,) if valued else ()), _N)
+        columns = (Column("participant"), Column(key), _CT, _USD, _N)
         rows = []
         for p, s in sorted(statistics.participants.items()):
             for name, amount in sorted(getattr(s.flow(kind), attribute).items()):
-                value = (amount.value_usd_cents,) if valued else ()
-                rows.append((p, name, amount.centicarats, *value, amount.count))
+                rows.append((p, name, amount.centicarats, amount.value_usd_cents, amount.count))
         tables.append(StatTable(table_name, f"{title} {label}", columns, tuple(rows)))
     tables.append(
         StatTable(

@@ -37,6 +37,7 @@ import datetime
 import json
 import os
 import platform
+import pstats
 import shutil
 import signal
 import subprocess
@@ -305,7 +306,30 @@ def _healthy(url: str, seconds: float) -> None:
     raise RuntimeError(f"{url} did not become healthy")
 
 
-def measure(certificates: int, port: int, keep: Path | None) -> Figures:
+def _profile(command: list[str], url: str) -> None:
+    """Where the time of one ``kp stats`` goes: the node's pages, timed from here, and the
+    client's own profile."""
+    started, pages, after = time.monotonic(), 0, None
+    with httpx.Client(base_url=url, timeout=60) as client:
+        while True:
+            params = {"limit": 5000, **({"after": after} if after else {})}
+            page = client.get("/v1/statistics/movements", params=params).json()
+            pages += 1
+            after = page["next"]
+            if after is None:
+                break
+    print(f"  {pages} pages from {url} in {time.monotonic() - started:.2f} s")
+    with tempfile.NamedTemporaryFile(suffix=".prof") as out:
+        subprocess.run(
+            [command[0], "-m", "cProfile", "-o", out.name, *command[1:]],
+            capture_output=True,
+            check=False,
+        )
+        stats = pstats.Stats(out.name, stream=sys.stdout)
+        stats.sort_stats("cumulative").print_stats(25)
+
+
+def measure(certificates: int, port: int, keep: Path | None, profile: bool) -> Figures:
     figures = Figures(certificates)
     work = Path(tempfile.mkdtemp(prefix="kp-stats-bench-"))
     nodes: list[subprocess.Popen[bytes]] = []
@@ -342,6 +366,8 @@ def measure(certificates: int, port: int, keep: Path | None) -> Figures:
         _measured(index_cmd)  # warm the nodes' page cache once
         figures.index_seconds, figures.index_mb, indexed = _measured(index_cmd)
         figures.replay_seconds, figures.replay_mb, replayed = _measured(replay_cmd)
+        if profile:
+            _profile(index_cmd, urls[2])
         a, b = json.loads(indexed), json.loads(replayed)
         figures.same_tables = a["tables"] == b["tables"] and a["anomalies"] == b["anomalies"]
         if not figures.same_tables:
@@ -406,6 +432,7 @@ def main() -> int:
     parser.add_argument("--certificates", type=int, nargs="+", default=[2_000, 20_000])
     parser.add_argument("--port", type=int, default=8720)
     parser.add_argument("--keep", type=Path, help="copy the stores here")
+    parser.add_argument("--profile", action="store_true", help="profile kp stats once a size")
     args = parser.parse_args()
     load = os.getloadavg()
     print(
@@ -414,7 +441,7 @@ def main() -> int:
     )
     results = []
     for count in args.certificates:
-        figures = measure(count, args.port, args.keep)
+        figures = measure(count, args.port, args.keep, args.profile)
         results.append(figures)
         report([figures])
     report(results)

@@ -100,10 +100,11 @@ def test_the_tables_a_renderer_reads(chain: Chain) -> None:
         "anomalies",
         "awaiting_confirmation",
     ]
-    assert ("BW", 0, 1_250_000, 1, 1_250_000, None, 1, 0, None, 0, 0) in table(stats, "summary")
+    summary = table(stats, "summary")
+    assert ("BW", 0, 1_250_000, None, 1, 1_250_000, None, 1, 0, None, 0, 0) in summary
     assert table(stats, "production_by_mine") == [
-        ("BW", "mine", 1_250_000, 1),
-        ("CA", "mine", 830_000, 1),
+        ("BW", "mine", 1_250_000, None, 1),
+        ("CA", "mine", 830_000, None, 1),
     ]
     assert ("IN", "AE", 1_079_000, None, 1) in table(stats, "imports_by_partner")
     document = stats.tables()[0].to_json()
@@ -157,7 +158,9 @@ def test_values_known_to_the_caller_are_summed_and_the_rest_stay_sealed(chain: C
     assert (bw.exports.value_usd_cents, bw.exports.sealed) == (None, 1)
     document = stats.to_json()
     assert document["participants"]["BW"]["exports"]["value_usd_cents"] is None
-    assert "value_usd_cents" not in document["participants"]["BW"]["production"]
+    # The scenario's productions declare no value: none is sealed, none is missing.
+    assert document["participants"]["BW"]["production"]["value_usd_cents"] is None
+    assert document["participants"]["BW"]["production"]["sealed"] == 0
     assert document["participants"]["EU"]["exports"]["values_by_hs_code"] == {
         "7102.21": 161_850_00,
         "7102.31": 150_000_00,
@@ -208,6 +211,35 @@ def test_a_mixed_certificate_value_is_shared_by_mass() -> None:
         400_000,
     )
     assert stats.participants["BW"].exports.value_usd_cents == 1_000_001
+
+
+def test_a_production_value_where_one_was_declared() -> None:
+    world = World()
+    world.setup_log("BW")
+    declared = world.append(
+        "BW",
+        "parcel.produce",
+        {
+            "parcel": "BW-V-1",
+            "mine": "mine",
+            "produced_on": world.today,
+            "centicarats": 20_000,
+            "hs_code": "7102.10",
+            "holder": "mine",
+        },
+        by="mine",
+        sealed_values={"value_usd_cents": 3_000_000},
+    )
+    world.produce("BW", 10_000)  # an older kind of record: no value declared, none sealed
+    moves = world_movements(world)
+    assert [m.valued for m in moves] == [True, False]
+    year = parse_period(year="2026")
+    unread = stats_of(moves, year, today="2026-12-31").participants["BW"].production
+    assert (unread.value_usd_cents, unread.sealed, unread.count) == (None, 1, 2)
+    read = stats_of(moves, year, values={declared.hash.hex(): 3_000_000}, today="2026-12-31")
+    production = read.participants["BW"].production
+    assert (production.value_usd_cents, production.sealed) == (3_000_000, 0)
+    assert table(read, "production_by_hs_code") == [("BW", "7102.10", 30_000, 3_000_000, 2)]
 
 
 def test_a_voided_certificate_is_no_export() -> None:

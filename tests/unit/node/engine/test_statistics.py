@@ -11,6 +11,7 @@ import pytest
 
 from client.audit import replay_logs
 from client.stats import compute_statistics, parse_period, replayed_movements
+from node.core.errors import RecordError
 from node.core.movements import Movement, chain_digest
 from node.core.notes import SignedCheckpoint
 from node.core.records import EntryRef
@@ -201,3 +202,43 @@ def test_a_row_round_trips_through_its_encodings(world: World) -> None:
         assert Movement.decode(row.encode()) == row
         assert Movement.from_json(row.to_json()) == row
         assert Movement.from_json(row.to_json()).encode() == row.encode()
+
+
+def test_a_production_may_seal_its_value_and_the_index_says_so(tmp_path: Path) -> None:
+    """``parcel.produce`` with the optional sealed ``value_usd_cents``: appended through the
+    sequencer (disclosures checked, an envelope to its own participant), the row marked
+    ``valued``; one without it is the record it always was."""
+    world = World(store=tmp_path / "valued")
+    try:
+        world.setup_log("BW")
+        body = {
+            "parcel": "BW-V-1",
+            "mine": "mine",
+            "produced_on": world.today,
+            "centicarats": 20_000,
+            "hs_code": "7102.10",
+            "holder": "mine",
+        }
+        valued = world.append(
+            "BW", "parcel.produce", body, by="mine", sealed_values={"value_usd_cents": 3_000_000}
+        )
+        plain = world.produce("BW", 10_000)
+        assert world.store is not None
+        with world.store.read() as reader:
+            assert reader.get("envelopes", valued.hash) is not None
+            assert reader.get("envelopes", plain.hash) is None
+        rows = indexed(world.store)
+        assert [(m.entry.hash, m.valued) for m in rows] == [
+            (valued.hash, True),
+            (plain.hash, False),
+        ]
+        with pytest.raises(RecordError, match="may seal"):
+            world.append(
+                "BW",
+                "parcel.produce",
+                {**body, "parcel": "BW-V-2"},
+                by="mine",
+                sealed_values={"invoice": "INV-1"},
+            )
+    finally:
+        world.close()
