@@ -47,6 +47,7 @@ import argparse
 import base64
 import csv
 import datetime
+import importlib.util
 import json
 import os
 import re
@@ -1590,10 +1591,11 @@ def _report_annual(args: argparse.Namespace, out: _Output) -> int:
             late_days=args.late_days,
         ),
     )
-    written = writer(report, args.output)
     findings = [
         {"code": f.code, "detail": f.detail, "log": f.log, "seq": f.seq} for f in inputs.findings
     ]
+    del inputs  # every movement of the ledger: let go before the charts are drawn
+    written = writer(report, args.output)
     if out.json:
         out.emit({"written": [str(p) for p in written], "findings": findings, **report.to_json()})
     else:
@@ -1610,8 +1612,10 @@ def _report_annual(args: argparse.Namespace, out: _Output) -> int:
 
 
 def _report_writer(kind: str) -> Callable[[Any, Path], list[Path]]:
-    """The function that writes the report as ``kind``; PDF and HTML need the reports extra,
-    whose absence is said with the command that installs it."""
+    """The function that writes the report as ``kind``. PDF and HTML need the reports extra:
+    whether it is installed is asked before any node is (without loading it: the libraries are
+    loaded once the figures are computed and the movements let go, to keep the peak low), and
+    its absence said with the command that installs it."""
     if kind == "json":
 
         def write_json(report: Any, target: Path) -> list[Path]:
@@ -1619,21 +1623,27 @@ def _report_writer(kind: str) -> Callable[[Any, Path], list[Path]]:
             return [target]
 
         return write_json
-    try:
-        import client.charts  # noqa: F401  (matplotlib: both formats draw the charts)
+    for library in ("matplotlib", "jinja2", *(("fpdf",) if kind == "pdf" else ())):
+        try:
+            found = importlib.util.find_spec(library) is not None
+        except ValueError:  # in sys.modules as None: made unimportable
+            found = False
+        if not found:
+            raise _UsageError(
+                f"a {kind.upper()} report needs the reports extra ({library} is not installed): "
+                f"{_REPORTS_EXTRA}"
+            )
 
+    def write(report: Any, target: Path) -> list[Path]:
         if kind == "pdf":
             from client.report_pdf import write_pdf
 
-            return write_pdf
+            return write_pdf(report, target)
         from client.report_html import write_html
 
-        return write_html
-    except ImportError as exc:
-        raise _UsageError(
-            f"a {kind.upper()} report needs the reports extra ({exc.name} is not installed): "
-            f"{_REPORTS_EXTRA}"
-        ) from exc
+        return write_html(report, target)
+
+    return write
 
 
 # --- disclosures ---------------------------------------------------------------------------------
