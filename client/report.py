@@ -322,12 +322,20 @@ def build_report(
         thresholds=limits,
     )
     stats = statistics.participants[participant]
-    # Each quarter's flows: the period's counted movements (voids already taken out) through
-    # the same function, so the quarters add up to the period by construction, at a fraction
-    # of the cost of the whole ledger four more times.
+    # Each quarter's flows: the period's counted movements of that quarter (voids already taken
+    # out) through the same function, so the quarters add up to the period by construction, at
+    # a fraction of the cost of the whole ledger four more times.
     flows = [m for kind, _ in _FLOWS for m in stats.flow(kind).movements]
     quarters = tuple(
-        Quarter.of(q, compute_statistics(flows, q, today=as_of, participants=[participant]))
+        Quarter.of(
+            q,
+            compute_statistics(
+                [m for m in flows if q.start <= m.date <= q.end],
+                q,
+                today=as_of,
+                participants=[participant],
+            ),
+        )
         for q in quarters_of(period)
     )
     behind = {h for a in statistics.anomalies for h in a.entries}
