@@ -11,7 +11,7 @@ Content-Security-Policy allows neither): its stylesheet is the report's, at
 
 Bounded work: the parameters are a participant id this node holds a log of and a preset
 period, refused with 400 otherwise; one computation reads the index once (a full pass over it,
-about 1.5 s for a 62,000-record year on two shared cores), and its result, with its drawn
+about a second for a 62,000-record year on two shared cores), and its result, with its drawn
 charts, is kept for that snapshot of the logs, so the page and its three charts cost one
 computation, and a reload nothing until the logs grow. Only one computation runs at a time: a
 request that would start another while one runs is answered 503, so however many ask, the
