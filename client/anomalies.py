@@ -26,10 +26,13 @@ import statistics as _median
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from node.core.movements import Movement
 from node.core.rules import PPM
+
+if TYPE_CHECKING:  # client.stats calls these checks with its figures
+    from client.stats import ParticipantStats, Statistics
 
 __all__ = ["Anomaly", "Thresholds", "find_anomalies"]
 
@@ -64,7 +67,7 @@ class Anomaly:
 
 
 def find_anomalies(
-    statistics: Any,
+    statistics: Statistics,
     listed: list[Movement],
     counted: list[Movement],
     values: Mapping[str, int],
@@ -106,7 +109,7 @@ def find_anomalies(
     return found
 
 
-def _exports_exceed_supply(stats: Any, tolerance_ppm: int) -> Anomaly | None:
+def _exports_exceed_supply(stats: ParticipantStats, tolerance_ppm: int) -> Anomaly | None:
     supply = stats.opening_stock + stats.production.centicarats + stats.imports.centicarats
     exported = stats.exports.centicarats
     if exported * PPM <= max(supply, 0) * (PPM + tolerance_ppm):
@@ -169,7 +172,9 @@ def _negative_stock(
     )
 
 
-def _period_changes(stats: Any, before: Any, thresholds: Thresholds) -> list[Anomaly]:
+def _period_changes(
+    stats: ParticipantStats, before: ParticipantStats, thresholds: Thresholds
+) -> list[Anomaly]:
     found = []
     limit = thresholds.change_percent
     for kind, name in (("production", "production"), ("export", "exports"), ("import", "imports")):
@@ -208,7 +213,7 @@ def _unit_values(
 
 
 def _unit_value_outliers(
-    stats: Any,
+    stats: ParticipantStats,
     network: dict[tuple[str, str], list[tuple[float, Movement]]],
     values: Mapping[str, int],
     thresholds: Thresholds,
@@ -273,7 +278,7 @@ def _unconfirmed_expired(
     )
 
 
-def _late_confirmations(stats: Any, thresholds: Thresholds) -> Anomaly | None:
+def _late_confirmations(stats: ParticipantStats, thresholds: Thresholds) -> Anomaly | None:
     late = [
         m
         for m in stats.imports.movements
