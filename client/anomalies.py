@@ -7,7 +7,8 @@ Each anomaly names the entries behind it (hex entry hashes), for an auditor to o
 - ``stats.negative_stock``: its stock, counted day by day, is negative on a day of the period
   (it exported before it had the goods), beyond that tolerance;
 - ``stats.period_change``: production, exports or imports changed by more than
-  ``Thresholds.change_percent`` against the previous period of the same length;
+  ``Thresholds.change_percent`` against the previous period of the same length (a flow that
+  was nothing the period before is a start, not a change);
 - ``stats.unit_value``: a certificate's value per carat for an HS code is outside
   ``1/unit_value_factor .. unit_value_factor`` times the participant's median, or the network's,
   for that code (only where the reader could read values, and with ``min_unit_values``);
@@ -16,16 +17,17 @@ Each anomaly names the entries behind it (hex entry hashes), for an auditor to o
 - ``stats.late_confirmation``: imports recorded more than ``late_days`` after their receipt.
 
 The rules bound every lineage's gain by the tolerance (decision 0020) and refuse what breaks
-it, so an honest ledger shows neither of the first two.
+it, so an honest ledger shows neither of the first two, and no accepted history can show a
+cumulative gain along a lineage: that one is ``kp audit``'s to find, in a log that broke it.
 """
 
 from __future__ import annotations
 
 import datetime
-import statistics as _median
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import groupby
+from statistics import median
 from typing import TYPE_CHECKING, Any
 
 from node.core.movements import Movement
@@ -225,7 +227,7 @@ def _unit_value_outliers(
     found = []
     for (kind, code), units in sorted(own.items(), key=lambda item: item[0]):
         ranges = [
-            (scope, _median.median(u for u, _ in sample))
+            (scope, median(u for u, _ in sample))
             for scope, sample in (
                 ("its own", units),
                 ("the network's", network.get((kind, code), [])),
