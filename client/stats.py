@@ -32,7 +32,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from client.anomalies import Anomaly, Thresholds, find_anomalies
+from client.replay import Accepted
 from node.core.movements import Movement, movement
+from node.core.state import LedgerView
 
 __all__ = [
     "FLOWS",
@@ -173,7 +176,7 @@ def _month_end(year: int, month: int) -> datetime.date:
 # --- movements -----------------------------------------------------------------------------------
 
 
-def replayed_movements(accepted: Iterable[Any], state: Any) -> list[Movement]:
+def replayed_movements(accepted: Iterable[Accepted], state: LedgerView) -> list[Movement]:
     """The movements of a full replay (``client.replay.Replay``: its ``accepted`` entries and
     final ``state``): what a node's index holds for the same logs."""
     found = (movement(a.ref, a.entry, state) for a in accepted)
@@ -365,7 +368,7 @@ class Statistics:
     period: Period
     participants: Mapping[str, ParticipantStats]
     previous: Mapping[str, ParticipantStats]
-    anomalies: tuple[Any, ...]  # client.anomalies.Anomaly
+    anomalies: tuple[Anomaly, ...]
     awaiting: tuple[Awaiting, ...]
     today: str
 
@@ -402,7 +405,7 @@ def compute_statistics(
     values: Mapping[str, int] | None = None,
     tolerance_ppm: int = 0,
     participants: Sequence[str] = (),
-    thresholds: Any = None,
+    thresholds: Thresholds | None = None,
 ) -> Statistics:
     """The statistics of ``period`` and the anomalies they show.
 
@@ -416,8 +419,6 @@ def compute_statistics(
         participants: only these participants' figures and anomalies (none: every one).
         thresholds: ``client.anomalies.Thresholds`` (None: the defaults).
     """
-    from client.anomalies import Thresholds, find_anomalies  # the checks read these figures
-
     listed = list(moves)
     counted = effective(listed)
     known = values or {}
