@@ -32,7 +32,11 @@ one certificate.
     kp trace --from CURSOR                       (go on where a bounded trace stopped)
     kp audit [--log ID ... | --all] [--report FILE.json] [--csv FILE.csv]
              [--member LOG:OPERATOR --key-file PEM]
-    kp stats --from YYYY-MM-DD --to YYYY-MM-DD [--member LOG:OPERATOR --key-file PEM]
+    kp stats --quarter 2026Q3 | --half 2026H1 | --year 2026 | --from DATE --to DATE
+             [--participant ID] [--replay] [--csv DIR|FILE.csv] [--xlsx FILE]
+             [--member LOG:OPERATOR --key-file PEM]
+    kp report annual --participant ID --year 2026 -o report.pdf|report.html|report.json
+             [--replay] [--at LOG:SIZE:ROOT ...] [--as-of DATE]   (needs kp-ledger[reports])
     kp disclosures access --member LOG:OPERATOR --key-file PEM [--after N] [--limit N]
     kp key new -o FILE [--passphrase-env VAR]    (an operator's key; FILE.pub to register)
     kp certificate pdf HASH|CERT-NUMBER -o FILE [--member LOG:OPERATOR --key-file PEM]
@@ -44,6 +48,7 @@ import argparse
 import base64
 import csv
 import datetime
+import importlib.util
 import json
 import os
 import re
@@ -56,10 +61,13 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 from rich.tree import Tree
 
+from client.annex import fetch_movements
+from client.anomalies import Thresholds
 from client.audit import AuditReport, custody_of, finding_rows
 from client.deep import DEFAULT_PAGE_DEPTH
 from client.download import (
@@ -78,11 +86,20 @@ from client.errors import (
     ProblemError,
     UndecidedError,
 )
+from client.export import write_csv, write_xlsx
 from client.nodes import Nodes
 from client.online import verify_online
 from client.replay import history_notes
 from client.sdk import Operator
-from client.stats import Statistics, Tally, compute_statistics, movements
+from client.stats import (
+    Column,
+    PeriodError,
+    StatTable,
+    compute_statistics,
+    parse_period,
+    replayed_movements,
+    value_key,
+)
 from client.trace import TracedParcel, cursor_text, parse_cursor, trace_from
 from client.verify import MAX_BUNDLE_BYTES, Finding, SeededParcel, Step, Verdict, check_bundle
 from node.core import clock, crypto
@@ -391,11 +408,74 @@ def _parser() -> argparse.ArgumentParser:
     new_key.add_argument("--passphrase-env", help="environment variable holding a passphrase")
     new_key.set_defaults(handler=_key_new)
 
-    stats = commands.add_parser("stats", parents=[common], help="KP statistics per participant")
-    stats.add_argument("--from", dest="start", type=_date_arg, required=True, metavar="DATE")
-    stats.add_argument("--to", dest="end", type=_date_arg, required=True, metavar="DATE")
+    stats = commands.add_parser(
+        "stats",
+        parents=[common],
+        help="KP statistics (Annex III tables) and anomalies",
+        description="The Annex III tables of a period from the nodes' statistics index, "
+        "cross-checked between two nodes (decision 0045); --replay re-validates every log "
+        "instead. Exit 1 when an anomaly or a disagreement is found.",
+    )
+    stats.add_argument("--from", dest="start", metavar="DATE")
+    stats.add_argument("--to", dest="end", metavar="DATE")
+    stats.add_argument("--quarter", metavar="YYYYQn", help="e.g. 2026Q3")
+    stats.add_argument("--half", metavar="YYYYHn", help="e.g. 2026H1")
+    stats.add_argument("--year", metavar="YYYY")
+    stats.add_argument(
+        "--participant", action="append", default=[], metavar="ID", help="only this (repeatable)"
+    )
+    stats.add_argument("--replay", action="store_true", help="download and re-validate every log")
+    stats.add_argument("--csv", type=Path, metavar="DIR|FILE.csv", help="the tables as CSV")
+    stats.add_argument("--xlsx", type=Path, metavar="FILE", help="one sheet per table")
+    stats.add_argument("--change-percent", type=_bounded(1, 10_000), default=50, metavar="N")
+    stats.add_argument("--unit-value-factor", type=_bounded(2, 1_000), default=3, metavar="N")
+    stats.add_argument("--late-days", type=_bounded(0, 3_650), default=30, metavar="N")
     _member_arguments(stats)
     stats.set_defaults(handler=_stats)
+
+    report = commands.add_parser("report", help="reports of KP statistics")
+    report_commands = report.add_subparsers(required=True, metavar="KIND")
+    annual = report_commands.add_parser(
+        "annual",
+        parents=[common],
+        help="a participant's annual report: Annex III tables, charts, anomalies (PDF, HTML)",
+        description="A participant's report over a year (or a half, a quarter): the Annex III "
+        "tables, charts of production and trade by quarter, partners and HS codes, and the "
+        "anomalies with the entries behind each, stating the checkpoints it was computed from "
+        "and the command that recomputes it (decision 0046). The format follows the extension "
+        "of -o: .pdf, .html (with FILE_files/ beside it) or .json. PDF and HTML need the "
+        "reports extra: pip install 'kp-ledger[reports]'. Exit 1 when what it was computed "
+        "from did not check out (nodes disagree, a root is not the one given); anomalies are "
+        "in the report.",
+    )
+    annual.add_argument("--participant", required=True, metavar="ID")
+    when = annual.add_mutually_exclusive_group(required=True)
+    when.add_argument("--year", metavar="YYYY")
+    when.add_argument("--half", metavar="YYYYHn", help="an interim report, e.g. 2026H1")
+    when.add_argument("--quarter", metavar="YYYYQn", help="an interim report, e.g. 2026Q3")
+    annual.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    annual.add_argument(
+        "--replay", action="store_true", help="download and re-validate every log instead"
+    )
+    annual.add_argument(
+        "--at",
+        action="append",
+        default=[],
+        metavar="LOG:SIZE[:ROOT]",
+        help="count this log up to this size (repeatable; with --replay): the checkpoints a "
+        "report states, to recompute it",
+    )
+    annual.add_argument(
+        "--as-of",
+        type=_date_arg,
+        metavar="DATE",
+        help="judge unconfirmed certificates on this day (default: today, or the period's end "
+        "when it is over)",
+    )
+    annual.add_argument("--change-percent", type=_bounded(1, 10_000), default=50, metavar="N")
+    annual.add_argument("--unit-value-factor", type=_bounded(2, 1_000), default=3, metavar="N")
+    annual.add_argument("--late-days", type=_bounded(0, 3_650), default=30, metavar="N")
+    annual.set_defaults(handler=_report_annual)
 
     disclosures = commands.add_parser("disclosures", help="who read the sealed values")
     disclosures_commands = disclosures.add_subparsers(required=True, metavar="ACTION")
@@ -559,6 +639,9 @@ def _output_arg(text: str) -> tuple[str, int, str]:
     return parts[0], int(parts[1]), parts[2]
 
 
+_PARTICIPANT = re.compile(r"[A-Z]{2,8}")  # DESIGN §2: ISO codes, EU, observers
+
+
 def _today() -> str:
     return clock.today()
 
@@ -664,6 +747,11 @@ def _submit_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
     produce.add_argument("--produced-on", type=_date_arg, default=None)
     produce.add_argument("--mine", help="the mine operator (default: --operator)")
     produce.add_argument("--holder", help="who holds the parcel (default: the mine)")
+    produce.add_argument(
+        "--value-usd-cents",
+        type=_bounded(0, 2**62),
+        help="the production's declared value, sealed (Annex III; optional)",
+    )
     produce.set_defaults(handler=_submit, build=_build_produce)
 
     transform = kinds.add_parser("transform", parents=[signer], help="parcel.transform")
@@ -729,6 +817,7 @@ def _build_produce(op: Operator, args: argparse.Namespace, nodes: Nodes) -> _Bui
         produced_on=args.produced_on or _today(),
         mine=args.mine,
         holder=args.holder,
+        value_usd_cents=args.value_usd_cents,
     )
     return signed, disclosures, 1
 
@@ -1357,58 +1446,106 @@ def _show_audit(out: _Output, report: AuditReport) -> None:
 
 
 def _stats(args: argparse.Namespace, out: _Output) -> int:
-    if args.start > args.end:
-        raise _UsageError("--from is after --to")
+    try:
+        period = parse_period(
+            quarter=args.quarter, half=args.half, year=args.year, start=args.start, end=args.end
+        )
+    except PeriodError as exc:
+        raise _UsageError(str(exc)) from exc
+    for participant in args.participant:
+        if not _PARTICIPANT.fullmatch(participant):
+            raise _UsageError(f"{participant[:20]!r} is not a participant id")
     urls = _urls(args)
     trust = _trust(args, required=False)
     member = _member(args)
-    with Nodes(urls, timeout=args.timeout) as nodes:
-        ledger = _download_ledger(nodes, None, trust, out)
-    problems = ledger.problems()
-    for problem in problems:
-        out.warn(f"the ledger does not replay cleanly: {problem.code}: {problem.detail}")
-    moves = movements((a.ref, a.entry) for a in ledger.replay.accepted)
+    findings: list[dict[str, Any]] = []
+    source: dict[str, Any]
     values: dict[str, int] = {}
-    read = DisclosedValues("value_usd_cents", {}, {})
-    if member is not None:
-        wanted = sorted(
-            {
-                m.certificate
-                for m in moves
-                if m.certificate is not None and args.start <= m.date <= args.end
-            }
-        )
-        read = read_disclosed(
-            urls,
-            args.timeout,
-            member,
-            wanted,
-            "value_usd_cents",
-            ledger.replay,
-            on_warning=out.warn,
-        )
-        values = {h: v for h, v in read.values.items() if isinstance(v, int)}
-        _warn_unread(out, read)
+    read: DisclosedValues | None = None
+    if args.replay or member is not None:
+        # Values are checked against the commitments in the entries, which only the replay
+        # holds; reading them is the member's business, so the member's path replays.
+        with Nodes(urls, timeout=args.timeout) as nodes:
+            ledger = _download_ledger(nodes, None, trust, out)
+        problems = ledger.problems()
+        for problem in problems:
+            out.warn(f"the ledger does not replay cleanly: {problem.code}: {problem.detail}")
+        findings = [
+            {"code": f.code, "detail": f.detail, "log": f.log, "seq": f.seq} for f in problems
+        ]
+        moves = replayed_movements(ledger.replay.accepted, ledger.replay.state)
+        network, tolerance = ledger.network, ledger.charter.policy.mass_tolerance_ppm
+        source = {"replay": True}
+        if member is not None:
+            # Certificates' values, and the member's own productions' where declared: only
+            # its own participant may read those (decision 0045), so others' are not asked.
+            wanted = sorted(
+                {
+                    value_key(m)
+                    for m in moves
+                    if m.kind in ("export", "import")
+                    or (m.kind == "production" and m.valued and m.participant == member.log)
+                }
+            )
+            read = read_disclosed(
+                urls,
+                args.timeout,
+                member,
+                wanted,
+                "value_usd_cents",
+                ledger.replay,
+                on_warning=out.warn,
+            )
+            values = {h: v for h, v in read.values.items() if isinstance(v, int)}
+            _warn_unread(out, read)
+    else:
+        with Nodes(urls, timeout=args.timeout) as nodes:
+            info = nodes.first(methodcaller("network"))
+            if trust is not None and info.genesis != trust:
+                raise _UsageError(
+                    f"{nodes.answered} serves the network {info.genesis.hex()}, not the trusted one"
+                )
+            fetched = fetch_movements(nodes, on_warning=out.warn)
+        for finding in fetched.findings:
+            out.warn(f"{finding.code}: {finding.detail}")
+        findings = [
+            {"code": f.code, "detail": f.detail, "log": f.log, "seq": f.seq}
+            for f in fetched.findings
+        ]
+        moves = list(fetched.rows)
+        network, tolerance = info.network, int(info.policy.get("mass_tolerance_ppm", 0))
+        source = {"replay": False, **fetched.to_json()}
     statistics = compute_statistics(
         moves,
-        args.start,
-        args.end,
+        period,
+        today=_today(),
         values=values,
-        tolerance_ppm=ledger.charter.policy.mass_tolerance_ppm,
+        tolerance_ppm=tolerance,
+        participants=args.participant,
+        thresholds=Thresholds(
+            change_percent=args.change_percent,
+            unit_value_factor=args.unit_value_factor,
+            late_days=args.late_days,
+        ),
     )
+    tables = statistics.tables()
+    if args.csv is not None:
+        write_csv(tables, args.csv)
+    if args.xlsx is not None:
+        write_xlsx(tables, args.xlsx)
     document = statistics.to_json()
-    document["network"] = ledger.network
+    document["network"] = network
+    document["source"] = source
     document["member"] = f"{member.log}:{member.name}" if member else None
-    if member is not None:
+    if read is not None:
         document["unread"] = read.to_json()  # what the policy did not give this member
-    document["findings"] = [
-        {"code": f.code, "detail": f.detail, "log": f.log, "seq": f.seq} for f in problems
-    ]
+    document["findings"] = findings
     if out.json:
+        document["tables"] = [t.to_json() for t in tables]
         out.emit(document)
     else:
-        _show_stats(out, statistics)
-    return EXIT_OK if not statistics.anomalies and not problems else EXIT_INVALID
+        _show_stats(out, tables)
+    return EXIT_OK if not statistics.anomalies and not findings else EXIT_INVALID
 
 
 def _warn_unread(out: _Output, read: DisclosedValues) -> None:
@@ -1416,6 +1553,115 @@ def _warn_unread(out: _Output, read: DisclosedValues) -> None:
     for log, codes in sorted(read.unread.items()):
         why = ", ".join(f"{n} {code}" for code, n in sorted(codes.items()))
         out.warn(f"{read.field} of {sum(codes.values())} entries of {log} not read: {why}")
+
+
+# --- report --------------------------------------------------------------------------------------
+
+_REPORT_FORMATS = {".pdf": "pdf", ".html": "html", ".htm": "html", ".json": "json"}
+_REPORTS_EXTRA = "pip install 'kp-ledger[reports]'"
+
+
+def _report_annual(args: argparse.Namespace, out: _Output) -> int:
+    from client.report import build_report
+    from client.report_inputs import from_index, from_replay, parse_at
+
+    kind = _REPORT_FORMATS.get(args.output.suffix.lower())
+    if kind is None:
+        raise _UsageError(f"-o {args.output}: the report is written as .pdf, .html or .json")
+    writer = _report_writer(kind)
+    if not _PARTICIPANT.fullmatch(args.participant):
+        raise _UsageError(f"{args.participant[:20]!r} is not a participant id")
+    try:
+        period = parse_period(year=args.year, half=args.half, quarter=args.quarter)
+    except PeriodError as exc:
+        raise _UsageError(str(exc)) from exc
+    at: dict[str, tuple[int, bytes | None]] = {}
+    for text in args.at:
+        try:
+            log, size, root = parse_at(text)
+        except ValueError as exc:
+            raise _UsageError(f"--at: {exc}") from exc
+        at[log] = (size, root)
+    if at and not args.replay:
+        raise _UsageError("--at recomputes from the logs themselves: add --replay")
+    as_of = args.as_of or min(_today(), period.end)
+    urls = _urls(args)
+    trust = _trust(args, required=False)
+    with Nodes(urls, timeout=args.timeout) as nodes:
+        if args.replay:
+            inputs = from_replay(_download_ledger(nodes, None, trust, out), at or None)
+        else:
+            inputs = from_index(nodes, trust, on_warning=out.warn)
+    for finding in inputs.findings:
+        out.warn(f"{finding.code}: {finding.detail}")
+    report = build_report(
+        inputs.moves,
+        participant=args.participant,
+        period=period,
+        as_of=as_of,
+        checkpoints=inputs.checkpoints,
+        network=inputs.network,
+        source=inputs.source,
+        tolerance_ppm=inputs.tolerance_ppm,
+        thresholds=Thresholds(
+            change_percent=args.change_percent,
+            unit_value_factor=args.unit_value_factor,
+            late_days=args.late_days,
+        ),
+    )
+    findings = [
+        {"code": f.code, "detail": f.detail, "log": f.log, "seq": f.seq} for f in inputs.findings
+    ]
+    del inputs  # every movement of the ledger: let go before the charts are drawn
+    written = writer(report, args.output)
+    if out.json:
+        out.emit({"written": [str(p) for p in written], "findings": findings, **report.to_json()})
+    else:
+        out.console.print(f"{report.title}: wrote {args.output}", markup=False)
+        for path in written[1:]:
+            out.console.print(f"  and {path}", markup=False)
+        out.console.print(
+            f"{len(report.anomalies)} anomalies; counted {len(report.checkpoints)} logs at "
+            f"their checkpoints, as of {report.as_of}",
+            markup=False,
+        )
+        out.console.print(f"recompute: {report.command}", markup=False)
+    return EXIT_INVALID if findings else EXIT_OK
+
+
+def _report_writer(kind: str) -> Callable[[Any, Path], list[Path]]:
+    """The function that writes the report as ``kind``. PDF and HTML need the reports extra:
+    whether it is installed is asked before any node is (without loading it: the libraries are
+    loaded once the figures are computed and the movements let go, to keep the peak low), and
+    its absence said with the command that installs it."""
+    if kind == "json":
+
+        def write_json(report: Any, target: Path) -> list[Path]:
+            target.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+            return [target]
+
+        return write_json
+    for library in ("matplotlib", "jinja2", *(("fpdf",) if kind == "pdf" else ())):
+        try:
+            found = importlib.util.find_spec(library) is not None
+        except ValueError:  # in sys.modules as None: made unimportable
+            found = False
+        if not found:
+            raise _UsageError(
+                f"a {kind.upper()} report needs the reports extra ({library} is not installed): "
+                f"{_REPORTS_EXTRA}"
+            )
+
+    def write(report: Any, target: Path) -> list[Path]:
+        if kind == "pdf":
+            from client.report_pdf import write_pdf
+
+            return write_pdf(report, target)
+        from client.report_html import write_html
+
+        return write_html(report, target)
+
+    return write
 
 
 # --- disclosures ---------------------------------------------------------------------------------
@@ -1520,57 +1766,29 @@ def _certificate_pdf(args: argparse.Namespace, out: _Output) -> int:
     return EXIT_OK
 
 
-def _show_stats(out: _Output, statistics: Statistics) -> None:
-    table = Table(title=f"KP statistics {statistics.start} .. {statistics.end}")
-    for column in (
-        "participant",
-        "opening stock",
-        "production",
-        "exports",
-        "export value",
-        "imports",
-        "import value",
-        "closing stock",
-    ):
-        table.add_column(column, justify="left" if column == "participant" else "right")
+def _show_stats(out: _Output, tables: list[StatTable]) -> None:
+    """Every table that has rows, as the model lays it out (client/stats.py ``StatTable``)."""
+    for stat_table in tables:
+        if not stat_table.rows:
+            continue
+        table = Table(title=stat_table.title)
+        for column in stat_table.columns:
+            numeric = column.kind in ("centicarats", "usd_cents", "count")
+            table.add_column(column.name, justify="right" if numeric else "left")
+        for row in stat_table.rows:
+            table.add_row(*(_stat_cell(c, v) for c, v in zip(stat_table.columns, row, strict=True)))
+        out.console.print(table)
 
-    def flow(tally: Tally) -> str:
-        return f"{_carats(tally.centicarats)} ({tally.count})"
 
-    for participant, stats in statistics.participants.items():
-        table.add_row(
-            participant,
-            _carats(stats.opening_stock),
-            flow(stats.production),
-            flow(stats.exports),
-            _usd(stats.exports.value_usd_cents, stats.exports.sealed),
-            flow(stats.imports),
-            _usd(stats.imports.value_usd_cents, stats.imports.sealed),
-            _carats(stats.closing_stock),
-        )
-    out.console.print(table)
-    detail = Table(title="by HS code, partner and origin")
-    for column in ("participant", "flow", "by", "key", "carats", "count"):
-        detail.add_column(column)
-    for participant, stats in statistics.participants.items():
-        for name, tally, partner in (
-            ("production", stats.production, None),
-            ("exports", stats.exports, "destination"),
-            ("imports", stats.imports, "source"),
-        ):
-            groups = [("HS code", tally.by_hs_code), ("origin", tally.by_origin)]
-            if partner is not None:
-                groups.insert(1, (partner, tally.by_partner))
-            for by, amounts in groups:
-                for key, amount in sorted(amounts.items()):
-                    detail.add_row(
-                        participant, name, by, key, _carats(amount.centicarats), str(amount.count)
-                    )
-    out.console.print(detail)
-    for anomaly in statistics.anomalies:
-        out.console.print(f"[bold red]anomaly[/] {anomaly.code}: {anomaly.detail}")
-        for entry_hash in anomaly.entries:
-            out.console.print(f"  behind it: entry {entry_hash}")
+def _stat_cell(column: Column, cell: Any) -> str:
+    if column.kind == "usd_cents":
+        return "sealed" if cell is None else f"${cell / 100:,.2f}"
+    if column.kind == "centicarats":
+        return f"{cell / 100:,.2f}"
+    if column.kind == "entries":
+        shown = [h[:16] for h in cell[:3]]
+        return " ".join(shown) + (f" and {len(cell) - 3} more" if len(cell) > 3 else "")
+    return escape(str(cell))
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from client.errors import (
     NodeUnavailableError,
     ProblemError,
 )
+from client.movement_pages import MovementDigest, MovementPage
 from node.core import clock
 from node.core.bundle import Bundle
 from node.core.charter import SignedCharter
@@ -258,6 +259,20 @@ class LedgerClient:
         params = {"after": after, "limit": limit}
         return AccessPage.from_json(self._json("/v1/disclosures/access", params))
 
+    def statistics_movements(self, *, after: str | None = None, limit: int = 1000) -> MovementPage:
+        """A page of the node's statistics index (decision 0045): at most ``limit`` movements
+        after the cursor ``after`` (``LOG:SEQ``; None: from the start)."""
+        params: dict[str, Any] = (
+            {"limit": limit} if after is None else {"after": after, "limit": limit}
+        )
+        return MovementPage.from_json(self._json("/v1/statistics/movements", params))
+
+    def statistics_digest(self, log: str, size: int) -> MovementDigest:
+        """The node's chain digest of ``log``'s movements below ``size`` (clipped to what it
+        holds)."""
+        params = {"log": log, "size": size}
+        return MovementDigest.from_json(self._json("/v1/statistics/digest", params))
+
     def evidence(self) -> list[Evidence]:
         """Evidence the node holds against any log (forks, invalid entries)."""
         return [Evidence.from_json(item) for item in self._array("/v1/evidence")]
@@ -455,7 +470,10 @@ class Operator:
         produced_on: str,
         mine: str | None = None,
         holder: str | None = None,
+        value_usd_cents: int | None = None,
     ) -> tuple[SignedRecord, Disclosures]:
+        """A ``parcel.produce``; ``value_usd_cents``, the declared value, is sealed when given
+        (optional: a production without one seals nothing)."""
         return self.sign(
             "parcel.produce",
             {
@@ -466,6 +484,7 @@ class Operator:
                 "hs_code": hs_code,
                 "holder": holder or self.name,
             },
+            sealed_values=None if value_usd_cents is None else {"value_usd_cents": value_usd_cents},
         )
 
     def transfer(

@@ -16,6 +16,7 @@ __all__ = [
     "errors",
     "httpsig",
     "merkle",
+    "movements",
     "notes",
     "provenance",
     "receipt",

@@ -40,6 +40,7 @@ from node.core.records import (
     LOG_SIGNER,
     SEALED_FIELDS,
     CertificateIssue,
+    ParcelProduce,
     ParcelTransfer,
     SignedRecord,
 )
@@ -81,6 +82,9 @@ ENTITLED: Mapping[str, Mapping[str, frozenset[str]]] = {
     "certificate.issue": {field: _EVERY_ROLE for field in SEALED_FIELDS["certificate.issue"]},
     # The invoice is the seller's and the buyer's; their authority is the log's own.
     "parcel.transfer": {"invoice": _EVERY_ROLE - {"counterparty_authority"}},
+    # A production's value is the producer's (its signer and the holder it names) and its
+    # authority's; no other participant is party to it (decision 0045).
+    "parcel.produce": {"value_usd_cents": _EVERY_ROLE - {"counterparty_authority"}},
 }
 """Per record type and sealed field, the roles that may read it (decision 0040's table)."""
 
@@ -149,6 +153,8 @@ class Subject:
             parties, importing = (body.exporter,), body.importing
         elif isinstance(body, ParcelTransfer):
             parties = (body.to,)
+        elif isinstance(body, ParcelProduce):
+            parties = (body.holder,)
         return cls(
             type=signed.type,
             log=signed.log,

@@ -43,6 +43,7 @@ __all__ = [
     "MAX_REFS",
     "MAX_SIGNATURES",
     "OPERATOR_KINDS",
+    "OPTIONAL_SEALED_FIELDS",
     "RECORD_DOMAIN",
     "RECORD_TYPES",
     "ROLES",
@@ -169,9 +170,12 @@ class SignedRecord:
             raise RecordError(
                 "sealed must map field names to 32-byte commitments", code="record.malformed"
             )
-        if sealed.keys() != SEALED_FIELDS.get(record_type, frozenset()):
+        required = SEALED_FIELDS.get(record_type, frozenset())
+        optional = OPTIONAL_SEALED_FIELDS.get(record_type, frozenset())
+        if not required <= sealed.keys() <= required | optional:
+            may = f" and may seal {sorted(optional)}" if optional else ""
             raise RecordError(
-                f"{record_type} seals exactly {sorted(SEALED_FIELDS.get(record_type, ()))}",
+                f"{record_type} seals exactly {sorted(required)}{may}",
                 code="record.sealed_fields",
             )
         sigs = outer["sigs"]
@@ -782,6 +786,13 @@ SEALED_FIELDS: dict[str, frozenset[str]] = {
     ),
 }
 """The commercial fields each record type carries sealed (DESIGN §5); other types seal none."""
+
+OPTIONAL_SEALED_FIELDS: dict[str, frozenset[str]] = {
+    # A mine's or an authority's declared value of its production (Annex III reports production
+    # in carats and US dollars; decision 0045). Optional, so every record made before stays valid.
+    "parcel.produce": frozenset({"value_usd_cents"}),
+}
+"""Sealed fields a record type may carry besides ``SEALED_FIELDS``."""
 
 
 def parse_body(record_type: str, body: Value) -> Body:

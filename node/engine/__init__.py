@@ -12,6 +12,7 @@ __all__ = [
     "replica",
     "restore",
     "sequencer",
+    "statistics",
     "store",
     "witness",
 ]

@@ -28,6 +28,7 @@ from node.engine import restore
 from node.engine.config import Settings
 from node.engine.datadir import DataDir
 from node.engine.sequencer import EnvelopeSeal, RuleCheck, Sequencer, Submission
+from node.engine.statistics import ensure_index
 from node.engine.store import Store, StoreWriter
 
 __all__ = ["CharterStatus", "LedgerNode", "LogAdoption"]
@@ -125,6 +126,9 @@ class LedgerNode:
             disclosure_keys=data_dir.disclosure_keys(),
         )
         node.data_dir = data_dir.root
+        # A store made before the statistics index, or copied back without it, gets it now
+        # (decision 0045); a store that has it costs one read.
+        ensure_index(node.store)
         return node
 
     def close(self) -> None:

@@ -43,9 +43,10 @@ from node.core.errors import (
     RuleError,
 )
 from node.core.notes import SignedCheckpoint
-from node.core.records import Entry
+from node.core.records import Entry, EntryRef
 from node.core.rules import Verified, check
 from node.core.state import LedgerState
+from node.engine.statistics import index_entry
 from node.engine.store import LogReader, StoreReader, StoreWriter
 
 __all__ = [
@@ -201,6 +202,7 @@ def extend(
             ) from broken
         state.apply(log, effects)
         writer.log(log).append(raw, entry.signed.record_hash, leaf=leaves[offset])
+        index_entry(writer, EntryRef(log, seq, leaves[offset]), entry)
     writer.log(log).put_checkpoint(checkpoint.size, signed.to_text())
     return Extension(size=checkpoint.size)
 

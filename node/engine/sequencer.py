@@ -34,7 +34,7 @@ from node.core.errors import (
 )
 from node.core.notes import Checkpoint, sign_note
 from node.core.receipt import Receipt
-from node.core.records import MAX_ENTRY_SIZE, Entry, SignedRecord
+from node.core.records import MAX_ENTRY_SIZE, Entry, EntryRef, SignedRecord
 from node.core.sealing import (
     Disclosures,
     check_disclosures,
@@ -42,6 +42,7 @@ from node.core.sealing import (
     parse_disclosures,
 )
 from node.core.state import LedgerState
+from node.engine.statistics import index_entry
 from node.engine.store import LogReader, Store, StoreReader, StoreWriter
 
 __all__ = [
@@ -108,11 +109,14 @@ class SignatureCheck:
 
 class RuleCheck:
     """The validation step of a KP node: ``rules.check`` against the state in the store, then
-    the entry's effects written to that state in the same transaction."""
+    the entry's effects written to that state, and its movement to the statistics index
+    (node/engine/statistics.py), in the same transaction."""
 
     def __call__(self, store: StoreWriter, entry: Entry, entry_hash: bytes) -> None:
         state = LedgerState(store, store)
-        state.apply(entry.signed.log, rules.check(state, entry, entry_hash))
+        log = entry.signed.log
+        state.apply(log, rules.check(state, entry, entry_hash))
+        index_entry(store, EntryRef(log, entry.seq, entry_hash), entry)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,8 @@ database        key                          value
 ``quarantine``  log id                       the evidence that quarantined it
 ``witness``     log id                       the latest checkpoint this node cosigned
 ``witnessed``   log id                       size of the log's newest witnessed checkpoint
+``movements``   L · seq                      the statistics index (node/engine/statistics.py)
+``statistics``  ``built``                    set once the index covers every entry
 ==============  ===========================  ==========================================
 
 The ledger state tables of ``node/core/state.py`` live in the same environment, so an entry and the
@@ -71,6 +73,8 @@ _DATABASES = (
     "witness",
     "witnessed",
     "restore",  # node/engine/restore.py: set while the node's own log is restored from peers
+    "movements",  # node/engine/statistics.py: the statistics index, one row per movement
+    "statistics",  # node/engine/statistics.py: whether the index covers every entry
 )
 DEFAULT_MAP_SIZE = 1 << 40  # 1 TiB of address space; the file grows only as pages are used
 _U64 = 8
@@ -266,6 +270,14 @@ class StoreReader:
         cursor = self._txn.cursor(db=self._dbs[db])
         past = prefix[:-1] + bytes((prefix[-1] + 1,))  # just past every key with the prefix
         if not (cursor.prev() if cursor.set_range(past) else cursor.last()):
+            return None
+        key = bytes(cursor.key())
+        return key if key.startswith(prefix) else None
+
+    def last_key_before(self, db: str, prefix: bytes, bound: bytes) -> bytes | None:
+        """The largest key of a table that starts with ``prefix`` and sorts below ``bound``."""
+        cursor = self._txn.cursor(db=self._dbs[db])
+        if not (cursor.prev() if cursor.set_range(bound) else cursor.last()):
             return None
         key = bytes(cursor.key())
         return key if key.startswith(prefix) else None

@@ -25,6 +25,8 @@ __all__ = [
     "requests",
     "schemas",
     "sequencer_process",
+    "statistics",
+    "statistics_page",
     "submission",
     "witnessing",
 ]

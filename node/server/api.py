@@ -23,7 +23,17 @@ from node.core.errors import (
     RuleError,
 )
 from node.engine.ledger import LedgerNode
-from node.server import api_docs, disclosures, documents, explorer, reads, submission, witnessing
+from node.server import (
+    api_docs,
+    disclosures,
+    documents,
+    explorer,
+    reads,
+    statistics,
+    statistics_page,
+    submission,
+    witnessing,
+)
 from node.server.ingress import (
     ClientShares,
     IngressBounds,
@@ -91,6 +101,8 @@ def install(app: FastAPI, node: LedgerNode, metrics: NodeMetrics) -> None:
     app.include_router(witnessing.router)
     explorer.install(app)
     app.include_router(api_docs.router)  # /docs and /redoc, no CDN (FastAPI's are off)
+    app.include_router(statistics.router)
+    app.include_router(statistics_page.router)
     _document_problems(app)
 
     @app.exception_handler(LedgerError)

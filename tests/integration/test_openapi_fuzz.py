@@ -70,6 +70,11 @@ OPERATIONS = {
     "GET /v1/disclosures/access": True,
     "GET /v1/disclosures/{entry_hash}": True,
     "GET /v1/evidence": False,
+    "GET /v1/statistics/movements": True,
+    "GET /v1/statistics/digest": True,
+    "GET /statistics": True,
+    "GET /statistics/charts/{name}.svg": True,
+    "GET /statistics/statistics.css": False,
     "POST /v1/records": True,
     "POST /v1/parcels/states": True,
 }

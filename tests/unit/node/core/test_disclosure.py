@@ -4,7 +4,7 @@ subjects the node builds from its state and its entries."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -28,7 +28,7 @@ from node.core.disclosure import (
     verify_disclosure,
 )
 from node.core.errors import DisclosureRefusedError
-from node.core.records import RECORD_TYPES, SEALED_FIELDS, EntryRef
+from node.core.records import OPTIONAL_SEALED_FIELDS, RECORD_TYPES, SEALED_FIELDS, EntryRef
 from node.core.state import OperatorState
 
 FIELDS = sorted({f for fields in SEALED_FIELDS.values() for f in fields})
@@ -94,11 +94,18 @@ def _cases() -> list[Any]:
     cases = []
     for name, reader, certificate, invoice in TABLE:
         for record_type in sorted(RECORD_TYPES):
-            subject = {"certificate.issue": CERTIFICATE, "parcel.transfer": TRANSFER}.get(
-                record_type, Subject(record_type, "BW", signers=("mine",))
-            )
+            subject = {
+                "certificate.issue": CERTIFICATE,
+                "parcel.transfer": TRANSFER,
+                # The mine produces for the trader: the same roles as the transfer's.
+                "parcel.produce": replace(TRANSFER, type="parcel.produce"),
+            }.get(record_type, Subject(record_type, "BW", signers=("mine",)))
             for field in FIELDS:
-                if field not in SEALED_FIELDS.get(record_type, ()):
+                sealable = {
+                    *SEALED_FIELDS.get(record_type, ()),
+                    *OPTIONAL_SEALED_FIELDS.get(record_type, ()),
+                }
+                if field not in sealable:
                     expected = "disclosure.not_sealed"
                 elif record_type == "certificate.issue":
                     expected = certificate
@@ -126,16 +133,18 @@ def test_the_policy_table(reader: Reader, subject: Subject, field: str, expected
 
 
 def test_every_sealed_field_has_its_entitled_roles() -> None:
-    assert {t: set(fields) for t, fields in ENTITLED.items()} == {
-        t: set(fields) for t, fields in SEALED_FIELDS.items()
-    }
+    sealable = {t: set(f) for t, f in SEALED_FIELDS.items()}
+    for t, fields in OPTIONAL_SEALED_FIELDS.items():
+        sealable.setdefault(t, set()).update(fields)
+    assert {t: set(fields) for t, fields in ENTITLED.items()} == sealable
 
 
 def test_a_domestic_transfer_needs_no_second_authority() -> None:
     # A transfer's buyer is an operator of the seller's log: its authority is the log's own.
     assert recipients(TRANSFER) == ("BW",)
     assert recipients(CERTIFICATE) == ("BW", "EU")
-    assert recipients(Subject("parcel.produce", "BW")) == ()
+    assert recipients(Subject("parcel.transform", "BW")) == ()  # it seals nothing
+    assert recipients(Subject("parcel.produce", "BW")) == ("BW",)  # a declared value: its own
     assert roles_of(_reader("EU:officer", "authority"), TRANSFER) == frozenset()
     assert roles_of(_reader("BW:trader", "trader"), TRANSFER) == {"party"}
     assert roles_of(_reader("BW:officer", "authority"), CERTIFICATE) == {"submitter", "authority"}
@@ -285,4 +294,5 @@ def test_the_subject_of_a_record_names_its_signers_and_parties() -> None:
     produced, _ = Operator("BW", "@log", Ed25519PrivateKey.generate()).produce(
         "P", centicarats=1, hs_code="7102.10", produced_on="2026-11-20", mine="mine", holder="mine"
     )
-    assert Subject.of(produced) == Subject("parcel.produce", "BW")
+    # The holder a production names is party to its value (decision 0045).
+    assert Subject.of(produced) == Subject("parcel.produce", "BW", parties=("mine",))
