@@ -23,7 +23,6 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -38,6 +37,7 @@ from node.core.errors import ApiError
 from node.engine.ledger import LedgerNode
 from node.engine.statistics import movements
 from node.engine.store import StoreReader
+from node.server.explorer._layout import TEMPLATES
 
 __all__ = [
     "CACHED_REPORTS",
@@ -54,8 +54,8 @@ CACHED_REPORTS = 16
 
 _PARTICIPANT = re.compile(r"[A-Z]{2,8}")
 _CHART = re.compile(r"[a-z_]{1,16}")
-_TEMPLATES = Path(__file__).parent / "statistics_templates"
-_ENVIRONMENT = environment(_TEMPLATES)
+# The explorer's frame (header, navigation, search, footer) around the report's body.
+_ENVIRONMENT = environment(TEMPLATES)
 
 
 class _RefusedError(Exception):
@@ -186,7 +186,7 @@ def statistics_page(
     """A participant's KP statistics for a period (default: this node's, this year): tables,
     charts and anomalies, with the checkpoints they were computed from."""
     node: LedgerNode = request.app.state.node
-    shown = {"participant": (participant or node.log)[:8], "period": (period or "")[:6]}
+    shown = {"asked_participant": (participant or node.log)[:8], "period": (period or "")[:6]}
     try:
         who, when = _participant(participant, node), _period(period, node)
         report = _REPORTS.get(node, who, when).report
@@ -201,7 +201,7 @@ def statistics_page(
         tables=report.tables(),
         chart_src=lambda chart: f"/statistics/charts/{chart.name}.svg?{query}",
         heading=f"Statistics of {who}, {when.label}",
-        participant=who,
+        asked_participant=who,
         period=when.label,
     )
 
@@ -246,7 +246,13 @@ def statistics_stylesheet() -> Response:
 
 def _page(node: LedgerNode, status: int, **context: object) -> HTMLResponse:
     context.setdefault("error", None)
+    genesis = node.genesis()
     body = _ENVIRONMENT.get_template("statistics.html").render(
-        node=node.log, network=node.settings.network, **context
+        participant=node.log,
+        network=node.settings.network,
+        genesis=genesis.hex() if genesis else None,
+        query="",
+        nav="statistics",
+        **context,
     )
     return HTMLResponse(body, status_code=status)

@@ -1,9 +1,8 @@
 """The explorer's pages as a browser shows them: under the CSP, on a closed network, on a phone,
 accessible (axe-core), and the status of a usable, a confirmed and an expired certificate.
 
-These describe the pages of issue 17 (the URL contract: ``/``, ``/verify/{hash}``, ``/network``),
-so some fail until those pages exist: the explorer's first page has an inline <style> and no
-viewport meta, and judges expiry by the system clock rather than the node's.
+The pages: ``/``, a lookup by number and by hash (303 to ``/verify/{hash}``), the verification
+page, ``/network`` and ``/statistics`` (docs/explorer.md).
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ def _pages(states: CertificateStates) -> dict[str, str]:
         "verification": f"/verify/{final}",
         "verification for the genesis": f"/verify/{final}?genesis={states.genesis}",
         "network": "/network",
+        "statistics": "/statistics?participant=BW&period=2026",
     }
 
 
@@ -43,6 +43,7 @@ PAGES = (
     "verification",
     "verification for the genesis",
     "network",
+    "statistics",
 )
 
 
