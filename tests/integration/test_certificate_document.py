@@ -10,9 +10,6 @@ from __future__ import annotations
 import datetime
 import io
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +23,7 @@ import zxingcpp
 
 from client.document import AWAITING_CONFIRMATION, SEALED_PLACEHOLDER
 from client.sdk import LedgerClient, Operator, ProblemError
-from tests.support.network import REPO, Devnet, devnet, fast_replication
+from tests.support.network import Devnet, devnet, fast_replication, kp
 
 TODAY = datetime.datetime.now(datetime.UTC).date().isoformat()
 EXPIRES_ON = (datetime.date.fromisoformat(TODAY) + datetime.timedelta(days=30)).isoformat()
@@ -88,18 +85,6 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
             )
         running.description["certificate"] = issued
         yield running
-
-
-def kp(*args: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in ("KP_NODES", "KP_TRUST")}
-    return subprocess.run(
-        [sys.executable, "-m", "client.cli", *args],
-        cwd=REPO,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def _pdf(net: Devnet, out: Path, subject: str, *extra: str) -> tuple[dict[str, Any], str, bytes]:

@@ -25,7 +25,7 @@ import pytest
 from client.online import verify_online
 from node.dev.scenario import run_scenario
 from tests.support.counting import CountingTransport
-from tests.support.network import REPO, Devnet, devnet, fast_replication, free_port_block
+from tests.support.network import REPO, Devnet, devnet, fast_replication, free_port_block, kp
 
 MEMBERS = ("BW", "CA", "EU", "AE", "IN")
 
@@ -57,19 +57,6 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
         running.description["scenario"] = run_scenario(running.description)
         wait_until(lambda: _replicated(running), 60, "every node to hold every log")
         yield running
-
-
-def kp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real ``kp`` entry point; ``KP_NODES`` and ``KP_TRUST`` only as given."""
-    clean = {k: v for k, v in os.environ.items() if k not in ("KP_NODES", "KP_TRUST")}
-    return subprocess.run(
-        [sys.executable, "-m", "client.cli", *args],
-        cwd=REPO,
-        env={**clean, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
 
 
 def kp_json(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:

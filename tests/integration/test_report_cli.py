@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +16,7 @@ import httpx
 import pytest
 
 from node.dev.scenario import run_scenario
-from tests.support.network import REPO, Devnet, devnet, fast_replication
+from tests.support.network import Devnet, devnet, fast_replication, kp
 
 MEMBERS = ("BW", "CA", "EU", "AE", "IN")
 YEAR = str(datetime.datetime.now(datetime.UTC).year)  # the scenario runs on today's dates
@@ -45,18 +42,6 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
             assert time.monotonic() < deadline, "every node to hold every log"
             time.sleep(0.2)
         yield running
-
-
-def kp(*args: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in ("KP_NODES", "KP_TRUST")}
-    return subprocess.run(
-        [sys.executable, "-m", "client.cli", *args],
-        cwd=REPO,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
 
 
 def options(net: Devnet) -> list[str]:

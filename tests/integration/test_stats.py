@@ -7,9 +7,6 @@ from __future__ import annotations
 import csv
 import datetime
 import json
-import os
-import subprocess
-import sys
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -20,7 +17,7 @@ import httpx
 import pytest
 
 from node.dev.scenario import run_scenario
-from tests.support.network import REPO, Devnet, devnet, fast_replication
+from tests.support.network import Devnet, devnet, fast_replication, kp
 
 MEMBERS = ("BW", "CA", "EU", "AE", "IN")
 
@@ -52,18 +49,6 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
         run_scenario(running.description)
         wait_until(lambda: _indexed_everywhere(running), 60, "every node to hold every log")
         yield running
-
-
-def kp(*args: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in ("KP_NODES", "KP_TRUST")}
-    return subprocess.run(
-        [sys.executable, "-m", "client.cli", *args],
-        cwd=REPO,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
 
 
 def kp_json(*args: str) -> tuple[int, dict[str, Any]]:

@@ -73,6 +73,21 @@ def kp_node(
     )
 
 
+def kp(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``kp`` entry point; ``KP_NODES`` and ``KP_TRUST`` only as given."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("KP_NODES", "KP_TRUST")}
+    return subprocess.run(
+        [sys.executable, "-m", "client.cli", *args],
+        cwd=REPO,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @dataclass
 class Devnet:
     root: Path
