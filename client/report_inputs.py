@@ -110,7 +110,13 @@ def from_index(
     findings: list[Finding] = []
     for held in client.logs():
         log = held.log
-        keys = [c.charter.log_verifier_key(log) for c in chain if log in c.charter.participants]
+        # Every key the log has held, each once: a key unchanged across versions listed twice
+        # would make the note's verifier list ambiguous (and the log left out).
+        keys = list(
+            dict.fromkeys(
+                c.charter.log_verifier_key(log) for c in chain if log in c.charter.participants
+            )
+        )
         if not held.checkpoint or not keys:
             on_warning(f"{url} has no checkpoint of {log} to count it at: left out")
             continue

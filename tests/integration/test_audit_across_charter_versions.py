@@ -1,4 +1,5 @@
-"""``kp audit`` and ``kp stats`` after the charter changed twice, on five real nodes.
+"""``kp audit``, ``kp stats`` and ``kp report annual`` after the charter changed twice, on five
+real nodes.
 
 Entry 0 of every founding log adopts the genesis; later entries are judged under versions 2 and
 3. An audit that replayed with only the newest version could judge none of it
@@ -64,7 +65,9 @@ def _ship_to_ae_from_in(net: Devnet) -> int:
     return int(issued["seq"])
 
 
-def test_audit_and_stats_pass_after_three_charter_versions(net: Devnet) -> None:
+def test_audit_stats_and_report_pass_after_three_charter_versions(
+    net: Devnet, tmp_path: Path
+) -> None:
     genesis = net.root / "genesis.charter"
     v2 = _next_version(net, genesis, "v2.charter", "--witness-quorum", "3")
     lagging: list[int] = []
@@ -110,6 +113,17 @@ def test_audit_and_stats_pass_after_three_charter_versions(net: Devnet) -> None:
     code, stats = kp_json("stats", *period, *nodes, *trust)
     assert code == 0, stats
     assert stats["participants"]["BW"]["production"]["centicarats"] == 1_250_000 + 40_000
+
+    # The report counts every log at a checkpoint signed by a key the log held, each key once
+    # however many versions kept it (listed twice, the note's verifier list is ambiguous).
+    written = tmp_path / "report.json"
+    code, report = kp_json(
+        "report", "annual", "--participant", "BW", "--year", str(today.year), "-o", str(written),
+        *nodes, *trust,
+    )  # fmt: skip
+    assert code == 0, report
+    assert {point["log"] for point in report["checkpoints"]} == set(MEMBERS)
+    assert report["figures"]["production"]["centicarats"] == 1_250_000 + 40_000
 
     # The chain is checked against the trusted genesis, not the one the node serves.
     other = ["--trust", "00" * 32]
