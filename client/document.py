@@ -283,8 +283,10 @@ class _Page:
         rows = [
             ("Unique certificate number", certificate.number),
             ("Issuing authority", self._party(issuer)),
-            ("Exporting country", self._party(issuer)),
-            (origin_label, ", ".join(self._party(o) for o in origins)),
+            # Countries by their KP participant codes (ISO 3166-1 alpha-2, or EU): the charter
+            # names each participant's authority, not its country.
+            ("Exporting country", issuer),
+            (origin_label, ", ".join(origins)),
             (
                 "Exporter",
                 f"{self._sealed('exporter_name')}\nledger operator {issuer}:{certificate.exporter}",

@@ -39,7 +39,8 @@ OFFICER = Operator("BW", "officer", crypto.generate_private_key())
 ENTRY_TIME = 1_764_583_200_000  # 2025-12-01T10:00:00Z
 GENESIS = bytes(range(32))
 BASE_URL = "https://kp.bw.example"
-NAMES = {"BW": "Botswana", "CA": "Canada", "EU": "European Union"}
+# The charter names each participant's authority; countries are printed by their codes.
+NAMES = {"BW": "Botswana KP authority", "CA": "KP Canada", "EU": "EU KP authority"}
 # Latin with diacritics, Cyrillic and Greek: participants' names as their registries write them.
 EXPORTER = "Окаванго Даймонд Компани"
 IMPORTER = "Ἀντβέρπη Rough Diamonds — Zürich Ærø Łódź"
@@ -130,11 +131,12 @@ ANNEX_I = [
     ("title", "KIMBERLEY PROCESS CERTIFICATE"),
     ("statement", STATEMENT),
     ("unique number", "Unique certificate number BW/2026/0005"),
-    ("issuing authority", "Issuing authority Botswana (BW)"),
-    ("mixed origin", "Countries of mining origin (mixed origin) Botswana (BW), Canada (CA)"),
+    ("issuing authority", "Issuing authority Botswana KP authority (BW)"),
+    ("exporting country", "Exporting country BW"),
+    ("mixed origin", "Countries of mining origin (mixed origin) BW, CA"),
     ("exporter", "Exporter"),
     ("exporter's ledger identity", "ledger operator BW:trader"),
-    ("importer", "importing participant European Union (EU)"),
+    ("importer", "importing participant EU KP authority (EU)"),
     ("carats", "Carat weight / mass 1,250.00 carats"),
     ("value", "Value (US$)"),
     ("parcels", "Number of parcels 2"),
@@ -186,7 +188,7 @@ def test_a_confirmed_certificate_shows_what_the_importer_recorded(entitled: byte
     assert "Received on 2025-12-05" in text
     assert "Carats received 1,249.50 carats" in text
     assert "Seal intact yes" in text
-    assert "Confirmed by European Union (EU), recorded 2025-12-06" in text
+    assert "Confirmed by EU KP authority (EU), recorded 2025-12-06" in text
     assert f"Confirmation entry {'ab' * 32}" in text
     assert AWAITING_CONFIRMATION not in text
     assert "CONFIRMED by EU, not usable again" in text
@@ -217,7 +219,7 @@ def test_a_certificate_that_will_never_be_confirmed_says_why(
 
 def test_one_country_of_origin_is_named_as_unmixed() -> None:
     text = _text(render_certificate(_document(entry=_certificate(origins=("BW",)))))
-    assert "Country of origin (parcels of unmixed origin) Botswana (BW)" in text
+    assert "Country of origin (parcels of unmixed origin) BW" in text
 
 
 def test_the_qr_code_scans_to_the_verification_url(anonymous: bytes, entitled: bytes) -> None:
