@@ -59,6 +59,17 @@ def search(
         return refusal(
             request, 400, "Neither a certificate number nor an entry hash", exc.message, query=q
         )
+    chain = node.known_chain()
+    if chain and number.issuer not in chain[-1].charter.participants:
+        # "hello world" parses as a number of issuer HELLO: free text, not a forgery.
+        return refusal(
+            request,
+            400,
+            "Neither a certificate number nor an entry hash",
+            f"{number.issuer} is no participant of this network: a certificate number begins "
+            "with its issuer's code (BW-2026-0001).",
+            query=q,
+        )
     with node.state() as state:
         certificate = state.certificate_by_number(number.issuer, number.key)
     if certificate is None:

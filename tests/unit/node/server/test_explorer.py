@@ -399,6 +399,7 @@ def test_a_tampered_hash_reads_not_found(ledger: Ledger) -> None:
     [
         ("/?q=" + "x" * 129, "at most 128 characters"),
         ("/?q=AE%3B1", "participant id (2 to 8 letters)"),
+        ("/?q=hello%20world", "HELLO is no participant of this network"),
         ("/verify/not-a-hash", "String should match pattern"),
         ("/verify/" + "ab" * 32 + "?genesis=xyz", "genesis"),
         ("/parcels/BW/-1/0", "seq"),
@@ -408,6 +409,7 @@ def test_a_tampered_hash_reads_not_found(ledger: Ledger) -> None:
     ids=[
         "query-over-long",
         "query-neither-number-nor-hash",
+        "query-free-text",
         "verify-not-a-hash",
         "verify-genesis-not-a-hash",
         "parcel-negative-seq",
