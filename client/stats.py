@@ -483,7 +483,9 @@ class _Sum:
             self.sealed += 1
 
     def amount(self) -> Amount:
-        return Amount(self.centicarats, self.count, self.value, self.sealed)
+        # Nothing moved is worth nothing, known to every reader: 0, not "sealed".
+        value = 0 if self.count == 0 else self.value
+        return Amount(self.centicarats, self.count, value, self.sealed)
 
 
 def _tally(moves: list[Movement], values: Mapping[str, int], *, valued: bool) -> Tally:
