@@ -18,8 +18,6 @@ import threading
 from typing import Any
 
 import matplotlib as mpl
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
@@ -83,6 +81,10 @@ def draw(chart: Chart) -> Figure:
 
 def svg(chart: Chart) -> bytes:
     """The chart as an SVG document (no date, stable ids)."""
+    # Each backend is loaded by the function that draws with it: a PDF needs no SVG, a page
+    # no raster.
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+
     with _LOCK, mpl.rc_context(_RC):
         figure = draw(chart)
         buffer = io.BytesIO()
@@ -93,6 +95,8 @@ def svg(chart: Chart) -> bytes:
 
 def png(chart: Chart, dpi: int = PNG_DPI) -> bytes:
     """The chart as a PNG image at ``dpi`` (no software tag)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     with _LOCK, mpl.rc_context(_RC):
         figure = draw(chart)
         buffer = io.BytesIO()

@@ -16,6 +16,7 @@ them is client/charts.py's.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -178,7 +179,8 @@ class AnnualReport:
         network: the network's name.
         period: the days counted (a year for ``kp report annual``).
         as_of: the day certificates awaiting confirmation were judged expired or not.
-        statistics: the figures of the period (``compute_statistics``, this participant only).
+        statistics: the figures of the period (``compute_statistics``, this participant only;
+            the tallies without their movements, which the report does not keep).
         quarters: the participant's flows in each quarter of the period.
         charts: the figures drawn (quarters, partners, HS mix).
         anomalies: the anomalies, each with the entries behind it.
@@ -344,19 +346,42 @@ def build_report(
         ReportAnomaly(a, tuple(_entry(by_hash[h]) for h in a.entries if h in by_hash))
         for a in statistics.anomalies
     )
+    # The report keeps the figures, not the movements counted: the tables, charts and JSON
+    # read none of them (an anomaly's entries are copied above), and a year of them held
+    # through the drawing would add to the peak what matplotlib and fpdf2 need on top.
     return AnnualReport(
         participant=participant,
         network=network,
         period=period,
         as_of=as_of,
-        statistics=statistics,
-        quarters=quarters,
+        statistics=dataclasses.replace(
+            statistics,
+            participants={p: _figures_only(s) for p, s in statistics.participants.items()},
+            previous={p: _figures_only(s) for p, s in statistics.previous.items()},
+        ),
+        quarters=tuple(
+            Quarter(q.period, *(_tally_only(q.flow(kind)) for kind, _ in _FLOWS)) for q in quarters
+        ),
         charts=_charts(stats, quarters, period),
         anomalies=anomalies,
         checkpoints=points,
         source=source,
         thresholds=limits,
         tolerance_ppm=tolerance_ppm,
+    )
+
+
+def _tally_only(tally: Tally) -> Tally:
+    return dataclasses.replace(tally, movements=())
+
+
+def _figures_only(stats: ParticipantStats) -> ParticipantStats:
+    return ParticipantStats(
+        stats.participant,
+        stats.opening_stock,
+        _tally_only(stats.production),
+        _tally_only(stats.exports),
+        _tally_only(stats.imports),
     )
 
 

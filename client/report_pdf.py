@@ -49,6 +49,9 @@ class _Report(FPDF):
 
 def render_pdf(report: AnnualReport) -> bytes:
     """The report as PDF bytes."""
+    # The charts are drawn first and kept as PNG bytes: matplotlib's figures are gone before
+    # fpdf2 parses the fonts, so the two peaks do not add up.
+    images = [(chart, charts.png(chart)) for chart in report.charts]
     pdf = _Report(report.title)
     pdf.set_title(report.title)
     pdf.set_subject(f"KP statistics of {report.participant}, {report.period.label}")
@@ -71,8 +74,7 @@ def render_pdf(report: AnnualReport) -> bytes:
     )
     _summary(pdf, report)
     _heading(pdf, "Charts")
-    for chart in report.charts:
-        image = charts.png(chart)
+    for chart, image in images:
         width = pdf.epw * 0.62  # two charts to a page
         pdf.image(io.BytesIO(image), w=width, alt_text=chart.title)
         pdf.ln(2)

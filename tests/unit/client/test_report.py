@@ -131,6 +131,18 @@ def test_each_anomaly_names_the_entries_behind_it(history: Chain) -> None:
     assert (entry.kind, entry.number, entry.centicarats) == ("export", "BW-2026-0900", 5_000)
 
 
+def test_the_report_keeps_the_figures_not_the_movements(history: Chain) -> None:
+    # A year of movements held through the drawing would add to the peak what matplotlib and
+    # fpdf2 need on top: the report lets them go, its figures and anomalies intact.
+    report = report_of(_index(history), _checkpoints(_logs(history)), participant="BW")
+    stats = [*report.statistics.participants.values(), *report.statistics.previous.values()]
+    tallies = [s.flow(k) for s in stats for k in ("production", "export", "import")]
+    tallies += [q.flow(k) for q in report.quarters for k in ("production", "export", "import")]
+    assert all(t.movements == () for t in tallies)
+    assert report.figures.exports.count > 0
+    assert report.anomalies[0].entries
+
+
 def test_the_report_counts_only_what_its_checkpoints_cover(history: Chain) -> None:
     logs = _logs(history)
     step = history.steps["bw_unconfirmed"]
